@@ -1,0 +1,130 @@
+//! pread(2) on an O_DIRECT descriptor: no page cache, every operation goes to the
+//! device. Buffer and offset alignment come from the kernel: statx(STATX_DIOALIGN) where
+//! the file system reports it, else the block device's logical block size. Nothing is
+//! assumed to be 4096.
+
+use super::pread::read_block;
+use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
+use crate::spec::Touch;
+use crate::{sys, units};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+pub struct Direct {
+    path: PathBuf,
+    block: usize,
+    touch: Touch,
+    mem_align: usize,
+    offset_align: u64,
+    source: &'static str,
+}
+
+/// The alignment O_DIRECT needs for this descriptor and where it was read from.
+pub fn alignment(file: &File) -> Result<(usize, u64, &'static str), String> {
+    if let Ok(Some(a)) = sys::statx_dio_align(file) {
+        return Ok((a.mem_align.max(1) as usize, a.offset_align as u64, "statx STATX_DIOALIGN"));
+    }
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if meta.file_type().is_block_device() {
+        let lbs = sys::block_logical_size(file).map_err(|e| format!("BLKSSZGET failed: {e}"))?;
+        return Ok((lbs as usize, lbs as u64, "the device's logical block size (BLKSSZGET)"));
+    }
+    // Regular file on a file system that does not report DIO alignment: use the
+    // logical block size of the device that holds it.
+    use std::os::unix::fs::MetadataExt;
+    let dev = meta.dev();
+    let (maj, min) = (libc::major(dev), libc::minor(dev));
+    for rel in ["queue/logical_block_size", "../queue/logical_block_size"] {
+        let p = format!("/sys/dev/block/{maj}:{min}/{rel}");
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            if let Ok(v) = s.trim().parse::<u64>() {
+                if v > 0 {
+                    return Ok((v as usize, v, "the logical block size of the device in sysfs"));
+                }
+            }
+        }
+    }
+    Err("the kernel reports no direct I/O alignment for this file (no statx DIO alignment and no block device behind it)".into())
+}
+
+impl Direct {
+    pub fn open(ctx: &OpenCtx) -> Result<Direct, OpenError> {
+        let path = ctx.target.path.clone();
+        let file = open_direct(&path)?;
+        let (mem_align, offset_align, source) =
+            alignment(&file).map_err(OpenError::Unavailable)?;
+        let block = ctx.workload.block;
+        if block % offset_align != 0 {
+            return Err(OpenError::Unavailable(format!(
+                "block {} is not a multiple of the direct I/O alignment {} B of {} (from {source}); use a block of {} or a multiple of it",
+                units::format_size(block),
+                offset_align,
+                path.display(),
+                units::format_size(offset_align)
+            )));
+        }
+        Ok(Direct {
+            path,
+            block: block as usize,
+            touch: ctx.workload.touch,
+            mem_align,
+            offset_align,
+            source,
+        })
+    }
+}
+
+fn open_direct(path: &std::path::Path) -> Result<File, OpenError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                OpenError::Unavailable(format!(
+                    "the file system of {} does not support O_DIRECT ({e})",
+                    path.display()
+                ))
+            } else {
+                OpenError::Failed(format!("cannot open {} with O_DIRECT: {e}", path.display()))
+            }
+        })
+}
+
+struct DirectWorker {
+    file: File,
+    buf: sys::AlignedBuf,
+    len: usize,
+    touch: Touch,
+}
+
+impl Backend for Direct {
+    fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
+        let file = open_direct(&self.path)?;
+        let buf = sys::AlignedBuf::new(self.block, self.mem_align)
+            .map_err(|e| OpenError::Failed(format!("cannot allocate an aligned buffer: {e}")))?;
+        Ok(Box::new(DirectWorker {
+            file,
+            buf,
+            len: self.block,
+            touch: self.touch,
+        }))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        vec![format!(
+            "O_DIRECT: buffer aligned to {} B, offsets and sizes to {} B (from {})",
+            self.mem_align, self.offset_align, self.source
+        )]
+    }
+}
+
+impl Worker for DirectWorker {
+    #[inline]
+    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
+        let buf = &mut self.buf[..self.len];
+        read_block(&self.file, buf, offset)?;
+        Ok(consume(buf, offset, self.touch))
+    }
+}

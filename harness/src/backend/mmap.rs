@@ -1,0 +1,97 @@
+//! Reads through a shared, read-only mapping of the whole file (memmap2), with one
+//! madvise(2) advice for the whole range, and optionally MAP_POPULATE and mlock(2). An
+//! operation reads the block straight from the mapping: page faults, read-around and
+//! eviction are the kernel's.
+
+use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
+use crate::spec::backend::{MmapAdvice, MmapOptions};
+use crate::spec::Touch;
+use crate::sys;
+use memmap2::Advice;
+
+pub struct Mmap {
+    map: memmap2::Mmap,
+    block: usize,
+    touch: Touch,
+    notes: Vec<String>,
+}
+
+impl Mmap {
+    pub fn open(ctx: &OpenCtx, o: &MmapOptions) -> Result<Mmap, OpenError> {
+        let t = ctx.target;
+        let file = t
+            .open_read()
+            .map_err(|e| OpenError::Failed(format!("{e:#}")))?;
+        let len = usize::try_from(t.size)
+            .map_err(|_| OpenError::Unavailable("the file is larger than the address space".into()))?;
+        // The mapping covers exactly the bytes the workload reads: never more than the
+        // file holds, so no access can fall past its end.
+        let map = sys::map_readonly(&file, len, o.populate)
+            .map_err(|e| OpenError::Failed(format!("mmap of {} failed: {e}", t.path.display())))?;
+        let mut notes = Vec::new();
+        let advice = match o.advice {
+            MmapAdvice::Normal => None,
+            MmapAdvice::Random => Some((Advice::Random, "MADV_RANDOM")),
+            MmapAdvice::Sequential => Some((Advice::Sequential, "MADV_SEQUENTIAL")),
+            MmapAdvice::Willneed => Some((Advice::WillNeed, "MADV_WILLNEED")),
+            MmapAdvice::Hugepage => Some((Advice::HugePage, "MADV_HUGEPAGE")),
+            MmapAdvice::Nohugepage => Some((Advice::NoHugePage, "MADV_NOHUGEPAGE")),
+        };
+        if let Some((a, name)) = advice {
+            map.advise(a).map_err(|e| {
+                OpenError::Unavailable(format!("madvise({name}) on {} failed: {e}", t.path.display()))
+            })?;
+            notes.push(format!("madvise({name}) applied to the whole mapping"));
+        }
+        if o.populate {
+            notes.push("mapped with MAP_POPULATE (the fill is not timed)".into());
+        }
+        if o.lock {
+            map.lock().map_err(|e| {
+                OpenError::Unavailable(format!(
+                    "mlock of {} bytes failed: {e}; raise the locked-memory limit (ulimit -l) or run as root",
+                    len
+                ))
+            })?;
+            notes.push("mlock(2) held the whole mapping in memory".into());
+        }
+        Ok(Mmap {
+            map,
+            block: ctx.workload.block as usize,
+            touch: ctx.workload.touch,
+            notes,
+        })
+    }
+}
+
+struct MmapWorker<'a> {
+    data: &'a [u8],
+    block: usize,
+    touch: Touch,
+}
+
+impl Backend for Mmap {
+    fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
+        Ok(Box::new(MmapWorker {
+            data: &self.map,
+            block: self.block,
+            touch: self.touch,
+        }))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+}
+
+impl Worker for MmapWorker<'_> {
+    #[inline]
+    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
+        let start = offset as usize;
+        let block = self
+            .data
+            .get(start..start + self.block)
+            .ok_or_else(|| OpError(format!("offset {offset} is outside the mapping")))?;
+        Ok(consume(block, offset, self.touch))
+    }
+}

@@ -1,0 +1,89 @@
+//! The backend contract. A backend is opened once per measured cell (before the clock
+//! starts) and hands each worker thread its own `Worker`. One operation makes one block
+//! at an offset readable by the CPU, reads it (`touch`), and returns the fold of the
+//! page headers it saw (see `datafile::page`), so the runner can verify every read.
+//!
+//! Synchronous backends implement `Worker::read`; the runner's loop times each call.
+//! Asynchronous backends (several operations in flight) override `Worker::run` and
+//! drive the loop themselves through the same `Driver`.
+
+pub mod direct;
+pub mod mmap;
+pub mod pread;
+
+use crate::datafile::{page, Target};
+use crate::runner::Driver;
+use crate::spec::{backend::BackendKind, BackendSpec, Touch, Workload};
+
+/// Why a backend could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// This machine or file cannot run it (no O_DIRECT, mlock refused, ...): the result
+    /// records status "skipped" with the reason. Never a silent fallback.
+    Unavailable(String),
+    /// It should have worked and did not: status "failed".
+    Failed(String),
+}
+
+/// An error during a measured operation (I/O error, short read, SIGBUS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError(pub String);
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a backend needs to know when it is opened.
+pub struct OpenCtx<'a> {
+    pub target: &'a Target,
+    pub workload: &'a Workload,
+    pub threads: usize,
+}
+
+pub trait Backend: Sync {
+    /// Per-thread state, created on the worker's own thread before the start barrier.
+    fn worker(&self, index: usize) -> Result<Box<dyn Worker + '_>, OpenError>;
+
+    /// Facts about how the backend was set up, kept with its result (alignment used,
+    /// advice applied, ...).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Operations each worker keeps in flight (1 for synchronous backends).
+    fn queue_depth(&self) -> u32 {
+        1
+    }
+}
+
+pub trait Worker {
+    /// One operation on the block at `offset`: returns the fold of page headers.
+    fn read(&mut self, offset: u64) -> Result<u64, OpError>;
+
+    /// The measured loop. The default times each `read`; asynchronous backends override
+    /// it. Compiled per backend, so `read` is called directly.
+    fn run(&mut self, drv: &mut Driver) -> Result<(), OpError> {
+        drv.run_sync(self)
+    }
+}
+
+/// Open the backend a spec names.
+pub fn open<'a>(spec: &BackendSpec, ctx: &OpenCtx<'a>) -> Result<Box<dyn Backend + 'a>, OpenError> {
+    match &spec.kind {
+        BackendKind::Pread => Ok(Box::new(pread::Pread::open(ctx)?)),
+        BackendKind::Direct => Ok(Box::new(direct::Direct::open(ctx)?)),
+        BackendKind::Mmap(o) => Ok(Box::new(mmap::Mmap::open(ctx, o)?)),
+    }
+}
+
+/// Read a block that is now in memory, as `touch` asks, and return its header fold.
+#[inline]
+pub fn consume(data: &[u8], offset: u64, touch: Touch) -> u64 {
+    let fold = page::fold_headers(data, offset);
+    if touch == Touch::All {
+        std::hint::black_box(page::touch_all(data));
+    }
+    fold
+}

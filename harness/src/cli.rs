@@ -1,0 +1,175 @@
+//! Command-line interface (clap derive). `faultline` alone runs the default workload.
+
+use crate::spec::{self, BackendSpec, Pattern, Start, Touch};
+use crate::units;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "faultline",
+    version,
+    about = "Measure whether to read data through mmap or explicit I/O, on this machine",
+    long_about = "Runs workload definitions (workloads/*.toml) against I/O backends (buffered \
+pread, O_DIRECT, mmap with each madvise advice) and records per-operation latency \
+histograms and throughput over time in a result directory.\n\n\
+With no command, runs the default workload (workloads/quick.toml, or its built-in copy).",
+    after_help = "Examples:\n  faultline                                  run the default demo\n  \
+faultline run workloads/random-read.toml --threads 2 --duration 5s\n  \
+faultline run workloads/quick.toml --backend pread --backend mmap:advice=random\n  \
+faultline list                             backends, options and workloads"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workload against its backends and write a result directory.
+    Run(RunArgs),
+    /// List the backends with their options, the access patterns, and the workloads.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ListArgs {
+    /// Directory of workload files to describe.
+    #[arg(long, default_value = "workloads")]
+    pub workloads: PathBuf,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Workload file (TOML). Default: workloads/quick.toml.
+    pub workload: Option<PathBuf>,
+
+    /// Backend spec, e.g. pread, direct, mmap:advice=random,populate. Repeat the flag for
+    /// several; replaces the workload's list.
+    #[arg(long = "backend", short = 'b', value_name = "SPEC", value_parser = parse_backend)]
+    pub backends: Vec<BackendSpec>,
+
+    /// Worker threads, or a comma-separated list of counts to run each backend with.
+    #[arg(long, short = 't', value_name = "N[,N...]", value_parser = parse_threads)]
+    pub threads: Option<ThreadList>,
+
+    /// Measured time per backend (ms, s, m), e.g. 10s.
+    #[arg(long, short = 'd', value_name = "D", value_parser = parse_duration, conflicts_with = "ops")]
+    pub duration: Option<Duration>,
+
+    /// Measured operations per backend (in total over all threads) instead of a duration.
+    #[arg(long, value_name = "N")]
+    pub ops: Option<u64>,
+
+    /// Warm-up time per backend before measuring (not recorded), e.g. 1s or 0s.
+    #[arg(long, short = 'w', value_name = "D", value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+
+    /// Data file size (B, KiB, MiB, GiB, TiB). With --file: how much of it to read.
+    #[arg(long, short = 's', value_name = "S", value_parser = parse_size)]
+    pub size: Option<u64>,
+
+    /// Bytes per operation, e.g. 4KiB.
+    #[arg(long, value_name = "S", value_parser = parse_size)]
+    pub block: Option<u64>,
+
+    /// Access pattern: sequential[:chunk=S], random, zipf[:theta=F], hotset[:ops=P,size=P].
+    #[arg(long, value_name = "P", value_parser = parse_pattern)]
+    pub pattern: Option<Pattern>,
+
+    /// Read an existing file or block device instead of a generated data file
+    /// (opened read-only; verification is off).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Where generated data files live (default faultline-data/).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Result directory (must not exist). Default: results/<workload>/<UTC time>-<host>/.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Sampling interval for the time series, e.g. 250ms.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+
+    /// Cache state before each backend: cold (drop the file's pages) or warm (read it once).
+    #[arg(long, value_name = "cold|warm", value_parser = parse_start)]
+    pub start: Option<Start>,
+
+    /// How much of each block to read: first (one u64 per 4 KiB page) or all.
+    #[arg(long, value_name = "first|all", value_parser = parse_touch)]
+    pub touch: Option<Touch>,
+
+    /// Operations in flight per thread for asynchronous backends.
+    #[arg(long, value_name = "N")]
+    pub queue_depth: Option<u32>,
+
+    /// Run every backend this many times (alternating order) to see run-to-run spread.
+    #[arg(long, value_name = "N")]
+    pub repeats: Option<u32>,
+
+    /// No progress bars or per-backend lines; the table and result path still print.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThreadList(pub Vec<usize>);
+
+fn parse_backend(s: &str) -> Result<BackendSpec, String> {
+    BackendSpec::parse(s)
+}
+fn parse_pattern(s: &str) -> Result<Pattern, String> {
+    Pattern::parse(s)
+}
+fn parse_size(s: &str) -> Result<u64, String> {
+    units::parse_size(s)
+}
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    units::parse_duration(s)
+}
+fn parse_start(s: &str) -> Result<Start, String> {
+    spec::parse_start(s)
+}
+fn parse_touch(s: &str) -> Result<Touch, String> {
+    spec::parse_touch(s)
+}
+fn parse_threads(s: &str) -> Result<ThreadList, String> {
+    let mut v = Vec::new();
+    for part in s.split(',') {
+        let n: usize = part
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{part}` is not a thread count; use a whole number such as 2, or a list such as 1,2,4"))?;
+        if n == 0 || n as u64 > spec::MAX_THREADS {
+            return Err(format!("{n} threads is out of range; use 1 to {}", spec::MAX_THREADS));
+        }
+        v.push(n);
+    }
+    Ok(ThreadList(v))
+}
+
+impl RunArgs {
+    pub fn overrides(&self) -> spec::Overrides {
+        spec::Overrides {
+            backends: self.backends.clone(),
+            threads: self.threads.as_ref().map(|t| t.0.clone()),
+            duration: self.duration,
+            ops: self.ops,
+            warmup: self.warmup,
+            size: self.size,
+            block: self.block,
+            pattern: self.pattern.clone(),
+            file: self.file.clone(),
+            data_dir: self.data_dir.clone(),
+            interval: self.interval,
+            start: self.start,
+            touch: self.touch,
+            queue_depth: self.queue_depth,
+            repeats: self.repeats,
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The file a workload reads: either a data file the harness generates (once, then
+//! reused while its size and content tag match) or an existing file or block device the
+//! user names, opened read-only with verification off.
+
+pub mod page;
+
+use crate::spec::Workload;
+use crate::{interrupt, sys, units};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// What the backends read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub path: PathBuf,
+    /// Bytes the workload may read, from offset 0.
+    pub size: u64,
+    /// `generated` (made by the harness), `file` or `block_device` (the user's, read-only).
+    pub origin: String,
+    /// The content tag when every read is verified; None when verification is off.
+    pub verify_tag: Option<u64>,
+    /// True when this run created the file (false: reused or the user's).
+    pub created: bool,
+    /// Seconds spent creating it, when it was created.
+    pub create_secs: Option<f64>,
+}
+
+impl Target {
+    pub fn verifies(&self) -> bool {
+        self.verify_tag.is_some()
+    }
+
+    pub fn open_read(&self) -> Result<File> {
+        File::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))
+    }
+}
+
+/// Resolve the workload's target: a user file, or the generated data file (created if
+/// missing). `size_from_file`: when a user file is given without an explicit size, read
+/// the whole file.
+pub fn prepare(w: &Workload, quiet: bool) -> Result<Target> {
+    match &w.file {
+        Some(path) => user_target(path, w),
+        None => generated_target(w, quiet),
+    }
+}
+
+fn user_target(path: &Path, w: &Workload) -> Result<Target> {
+    let meta = std::fs::metadata(path).with_context(|| {
+        format!(
+            "--file {}: cannot access it; give an existing file or block device",
+            path.display()
+        )
+    })?;
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        bail!(
+            "--file {}: is a directory; give a file or a block device",
+            path.display()
+        );
+    }
+    let is_bdev = ft.is_block_device();
+    if !(ft.is_file() || is_bdev) {
+        bail!(
+            "--file {}: is neither a regular file nor a block device",
+            path.display()
+        );
+    }
+    let mut f = File::open(path).with_context(|| {
+        format!(
+            "--file {}: cannot open it for reading (block devices usually need root or the disk group)",
+            path.display()
+        )
+    })?;
+    let len = if is_bdev {
+        f.seek(SeekFrom::End(0))
+            .with_context(|| format!("--file {}: cannot read the device size", path.display()))?
+    } else {
+        meta.len()
+    };
+    let size = if w.size_given { w.size } else { len };
+    if size > len {
+        bail!(
+            "--file {}: the workload reads {} but the {} holds only {}; use a smaller --size",
+            path.display(),
+            units::format_size(size),
+            if is_bdev { "device" } else { "file" },
+            units::format_size(len)
+        );
+    }
+    if size < w.block {
+        bail!(
+            "--file {}: it holds {} which is less than one block ({}); use a smaller --block or a larger file",
+            path.display(),
+            units::format_size(size),
+            units::format_size(w.block)
+        );
+    }
+    Ok(Target {
+        path: path.to_path_buf(),
+        size,
+        origin: if is_bdev { "block_device" } else { "file" }.into(),
+        verify_tag: None,
+        created: false,
+        create_secs: None,
+    })
+}
+
+/// The file name of a generated data file: size and tag in the name, so files of
+/// different sizes or contents never collide.
+pub fn data_file_name(size: u64, tag: u64) -> String {
+    format!("faultline-{}-{:016x}.dat", units::format_size(size), tag)
+}
+
+fn generated_target(w: &Workload, quiet: bool) -> Result<Target> {
+    let tag = page::file_tag(w.seed);
+    let dir = &w.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}; choose another with --data-dir",
+            dir.display()
+        )
+    })?;
+    let path = dir.join(data_file_name(w.size, tag));
+    if path.exists() {
+        check_existing(&path, w.size, tag)?;
+        return Ok(Target {
+            path,
+            size: w.size,
+            origin: "generated".into(),
+            verify_tag: Some(tag),
+            created: false,
+            create_secs: None,
+        });
+    }
+    let t0 = Instant::now();
+    create(&path, w.size, tag, quiet)?;
+    Ok(Target {
+        path,
+        size: w.size,
+        origin: "generated".into(),
+        verify_tag: Some(tag),
+        created: true,
+        create_secs: Some(t0.elapsed().as_secs_f64()),
+    })
+}
+
+/// A data file with the right name must have the right size and content. Checks the
+/// first, the last and 62 pages spread over the file, every byte of them.
+fn check_existing(path: &Path, size: u64, tag: u64) -> Result<()> {
+    let f = File::open(path).with_context(|| format!("cannot open data file {}", path.display()))?;
+    let len = f.metadata()?.len();
+    if len != size {
+        bail!(
+            "data file {} exists but holds {} bytes instead of {}; it is damaged or not from faultline: delete it to have it created again",
+            path.display(),
+            len,
+            size
+        );
+    }
+    let pages = size / page::PAGE as u64;
+    let mut buf = vec![0u8; page::PAGE];
+    let samples = 64u64.min(pages);
+    for i in 0..samples {
+        let p = if samples <= 1 { 0 } else { i * (pages - 1) / (samples - 1) };
+        f.read_exact_at(&mut buf, p * page::PAGE as u64)
+            .with_context(|| format!("cannot read data file {}", path.display()))?;
+        if let Some(bad) = page::check_pages(&buf, p, tag) {
+            bail!(
+                "data file {} exists but page {} does not hold the expected content (tag {:016x}); delete it to have it created again",
+                path.display(),
+                bad,
+                tag
+            );
+        }
+    }
+    Ok(())
+}
+
+const CHUNK: usize = 4 << 20;
+
+/// Create the data file: preallocate, then write it with parallel large O_DIRECT writes
+/// (buffered where the file system refuses O_DIRECT), fsync, rename into place. A
+/// partial file is removed on any error or interruption.
+fn create(path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let free = sys::free_space(parent).unwrap_or(u64::MAX);
+    if free < size {
+        bail!(
+            "not enough space for the data file in {}: it needs {} and {} is free; use --data-dir on a larger file system or a smaller --size",
+            parent.display(),
+            units::format_size(size),
+            units::format_size(free)
+        );
+    }
+    let partial = path.with_extension("dat.partial");
+    if partial.exists() {
+        bail!(
+            "{} is left over from an interrupted creation; delete it and run again",
+            partial.display()
+        );
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let result = write_pattern(&file, &partial, size, tag, quiet);
+    if let Err(e) = result {
+        drop(file);
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    std::fs::rename(&partial, path).with_context(|| {
+        let _ = std::fs::remove_file(&partial);
+        format!("cannot rename {} into place", partial.display())
+    })?;
+    if let Ok(d) = File::open(parent) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn write_pattern(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()> {
+    match sys::fallocate(file, size) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            bail!(
+                "no space left to create {} ({}); use --data-dir on a larger file system or a smaller --size",
+                path.display(),
+                units::format_size(size)
+            )
+        }
+        Err(_) => file
+            .set_len(size)
+            .with_context(|| format!("cannot size {}", path.display()))?,
+    }
+    // O_DIRECT keeps the generated bytes out of the page cache (the first cold run then
+    // needs no flush) and is the fastest way to write them; fall back to buffered writes
+    // on file systems that refuse it.
+    let direct = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .ok()
+        .filter(|f| {
+            sys::statx_dio_align(f)
+                .ok()
+                .flatten()
+                .is_some_and(|a| CHUNK as u32 % a.offset_align == 0 && size % a.offset_align as u64 == 0 && a.mem_align <= 4096)
+        });
+    let writer: &File = direct.as_ref().unwrap_or(file);
+    let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let nchunks = size.div_ceil(CHUNK as u64);
+    let threads = sys::online_cpus().clamp(1, 4);
+    let bar = crate::ui::bytes_bar(
+        size,
+        &format!("creating {}", path.file_name().unwrap_or_default().to_string_lossy()),
+        quiet,
+    );
+    let errors: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    let mut buf = sys::AlignedBuf::new(CHUNK, 4096)?;
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        if interrupt::requested() {
+                            failed.store(true, Ordering::Relaxed);
+                            bail!("interrupted while creating the data file; nothing was kept");
+                        }
+                        let c = next.fetch_add(1, Ordering::Relaxed);
+                        if c >= nchunks {
+                            return Ok(());
+                        }
+                        let off = c * CHUNK as u64;
+                        let len = (size - off).min(CHUNK as u64) as usize;
+                        for (i, pg) in buf[..len].chunks_mut(page::PAGE).enumerate() {
+                            page::fill_page(pg, off / page::PAGE as u64 + i as u64, tag);
+                        }
+                        if let Err(e) = writer.write_all_at(&buf[..len], off) {
+                            failed.store(true, Ordering::Relaxed);
+                            if e.raw_os_error() == Some(libc::ENOSPC) {
+                                bail!("no space left while creating {}; use --data-dir on a larger file system or a smaller --size", path.display());
+                            }
+                            return Err(e).with_context(|| format!("writing {}", path.display()));
+                        }
+                        done.fetch_add(len as u64, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        while !handles.iter().all(|h| h.is_finished()) {
+            bar.set_position(done.load(Ordering::Relaxed));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a writer thread panicked"))))
+            .collect()
+    });
+    bar.finish_and_clear();
+    for e in errors {
+        e?;
+    }
+    writer
+        .sync_all()
+        .with_context(|| format!("cannot flush {}", path.display()))?;
+    // Written with O_DIRECT or not, leave none of it in the page cache.
+    let _ = sys::drop_file_cache(file);
+    Ok(())
+}
+
+/// Drop the target's cached pages (posix_fadvise DONTNEED): the default cold start.
+pub fn drop_cache(t: &Target) -> Result<()> {
+    let f = t.open_read()?;
+    sys::drop_file_cache(&f).with_context(|| format!("cannot drop the page cache of {}", t.path.display()))
+}
+
+/// Read the target once through the page cache: a warm start.
+pub fn warm_cache(t: &Target) -> Result<()> {
+    let mut f = t.open_read()?;
+    let _ = sys::fadvise(&f, 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = t.size;
+    while left > 0 {
+        let n = (buf.len() as u64).min(left) as usize;
+        f.read_exact(&mut buf[..n])
+            .with_context(|| format!("cannot read {} to warm the cache", t.path.display()))?;
+        left -= n as u64;
+        if interrupt::requested() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(dir: &Path, size: &str) -> Workload {
+        let mut w = Workload::parse(&format!("size = \"{size}\"\nblock = \"4KiB\""), "t", "t").unwrap();
+        w.data_dir = dir.to_path_buf();
+        w
+    }
+
+    #[test]
+    fn creates_verifiable_file_then_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = workload(dir.path(), "9MiB");
+        let t = prepare(&w, true).unwrap();
+        assert!(t.created);
+        assert_eq!(std::fs::metadata(&t.path).unwrap().len(), 9 << 20);
+        let data = std::fs::read(&t.path).unwrap();
+        assert_eq!(page::check_pages(&data, 0, t.verify_tag.unwrap()), None);
+        let again = prepare(&w, true).unwrap();
+        assert!(!again.created);
+        assert_eq!(again.path, t.path);
+    }
+
+    #[test]
+    fn refuses_a_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = workload(dir.path(), "1MiB");
+        let t = prepare(&w, true).unwrap();
+        let f = OpenOptions::new().write(true).open(&t.path).unwrap();
+        f.write_all_at(&[0u8; 8], 4096 * 255).unwrap();
+        drop(f);
+        let e = prepare(&w, true).unwrap_err().to_string();
+        assert!(e.contains("does not hold the expected content"), "{e}");
+    }
+
+    #[test]
+    fn user_file_is_read_only_and_unverified() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mine.bin");
+        std::fs::write(&p, vec![7u8; 64 * 1024]).unwrap();
+        let mut w = workload(dir.path(), "4KiB");
+        w.file = Some(p.clone());
+        w.size_given = false;
+        let t = prepare(&w, true).unwrap();
+        assert_eq!(t.size, 64 * 1024);
+        assert!(!t.verifies());
+        assert_eq!(std::fs::read(&p).unwrap(), vec![7u8; 64 * 1024]);
+        w.file = Some(dir.path().to_path_buf());
+        assert!(prepare(&w, true).unwrap_err().to_string().contains("directory"));
+        w.file = Some(dir.path().join("missing"));
+        assert!(prepare(&w, true).unwrap_err().to_string().contains("cannot access"));
+        w.file = Some(p);
+        w.size_given = true;
+        w.size = 1 << 20;
+        assert!(prepare(&w, true).unwrap_err().to_string().contains("holds only"));
+    }
+}

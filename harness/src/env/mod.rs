@@ -1,0 +1,248 @@
+//! The environment record: what machine, kernel, file system and device a result
+//! comes from. A fact that cannot be read is null, with the reason in `reasons`.
+
+use crate::sys;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Environment {
+    pub kernel: Option<String>,
+    pub arch: Option<String>,
+    pub cpu_model: Option<String>,
+    pub cpus: usize,
+    pub memory_bytes: Option<u64>,
+    pub hostname: Option<String>,
+    /// File system type of the data file (from /proc/self/mountinfo).
+    pub fs_type: Option<String>,
+    /// Block device that holds the data file (e.g. "nvme0n1p2"), or the device itself.
+    pub device: Option<String>,
+    /// The whole disk behind `device` when `device` is a partition.
+    pub disk: Option<String>,
+    /// Why a field above is null.
+    #[serde(default)]
+    pub reasons: BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// Read the environment for a run on `target`.
+    pub fn collect(target: &Path) -> Environment {
+        let mut e = Environment {
+            cpus: sys::online_cpus(),
+            ..Default::default()
+        };
+        match sys::uname() {
+            Ok(u) => {
+                e.kernel = Some(u.release);
+                e.arch = Some(u.machine);
+                e.hostname = Some(u.nodename);
+            }
+            Err(err) => {
+                e.reasons.insert("kernel".into(), format!("uname failed: {err}"));
+            }
+        }
+        match std::fs::read_to_string("/proc/cpuinfo") {
+            Ok(t) => e.cpu_model = cpu_model(&t),
+            Err(err) => {
+                e.reasons.insert("cpu_model".into(), format!("cannot read /proc/cpuinfo: {err}"));
+            }
+        }
+        if e.cpu_model.is_none() && !e.reasons.contains_key("cpu_model") {
+            e.reasons.insert("cpu_model".into(), "/proc/cpuinfo names no model".into());
+        }
+        match std::fs::read_to_string("/proc/meminfo") {
+            Ok(t) => e.memory_bytes = meminfo_kb(&t, "MemTotal").map(|k| k * 1024),
+            Err(err) => {
+                e.reasons.insert("memory_bytes".into(), format!("cannot read /proc/meminfo: {err}"));
+            }
+        }
+        e.storage(target);
+        e
+    }
+
+    fn storage(&mut self, target: &Path) {
+        let meta = match std::fs::metadata(target) {
+            Ok(m) => m,
+            Err(err) => {
+                let r = format!("cannot stat {}: {err}", target.display());
+                self.reasons.insert("fs_type".into(), r.clone());
+                self.reasons.insert("device".into(), r);
+                return;
+            }
+        };
+        let canon = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
+        let (dev, is_bdev) = if meta.file_type().is_block_device() {
+            (meta.rdev(), true)
+        } else {
+            (meta.dev(), false)
+        };
+        if is_bdev {
+            self.fs_type = None;
+            self.reasons.insert("fs_type".into(), "the target is a raw block device".into());
+        } else {
+            match std::fs::read_to_string("/proc/self/mountinfo") {
+                Ok(t) => match mount_of(&t, &canon) {
+                    Some(m) => self.fs_type = Some(m.fs_type),
+                    None => {
+                        self.reasons.insert("fs_type".into(), "no mount in /proc/self/mountinfo holds the file".into());
+                    }
+                },
+                Err(err) => {
+                    self.reasons.insert("fs_type".into(), format!("cannot read /proc/self/mountinfo: {err}"));
+                }
+            }
+        }
+        let (maj, min) = (libc::major(dev), libc::minor(dev));
+        let link = format!("/sys/dev/block/{maj}:{min}");
+        match std::fs::canonicalize(&link) {
+            Ok(p) => {
+                let name = p.file_name().map(|s| s.to_string_lossy().into_owned());
+                // A partition's sysfs directory sits inside its disk's directory.
+                let is_partition = p.join("partition").exists();
+                self.disk = if is_partition {
+                    p.parent().and_then(|d| d.file_name()).map(|s| s.to_string_lossy().into_owned())
+                } else {
+                    name.clone()
+                };
+                self.device = name;
+            }
+            Err(_) => {
+                let why = match &self.fs_type {
+                    Some(fs) => format!("the file system ({fs}, device {maj}:{min}) has no block device"),
+                    None => format!("device {maj}:{min} is not in /sys/dev/block"),
+                };
+                self.reasons.insert("device".into(), why);
+            }
+        }
+    }
+}
+
+/// The CPU model from /proc/cpuinfo (x86 "model name"; arm64 has none, so use
+/// "CPU implementer"/"CPU part" there).
+pub fn cpu_model(cpuinfo: &str) -> Option<String> {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    if let Some(m) = field("model name").filter(|s| !s.is_empty()) {
+        return Some(m);
+    }
+    match (field("CPU implementer"), field("CPU part")) {
+        (Some(i), Some(p)) => Some(format!("CPU implementer {i}, part {p}")),
+        _ => field("Hardware").or_else(|| field("cpu model")),
+    }
+}
+
+/// A field of /proc/meminfo in kB.
+pub fn meminfo_kb(meminfo: &str, key: &str) -> Option<u64> {
+    meminfo.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if k.trim() != key {
+            return None;
+        }
+        v.split_whitespace().next()?.parse().ok()
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub mount_point: String,
+    pub fs_type: String,
+    pub source: String,
+}
+
+/// The mount that holds `path`: the longest mount point that is a prefix of it (the
+/// last such line wins, as later mounts hide earlier ones).
+pub fn mount_of(mountinfo: &str, path: &Path) -> Option<Mount> {
+    let mut best: Option<Mount> = None;
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let l: Vec<&str> = left.split_whitespace().collect();
+        let r: Vec<&str> = right.split_whitespace().collect();
+        if l.len() < 5 || r.len() < 2 {
+            continue;
+        }
+        let mp = unescape(l[4]);
+        if !path.starts_with(&mp) {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| mp.len() >= b.mount_point.len()) {
+            best = Some(Mount {
+                mount_point: mp,
+                fs_type: r[0].to_string(),
+                source: r[1].to_string(),
+            });
+        }
+    }
+    best
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+25 22 0:21 / /proc rw - proc proc rw
+30 22 0:25 / /tmp rw,nosuid - tmpfs tmpfs rw
+31 22 259:2 / /mnt/fast\\040disk rw - xfs /dev/nvme0n1p2 rw,attr2
+";
+
+    #[test]
+    fn finds_the_mount_of_a_path() {
+        let m = mount_of(MOUNTINFO, Path::new("/work/main/x.dat")).unwrap();
+        assert_eq!(m.fs_type, "ext4");
+        assert_eq!(m.source, "/dev/vda");
+        assert_eq!(mount_of(MOUNTINFO, Path::new("/tmp/a")).unwrap().fs_type, "tmpfs");
+        let m = mount_of(MOUNTINFO, Path::new("/mnt/fast disk/f")).unwrap();
+        assert_eq!(m.fs_type, "xfs");
+        assert_eq!(m.mount_point, "/mnt/fast disk");
+        // "/tmpfoo" is not under "/tmp".
+        assert_eq!(mount_of(MOUNTINFO, Path::new("/tmpfoo")).unwrap().fs_type, "ext4");
+    }
+
+    #[test]
+    fn cpu_models() {
+        assert_eq!(cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 7713\n").as_deref(), Some("AMD EPYC 7713"));
+        let arm = "processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n";
+        assert_eq!(cpu_model(arm).as_deref(), Some("CPU implementer 0x41, part 0xd0c"));
+        assert_eq!(cpu_model("nothing"), None);
+    }
+
+    #[test]
+    fn meminfo() {
+        let t = "MemTotal:       24567890 kB\nMemFree:        1000 kB\n";
+        assert_eq!(meminfo_kb(t, "MemTotal"), Some(24567890));
+        assert_eq!(meminfo_kb(t, "Cached"), None);
+    }
+
+    #[test]
+    fn collects_here() {
+        let e = Environment::collect(Path::new("/proc/self/exe"));
+        assert!(e.cpus >= 1);
+        assert!(e.kernel.is_some());
+        assert!(e.memory_bytes.unwrap() > 0);
+    }
+}

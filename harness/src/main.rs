@@ -1,0 +1,19 @@
+use clap::Parser;
+use faultline::cli::{Cli, Command, RunArgs};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        None => faultline::app::run(&RunArgs::default()),
+        Some(Command::Run(args)) => faultline::app::run(args),
+        Some(Command::List(args)) => faultline::app::list(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // One line: what went wrong, with its causes.
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

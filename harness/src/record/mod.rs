@@ -1,0 +1,314 @@
+//! The one result schema (run.json) and the exporters built on it. Every exporter is a
+//! pure function from the record to bytes, so each can be tested on a fixed record.
+
+pub mod csv;
+pub mod hgrm;
+pub mod output;
+pub mod table;
+
+use crate::datafile::Target;
+use crate::env::Environment;
+use crate::runner::{Interval, Outcome, Status};
+use crate::spec::{BackendSpec, Workload};
+use anyhow::{Context, Result};
+use base64::Engine;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Version of the run.json layout. Bump on incompatible changes.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub schema: u32,
+    /// "faultline X.Y.Z".
+    pub tool: String,
+    /// The command line that produced the run.
+    pub command: Vec<String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    /// False when the run was interrupted: the backends listed are what was measured.
+    pub complete: bool,
+    /// The fully resolved workload (sizes in bytes, durations in ns).
+    pub workload: serde_json::Value,
+    pub environment: Environment,
+    pub data_file: Target,
+    pub backends: Vec<BackendResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackendResult {
+    /// The backend spec string, e.g. "mmap:advice=random".
+    pub name: String,
+    pub kind: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub threads: usize,
+    /// 0-based repeat index (several when the workload sets `repeats`).
+    pub repeat: u32,
+    pub queue_depth: u32,
+    pub block: u64,
+    pub ops: u64,
+    pub bytes: u64,
+    pub elapsed_ns: u64,
+    pub ops_per_sec: f64,
+    pub bytes_per_sec: f64,
+    /// Reads whose page headers did not match; 0 on a correct run. Null when the
+    /// target cannot be verified (a user's file).
+    pub verify_errors: Option<u64>,
+    /// Null when nothing was measured.
+    pub latency_ns: Option<Latency>,
+    /// HdrHistogram V2 serialization, base64 (standard alphabet); null when nothing ran.
+    pub histogram: Option<String>,
+    pub timeseries: Vec<Interval>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl BackendResult {
+    pub fn from_outcome(
+        spec: &BackendSpec,
+        o: Outcome,
+        repeat: u32,
+        block: u64,
+        verifies: bool,
+    ) -> Result<BackendResult> {
+        let bytes = o.ops * block;
+        let secs = o.elapsed_ns as f64 / 1e9;
+        let (ops_per_sec, bytes_per_sec) = if o.elapsed_ns > 0 {
+            (o.ops as f64 / secs, bytes as f64 / secs)
+        } else {
+            (0.0, 0.0)
+        };
+        let measured = o.hist.as_ref().filter(|h| h.len() > 0);
+        let latency_ns = measured.map(latency_of);
+        let histogram = measured.map(encode_histogram).transpose()?;
+        let kind = spec.name.split(':').next().unwrap_or(&spec.name).to_string();
+        Ok(BackendResult {
+            name: spec.name.clone(),
+            kind,
+            status: o.status,
+            reason: o.reason,
+            threads: o.threads,
+            repeat,
+            queue_depth: o.queue_depth,
+            block,
+            ops: o.ops,
+            bytes,
+            elapsed_ns: o.elapsed_ns,
+            ops_per_sec,
+            bytes_per_sec,
+            verify_errors: verifies.then_some(o.verify_errors),
+            latency_ns,
+            histogram,
+            timeseries: o.timeseries,
+            notes: o.notes,
+        })
+    }
+
+    pub fn decode_histogram(&self) -> Result<Option<Histogram<u64>>> {
+        self.histogram.as_deref().map(decode_histogram).transpose()
+    }
+}
+
+pub fn latency_of(h: &Histogram<u64>) -> Latency {
+    Latency {
+        min: h.min(),
+        mean: h.mean(),
+        p50: h.value_at_quantile(0.50),
+        p90: h.value_at_quantile(0.90),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+    }
+}
+
+pub fn encode_histogram(h: &Histogram<u64>) -> Result<String> {
+    let mut buf = Vec::new();
+    V2Serializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| anyhow::anyhow!("cannot serialize a histogram: {e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .context("histogram is not valid base64")?;
+    Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| anyhow::anyhow!("histogram is not a valid HdrHistogram V2 encoding: {e:?}"))
+}
+
+impl RunRecord {
+    pub fn new(
+        w: &Workload,
+        environment: Environment,
+        data_file: Target,
+        started_at: String,
+    ) -> RunRecord {
+        RunRecord {
+            schema: SCHEMA,
+            tool: format!("faultline {}", env!("CARGO_PKG_VERSION")),
+            command: std::env::args().collect(),
+            started_at,
+            finished_at: String::new(),
+            complete: false,
+            workload: serde_json::to_value(w).unwrap_or(serde_json::Value::Null),
+            environment,
+            data_file,
+            backends: Vec::new(),
+        }
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        let mut s = serde_json::to_string_pretty(self)?;
+        s.push('\n');
+        Ok(s)
+    }
+
+    pub fn from_json(text: &str) -> Result<RunRecord> {
+        let r: RunRecord = serde_json::from_str(text).context("not a faultline run.json")?;
+        Ok(r)
+    }
+
+    pub fn workload_name(&self) -> &str {
+        self.workload
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("workload")
+    }
+}
+
+/// UTC now as RFC 3339 with seconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A fixed record for exporter tests.
+    pub fn sample_record() -> RunRecord {
+        let mut h = crate::runner::new_histogram();
+        for v in [1_000u64, 2_000, 2_000, 3_000, 50_000] {
+            h.record(v).unwrap();
+        }
+        let spec = BackendSpec::parse("mmap:advice=random").unwrap();
+        let o = Outcome {
+            status: Status::Ok,
+            reason: None,
+            notes: vec![],
+            threads: 2,
+            queue_depth: 1,
+            ops: 5,
+            elapsed_ns: 2_000_000_000,
+            hist: Some(h),
+            timeseries: vec![
+                Interval { t_ns: 1_000_000_000, ops: 3, bytes: 3 * 4096 },
+                Interval { t_ns: 2_000_000_000, ops: 2, bytes: 2 * 4096 },
+            ],
+            verify_errors: 0,
+            interrupted: false,
+        };
+        let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
+        let skipped = BackendResult {
+            name: "direct".into(),
+            kind: "direct".into(),
+            status: Status::Skipped,
+            reason: Some("no O_DIRECT here".into()),
+            threads: 2,
+            repeat: 0,
+            queue_depth: 1,
+            block: 4096,
+            ops: 0,
+            bytes: 0,
+            elapsed_ns: 0,
+            ops_per_sec: 0.0,
+            bytes_per_sec: 0.0,
+            verify_errors: Some(0),
+            latency_ns: None,
+            histogram: None,
+            timeseries: vec![],
+            notes: vec![],
+        };
+        RunRecord {
+            schema: SCHEMA,
+            tool: "faultline test".into(),
+            command: vec!["faultline".into()],
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:05Z".into(),
+            complete: true,
+            workload: serde_json::json!({"name": "quick", "block": 4096}),
+            environment: Environment::default(),
+            data_file: Target {
+                path: "faultline-data/x.dat".into(),
+                size: 1 << 20,
+                origin: "generated".into(),
+                verify_tag: Some(1),
+                created: false,
+                create_secs: None,
+            },
+            backends: vec![b, skipped],
+        }
+    }
+
+    #[test]
+    fn histogram_round_trips_and_merges() {
+        let mut a = crate::runner::new_histogram();
+        let mut b = crate::runner::new_histogram();
+        for v in 1..=1000u64 {
+            a.record(v * 100).unwrap();
+        }
+        for v in 1..=500u64 {
+            b.record(v * 1000).unwrap();
+        }
+        let mut m = crate::runner::new_histogram();
+        m.add(&a).unwrap();
+        m.add(&b).unwrap();
+        assert_eq!(m.len(), 1500);
+        assert_eq!(m.max(), b.max());
+        assert_eq!(m.min(), a.min());
+        let back = decode_histogram(&encode_histogram(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+        let l = latency_of(&back);
+        assert!(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+    }
+
+    #[test]
+    fn record_round_trips_through_json() {
+        let r = sample_record();
+        let text = r.to_json().unwrap();
+        let back = RunRecord::from_json(&text).unwrap();
+        assert_eq!(back.backends.len(), 2);
+        let b = &back.backends[0];
+        assert_eq!(b.bytes, b.ops * 4096);
+        assert_eq!(b.decode_histogram().unwrap().unwrap().len(), b.ops);
+        assert_eq!(b.ops_per_sec, 2.5);
+        assert!(back.backends[1].latency_ns.is_none());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for key in ["schema", "workload", "started_at", "environment", "backends"] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        for key in [
+            "name", "status", "reason", "threads", "ops", "bytes", "elapsed_ns", "ops_per_sec",
+            "bytes_per_sec", "verify_errors", "latency_ns", "histogram", "timeseries",
+        ] {
+            assert!(v["backends"][0].get(key).is_some(), "{key}");
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The only module with `unsafe` code: thin, documented wrappers over libc calls and
+//! the few memmap2 entry points that are `unsafe`. Everything above this module is safe
+//! Rust. Each wrapper returns `std::io::Result` and leaves interpretation to the caller.
+
+use std::alloc::{self, Layout};
+use std::ffi::CStr;
+use std::fs::File;
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::ptr::NonNull;
+
+/// A zero-initialised heap buffer whose start address is a multiple of `align`, as
+/// O_DIRECT needs. Allocated once, before any measured operation.
+pub struct AlignedBuf {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: AlignedBuf owns its allocation exclusively (like Vec<u8>); moving it to another
+// thread moves that ownership, and shared references only allow reads.
+unsafe impl Send for AlignedBuf {}
+// SAFETY: see Send; &AlignedBuf gives only &[u8].
+unsafe impl Sync for AlignedBuf {}
+
+impl AlignedBuf {
+    /// Allocate `len` zeroed bytes aligned to `align` (a power of two). `len` of 0 is
+    /// rounded up to `align` so the allocation is never zero-sized.
+    pub fn new(len: usize, align: usize) -> io::Result<AlignedBuf> {
+        let size = len.max(align).max(1);
+        let layout = Layout::from_size_align(size, align.max(1))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        // SAFETY: layout has a non-zero size (checked above) as alloc_zeroed requires.
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::OutOfMemory, "aligned allocation failed")
+        })?;
+        Ok(AlignedBuf { ptr, layout })
+    }
+
+    pub fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layout.size() == 0
+    }
+}
+
+impl Deref for AlignedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: ptr points to layout.size() initialised (zeroed) bytes owned by self,
+        // valid for the lifetime of &self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl DerefMut for AlignedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in deref; &mut self guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: ptr was returned by alloc_zeroed with exactly this layout.
+        unsafe { alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// Direct-I/O alignment that the kernel reports for an open file (statx STATX_DIOALIGN,
+/// Linux 6.1+). `None` when the kernel or file system does not report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DioAlign {
+    pub mem_align: u32,
+    pub offset_align: u32,
+}
+
+pub fn statx_dio_align(file: &File) -> io::Result<Option<DioAlign>> {
+    // SAFETY: statx is plain data; all-zero bytes are a valid value.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let empty = c"";
+    // SAFETY: fd is a valid open descriptor for the lifetime of `file`; the path is an
+    // empty NUL-terminated string, used with AT_EMPTY_PATH to mean "this fd"; stx is a
+    // valid, writable statx buffer.
+    let rc = unsafe {
+        libc::statx(
+            file.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_DIOALIGN,
+            &mut stx,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if stx.stx_mask & libc::STATX_DIOALIGN == 0 || stx.stx_dio_offset_align == 0 {
+        return Ok(None);
+    }
+    Ok(Some(DioAlign {
+        mem_align: stx.stx_dio_mem_align,
+        offset_align: stx.stx_dio_offset_align,
+    }))
+}
+
+/// Logical block size of a block device (ioctl BLKSSZGET).
+pub fn block_logical_size(file: &File) -> io::Result<u32> {
+    let mut size: libc::c_int = 0;
+    // SAFETY: BLKSSZGET writes one c_int through the pointer, which points to a live
+    // local; the fd is valid for the lifetime of `file`.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::BLKSSZGET, &mut size) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(size as u32)
+}
+
+/// posix_fadvise over a byte range of an open file (`len` 0 = to the end).
+pub fn fadvise(file: &File, offset: u64, len: u64, advice: libc::c_int) -> io::Result<()> {
+    // SAFETY: posix_fadvise only reads its integer arguments; the fd is valid.
+    let rc = unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            advice,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Drop the page cache of a file (POSIX_FADV_DONTNEED over the whole file). Pages
+/// that are mapped or dirty stay; callers unmap first.
+pub fn drop_file_cache(file: &File) -> io::Result<()> {
+    fadvise(file, 0, 0, libc::POSIX_FADV_DONTNEED)
+}
+
+/// Reserve blocks for `len` bytes (fallocate mode 0). Fails with EOPNOTSUPP on file
+/// systems without it; callers fall back to set_len.
+pub fn fallocate(file: &File, len: u64) -> io::Result<()> {
+    // SAFETY: fallocate only reads its integer arguments; the fd is valid.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Map `len` bytes of `file` read-only and shared, optionally with MAP_POPULATE.
+///
+/// The mapping reflects the file: if another process truncates or rewrites the file
+/// while it is mapped, reads through the mapping see the new bytes or raise SIGBUS. The
+/// harness only maps data files it verifies or user files it opens read-only, and
+/// treats SIGBUS as a reported error of that backend.
+pub fn map_readonly(file: &File, len: usize, populate: bool) -> io::Result<memmap2::Mmap> {
+    let mut opts = memmap2::MmapOptions::new();
+    opts.len(len);
+    if populate {
+        opts.populate();
+    }
+    // SAFETY: memmap2 requires that the underlying file is not modified or truncated
+    // while mapped, or that the caller accepts seeing such changes. The harness owns the
+    // data files it maps and never writes them during a run; for user-supplied files the
+    // mapping is read-only and any truncation surfaces as SIGBUS, handled as a backend
+    // failure rather than memory unsafety in safe code (reads are of plain bytes).
+    unsafe { opts.map(file) }
+}
+
+/// Kernel identification from uname(2).
+pub struct Uname {
+    pub sysname: String,
+    pub release: String,
+    pub version: String,
+    pub machine: String,
+    pub nodename: String,
+}
+
+pub fn uname() -> io::Result<Uname> {
+    // SAFETY: utsname is plain data; zeroed is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a valid writable utsname.
+    let rc = unsafe { libc::uname(&mut u) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let field = |f: &[libc::c_char]| {
+        // SAFETY: uname fills each field with a NUL-terminated string within its array;
+        // the slice lives as long as `u`.
+        unsafe { CStr::from_ptr(f.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Ok(Uname {
+        sysname: field(&u.sysname),
+        release: field(&u.release),
+        version: field(&u.version),
+        machine: field(&u.machine),
+        nodename: field(&u.nodename),
+    })
+}
+
+/// File system magic number of the file system holding `path` (statfs f_type).
+pub fn statfs_type(path: &Path) -> io::Result<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statfs is plain data; zeroed is valid.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path; s is a valid writable buffer.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut s) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(s.f_type as i64)
+}
+
+/// Bytes available to unprivileged users on the file system holding `path` (statvfs).
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs is plain data; zeroed is valid.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path; s is a valid writable buffer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(s.f_bavail as u64 * s.f_frsize as u64)
+}
+
+/// The page size of this machine (sysconf _SC_PAGESIZE).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf only reads its argument.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v > 0 {
+        v as usize
+    } else {
+        4096
+    }
+}
+
+/// Number of online CPUs (sysconf _SC_NPROCESSORS_ONLN).
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf only reads its argument.
+    let v = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if v > 0 {
+        v as usize
+    } else {
+        1
+    }
+}
+
+/// Real user id (getuid never fails).
+pub fn uid() -> u32 {
+    // SAFETY: getuid has no arguments and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Kernel thread id of the calling thread.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_buf_is_aligned_and_zeroed() {
+        for align in [512usize, 4096, 65536] {
+            let b = AlignedBuf::new(10_000, align).unwrap();
+            assert_eq!(b.as_ptr() as usize % align, 0);
+            assert!(b.len() >= 10_000);
+            assert!(b.iter().all(|&x| x == 0));
+        }
+    }
+
+    #[test]
+    fn uname_reports_linux() {
+        let u = uname().unwrap();
+        assert_eq!(u.sysname, "Linux");
+        assert!(!u.release.is_empty());
+    }
+}
