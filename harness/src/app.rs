@@ -22,7 +22,9 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let quiet = args.quiet;
 
     let started_at = record::now_rfc3339();
-    let host = crate::sys::uname().map(|u| u.nodename).unwrap_or_else(|_| "host".into());
+    let host = crate::sys::uname()
+        .map(|u| u.nodename)
+        .unwrap_or_else(|_| "host".into());
     let dir = ResultDir::reserve(args.out.as_deref(), &w.name, &started_at, &host)?;
 
     let target = match datafile::prepare(&w, quiet) {
@@ -52,7 +54,8 @@ pub fn run(args: &RunArgs) -> Result<i32> {
                 }
                 let outcome = runner::run_cell(&target, &w, spec, threads, repeat, quiet);
                 let was_interrupted = outcome.interrupted;
-                let b = BackendResult::from_outcome(spec, outcome, repeat, w.block, target.verifies())?;
+                let b =
+                    BackendResult::from_outcome(spec, outcome, repeat, w.block, target.verifies())?;
                 if !quiet {
                     eprintln!("{}", cell_line(&b));
                 }
@@ -75,14 +78,20 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         eprintln!("interrupted: the result holds what was measured and is marked incomplete");
         return Ok(130);
     }
-    let failed = rec.backends.iter().filter(|b| b.status == Status::Failed).count();
+    let failed = rec
+        .backends
+        .iter()
+        .filter(|b| b.status == Status::Failed)
+        .count();
     let bad_reads: u64 = rec.backends.iter().filter_map(|b| b.verify_errors).sum();
     if bad_reads > 0 {
         eprintln!("error: {bad_reads} reads returned the wrong bytes; see the notes in run.json");
         return Ok(1);
     }
     if failed > 0 {
-        eprintln!("error: {failed} backend(s) failed; the reasons are in the table above and in run.json");
+        eprintln!(
+            "error: {failed} backend(s) failed; the reasons are in the table above and in run.json"
+        );
         return Ok(1);
     }
     Ok(0)
@@ -117,7 +126,9 @@ fn header(w: &Workload, t: &datafile::Target, env: &Environment) -> String {
         env.device.as_deref().unwrap_or("no block device"),
     );
     if !t.verifies() {
-        s.push_str("\n  verification off: reading your file read-only, its content cannot be checked");
+        s.push_str(
+            "\n  verification off: reading your file read-only, its content cannot be checked",
+        );
     }
     s
 }
@@ -130,11 +141,27 @@ fn cell_line(b: &BackendResult) -> String {
             b.threads,
             units::format_count(b.ops_per_sec),
             b.bytes_per_sec / 1048576.0,
-            b.latency_ns.as_ref().map(|l| units::format_ns(l.p50 as f64)).unwrap_or_default(),
-            b.latency_ns.as_ref().map(|l| units::format_ns(l.p99 as f64)).unwrap_or_default(),
+            b.latency_ns
+                .as_ref()
+                .map(|l| units::format_ns(l.p50 as f64))
+                .unwrap_or_default(),
+            b.latency_ns
+                .as_ref()
+                .map(|l| units::format_ns(l.p99 as f64))
+                .unwrap_or_default(),
         ),
-        Status::Skipped => format!("  {:<28} x{:<3} skipped: {}", b.name, b.threads, b.reason.as_deref().unwrap_or("")),
-        Status::Failed => format!("  {:<28} x{:<3} FAILED: {}", b.name, b.threads, b.reason.as_deref().unwrap_or("")),
+        Status::Skipped => format!(
+            "  {:<28} x{:<3} skipped: {}",
+            b.name,
+            b.threads,
+            b.reason.as_deref().unwrap_or("")
+        ),
+        Status::Failed => format!(
+            "  {:<28} x{:<3} FAILED: {}",
+            b.name,
+            b.threads,
+            b.reason.as_deref().unwrap_or("")
+        ),
     }
 }
 
@@ -171,7 +198,11 @@ fn describe_workloads(dir: &Path) -> Result<String> {
     files.sort();
     let mut out = String::new();
     for p in files {
-        let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         match Workload::load(&p) {
             Ok(w) => {
                 let _ = writeln!(out, "  {:<28} {}", name, w.description);

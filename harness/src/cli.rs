@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a workload against its backends and write a result directory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the backends with their options, the access patterns, and the workloads.
     List(ListArgs),
 }
@@ -145,7 +145,10 @@ fn parse_threads(s: &str) -> Result<ThreadList, String> {
             .parse()
             .map_err(|_| format!("`{part}` is not a thread count; use a whole number such as 2, or a list such as 1,2,4"))?;
         if n == 0 || n as u64 > spec::MAX_THREADS {
-            return Err(format!("{n} threads is out of range; use 1 to {}", spec::MAX_THREADS));
+            return Err(format!(
+                "{n} threads is out of range; use 1 to {}",
+                spec::MAX_THREADS
+            ));
         }
         v.push(n);
     }

@@ -10,7 +10,8 @@ pub const TIB: u64 = 1024 * GIB;
 
 pub const SIZE_HELP: &str = "a whole number with an optional unit B, KiB, MiB, GiB or TiB \
      (binary; K, M, G, T are accepted as the same), e.g. 4KiB or 1GiB";
-pub const DURATION_HELP: &str = "a number with a unit ms, s or m (also ns, us, h), e.g. 500ms, 10s or 2m";
+pub const DURATION_HELP: &str =
+    "a number with a unit ms, s or m (also ns, us, h), e.g. 500ms, 10s or 2m";
 
 /// Parse a byte size such as `4096`, `4KiB`, `1.5GiB`, `64M`. Decimal units (KB, MB, ...)
 /// are rejected with a hint, because their meaning (1000 or 1024) is ambiguous.
@@ -38,7 +39,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
                 &unit[..1].to_ascii_uppercase()
             ))
         }
-        _ => return Err(format!("`{t}` has an unknown unit `{unit}`; expected {SIZE_HELP}")),
+        _ => {
+            return Err(format!(
+                "`{t}` has an unknown unit `{unit}`; expected {SIZE_HELP}"
+            ))
+        }
     };
     if num.is_empty() {
         return Err(format!("`{t}` has no number; expected {SIZE_HELP}"));
@@ -74,12 +79,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1e9,
         "m" | "min" => 60e9,
         "h" => 3600e9,
-        "" => {
+        "" => return Err(format!("`{t}` has no unit; expected {DURATION_HELP}")),
+        u => {
             return Err(format!(
-                "`{t}` has no unit; expected {DURATION_HELP}"
+                "`{t}` has an unknown unit `{u}`; expected {DURATION_HELP}"
             ))
         }
-        u => return Err(format!("`{t}` has an unknown unit `{u}`; expected {DURATION_HELP}")),
     };
     let value: f64 = num
         .parse()
@@ -165,7 +170,7 @@ pub fn format_count(v: f64) -> String {
     } else if v >= 1e3 {
         format!("{}K", sig3(v / 1e3))
     } else {
-        format!("{}", sig3(v))
+        sig3(v)
     }
 }
 
@@ -189,7 +194,9 @@ mod tests {
         assert!(parse_size("4KB").unwrap_err().contains("4KiB"));
         assert!(parse_size("").is_err());
         assert!(parse_size("abc").is_err());
-        assert!(parse_size("4 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("4 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_size("-4KiB").is_err());
         assert!(parse_size("0.3B").is_err());
     }

@@ -23,12 +23,20 @@ pub struct Direct {
 /// The alignment O_DIRECT needs for this descriptor and where it was read from.
 pub fn alignment(file: &File) -> Result<(usize, u64, &'static str), String> {
     if let Ok(Some(a)) = sys::statx_dio_align(file) {
-        return Ok((a.mem_align.max(1) as usize, a.offset_align as u64, "statx STATX_DIOALIGN"));
+        return Ok((
+            a.mem_align.max(1) as usize,
+            a.offset_align as u64,
+            "statx STATX_DIOALIGN",
+        ));
     }
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if meta.file_type().is_block_device() {
         let lbs = sys::block_logical_size(file).map_err(|e| format!("BLKSSZGET failed: {e}"))?;
-        return Ok((lbs as usize, lbs as u64, "the device's logical block size (BLKSSZGET)"));
+        return Ok((
+            lbs as usize,
+            lbs as u64,
+            "the device's logical block size (BLKSSZGET)",
+        ));
     }
     // Regular file on a file system that does not report DIO alignment: use the
     // logical block size of the device that holds it.
@@ -40,7 +48,11 @@ pub fn alignment(file: &File) -> Result<(usize, u64, &'static str), String> {
         if let Ok(s) = std::fs::read_to_string(&p) {
             if let Ok(v) = s.trim().parse::<u64>() {
                 if v > 0 {
-                    return Ok((v as usize, v, "the logical block size of the device in sysfs"));
+                    return Ok((
+                        v as usize,
+                        v,
+                        "the logical block size of the device in sysfs",
+                    ));
                 }
             }
         }
@@ -52,8 +64,7 @@ impl Direct {
     pub fn open(ctx: &OpenCtx) -> Result<Direct, OpenError> {
         let path = ctx.target.path.clone();
         let file = open_direct(&path)?;
-        let (mem_align, offset_align, source) =
-            alignment(&file).map_err(OpenError::Unavailable)?;
+        let (mem_align, offset_align, source) = alignment(&file).map_err(OpenError::Unavailable)?;
         let block = ctx.workload.block;
         if block % offset_align != 0 {
             return Err(OpenError::Unavailable(format!(

@@ -22,8 +22,9 @@ impl Mmap {
         let file = t
             .open_read()
             .map_err(|e| OpenError::Failed(format!("{e:#}")))?;
-        let len = usize::try_from(t.size)
-            .map_err(|_| OpenError::Unavailable("the file is larger than the address space".into()))?;
+        let len = usize::try_from(t.size).map_err(|_| {
+            OpenError::Unavailable("the file is larger than the address space".into())
+        })?;
         // The mapping covers exactly the bytes the workload reads: never more than the
         // file holds, so no access can fall past its end.
         let map = sys::map_readonly(&file, len, o.populate)
@@ -39,7 +40,10 @@ impl Mmap {
         };
         if let Some((a, name)) = advice {
             map.advise(a).map_err(|e| {
-                OpenError::Unavailable(format!("madvise({name}) on {} failed: {e}", t.path.display()))
+                OpenError::Unavailable(format!(
+                    "madvise({name}) on {} failed: {e}",
+                    t.path.display()
+                ))
             })?;
             notes.push(format!("madvise({name}) applied to the whole mapping"));
         }

@@ -16,8 +16,9 @@ pub struct Pread {
 impl Pread {
     pub fn open(ctx: &OpenCtx) -> Result<Pread, OpenError> {
         // Fail before the run if the file cannot be opened at all.
-        File::open(&ctx.target.path)
-            .map_err(|e| OpenError::Failed(format!("cannot open {}: {e}", ctx.target.path.display())))?;
+        File::open(&ctx.target.path).map_err(|e| {
+            OpenError::Failed(format!("cannot open {}: {e}", ctx.target.path.display()))
+        })?;
         Ok(Pread {
             path: ctx.target.path.clone(),
             block: ctx.workload.block as usize,
@@ -61,9 +62,9 @@ pub fn read_block(file: &File, buf: &mut [u8], offset: u64) -> Result<(), OpErro
         match file.read_at(&mut buf[done..], offset + done as u64) {
             Ok(0) => {
                 return Err(OpError(format!(
-                    "short read at offset {offset}: got {done} of {} bytes (was the file truncated?)",
-                    buf.len()
-                )))
+                "short read at offset {offset}: got {done} of {} bytes (was the file truncated?)",
+                buf.len()
+            )))
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -154,7 +154,8 @@ fn generated_target(w: &Workload, quiet: bool) -> Result<Target> {
 /// A data file with the right name must have the right size and content. Checks the
 /// first, the last and 62 pages spread over the file, every byte of them.
 fn check_existing(path: &Path, size: u64, tag: u64) -> Result<()> {
-    let f = File::open(path).with_context(|| format!("cannot open data file {}", path.display()))?;
+    let f =
+        File::open(path).with_context(|| format!("cannot open data file {}", path.display()))?;
     let len = f.metadata()?.len();
     if len != size {
         bail!(
@@ -168,7 +169,11 @@ fn check_existing(path: &Path, size: u64, tag: u64) -> Result<()> {
     let mut buf = vec![0u8; page::PAGE];
     let samples = 64u64.min(pages);
     for i in 0..samples {
-        let p = if samples <= 1 { 0 } else { i * (pages - 1) / (samples - 1) };
+        let p = if samples <= 1 {
+            0
+        } else {
+            i * (pages - 1) / (samples - 1)
+        };
         f.read_exact_at(&mut buf, p * page::PAGE as u64)
             .with_context(|| format!("cannot read data file {}", path.display()))?;
         if let Some(bad) = page::check_pages(&buf, p, tag) {
@@ -250,10 +255,11 @@ fn write_pattern(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> 
         .open(path)
         .ok()
         .filter(|f| {
-            sys::statx_dio_align(f)
-                .ok()
-                .flatten()
-                .is_some_and(|a| CHUNK as u32 % a.offset_align == 0 && size % a.offset_align as u64 == 0 && a.mem_align <= 4096)
+            sys::statx_dio_align(f).ok().flatten().is_some_and(|a| {
+                CHUNK as u32 % a.offset_align == 0
+                    && size % a.offset_align as u64 == 0
+                    && a.mem_align <= 4096
+            })
         });
     let writer: &File = direct.as_ref().unwrap_or(file);
     let next = AtomicU64::new(0);
@@ -263,7 +269,10 @@ fn write_pattern(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> 
     let threads = sys::online_cpus().clamp(1, 4);
     let bar = crate::ui::bytes_bar(
         size,
-        &format!("creating {}", path.file_name().unwrap_or_default().to_string_lossy()),
+        &format!(
+            "creating {}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
         quiet,
     );
     let errors: Vec<Result<()>> = std::thread::scope(|s| {
@@ -306,7 +315,10 @@ fn write_pattern(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> 
         }
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a writer thread panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a writer thread panicked")))
+            })
             .collect()
     });
     bar.finish_and_clear();
@@ -324,7 +336,8 @@ fn write_pattern(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> 
 /// Drop the target's cached pages (posix_fadvise DONTNEED): the default cold start.
 pub fn drop_cache(t: &Target) -> Result<()> {
     let f = t.open_read()?;
-    sys::drop_file_cache(&f).with_context(|| format!("cannot drop the page cache of {}", t.path.display()))
+    sys::drop_file_cache(&f)
+        .with_context(|| format!("cannot drop the page cache of {}", t.path.display()))
 }
 
 /// Read the target once through the page cache: a warm start.
@@ -350,7 +363,8 @@ mod tests {
     use super::*;
 
     fn workload(dir: &Path, size: &str) -> Workload {
-        let mut w = Workload::parse(&format!("size = \"{size}\"\nblock = \"4KiB\""), "t", "t").unwrap();
+        let mut w =
+            Workload::parse(&format!("size = \"{size}\"\nblock = \"4KiB\""), "t", "t").unwrap();
         w.data_dir = dir.to_path_buf();
         w
     }
@@ -394,12 +408,21 @@ mod tests {
         assert!(!t.verifies());
         assert_eq!(std::fs::read(&p).unwrap(), vec![7u8; 64 * 1024]);
         w.file = Some(dir.path().to_path_buf());
-        assert!(prepare(&w, true).unwrap_err().to_string().contains("directory"));
+        assert!(prepare(&w, true)
+            .unwrap_err()
+            .to_string()
+            .contains("directory"));
         w.file = Some(dir.path().join("missing"));
-        assert!(prepare(&w, true).unwrap_err().to_string().contains("cannot access"));
+        assert!(prepare(&w, true)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot access"));
         w.file = Some(p);
         w.size_given = true;
         w.size = 1 << 20;
-        assert!(prepare(&w, true).unwrap_err().to_string().contains("holds only"));
+        assert!(prepare(&w, true)
+            .unwrap_err()
+            .to_string()
+            .contains("holds only"));
     }
 }

@@ -132,7 +132,11 @@ mod tests {
             (60 * 1024, 4096),
         ] {
             let data = &f[off as usize..(off + len) as usize];
-            assert_eq!(fold_headers(data, off), expected_fold(off, len, tag), "{off} {len}");
+            assert_eq!(
+                fold_headers(data, off),
+                expected_fold(off, len, tag),
+                "{off} {len}"
+            );
         }
     }
 
@@ -141,18 +145,30 @@ mod tests {
         let tag = file_tag(1);
         let f = file(8, tag);
         // The bytes of page 3 presented as page 2.
-        assert_ne!(fold_headers(&f[3 * PAGE..4 * PAGE], 2 * 4096), expected_fold(2 * 4096, 4096, tag));
+        assert_ne!(
+            fold_headers(&f[3 * PAGE..4 * PAGE], 2 * 4096),
+            expected_fold(2 * 4096, 4096, tag)
+        );
         // Another file's tag.
-        assert_ne!(fold_headers(&f[..PAGE], 0), expected_fold(0, 4096, file_tag(2)));
+        assert_ne!(
+            fold_headers(&f[..PAGE], 0),
+            expected_fold(0, 4096, file_tag(2))
+        );
         // Swapped pages inside a block.
         let mut g = f.clone();
         let (a, b) = g.split_at_mut(2 * PAGE);
         a[PAGE..2 * PAGE].swap_with_slice(&mut b[..PAGE]);
-        assert_ne!(fold_headers(&g[..4 * PAGE], 0), expected_fold(0, 4 * 4096, tag));
+        assert_ne!(
+            fold_headers(&g[..4 * PAGE], 0),
+            expected_fold(0, 4 * 4096, tag)
+        );
         // A zeroed header (e.g. a hole).
         let mut h = f.clone();
         h[5 * PAGE..5 * PAGE + 8].fill(0);
-        assert_ne!(fold_headers(&h[4 * PAGE..6 * PAGE], 4 * 4096), expected_fold(4 * 4096, 8192, tag));
+        assert_ne!(
+            fold_headers(&h[4 * PAGE..6 * PAGE], 4 * 4096),
+            expected_fold(4 * 4096, 8192, tag)
+        );
     }
 
     #[test]

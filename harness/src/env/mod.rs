@@ -40,22 +40,30 @@ impl Environment {
                 e.hostname = Some(u.nodename);
             }
             Err(err) => {
-                e.reasons.insert("kernel".into(), format!("uname failed: {err}"));
+                e.reasons
+                    .insert("kernel".into(), format!("uname failed: {err}"));
             }
         }
         match std::fs::read_to_string("/proc/cpuinfo") {
             Ok(t) => e.cpu_model = cpu_model(&t),
             Err(err) => {
-                e.reasons.insert("cpu_model".into(), format!("cannot read /proc/cpuinfo: {err}"));
+                e.reasons.insert(
+                    "cpu_model".into(),
+                    format!("cannot read /proc/cpuinfo: {err}"),
+                );
             }
         }
         if e.cpu_model.is_none() && !e.reasons.contains_key("cpu_model") {
-            e.reasons.insert("cpu_model".into(), "/proc/cpuinfo names no model".into());
+            e.reasons
+                .insert("cpu_model".into(), "/proc/cpuinfo names no model".into());
         }
         match std::fs::read_to_string("/proc/meminfo") {
             Ok(t) => e.memory_bytes = meminfo_kb(&t, "MemTotal").map(|k| k * 1024),
             Err(err) => {
-                e.reasons.insert("memory_bytes".into(), format!("cannot read /proc/meminfo: {err}"));
+                e.reasons.insert(
+                    "memory_bytes".into(),
+                    format!("cannot read /proc/meminfo: {err}"),
+                );
             }
         }
         e.storage(target);
@@ -80,17 +88,24 @@ impl Environment {
         };
         if is_bdev {
             self.fs_type = None;
-            self.reasons.insert("fs_type".into(), "the target is a raw block device".into());
+            self.reasons
+                .insert("fs_type".into(), "the target is a raw block device".into());
         } else {
             match std::fs::read_to_string("/proc/self/mountinfo") {
                 Ok(t) => match mount_of(&t, &canon) {
                     Some(m) => self.fs_type = Some(m.fs_type),
                     None => {
-                        self.reasons.insert("fs_type".into(), "no mount in /proc/self/mountinfo holds the file".into());
+                        self.reasons.insert(
+                            "fs_type".into(),
+                            "no mount in /proc/self/mountinfo holds the file".into(),
+                        );
                     }
                 },
                 Err(err) => {
-                    self.reasons.insert("fs_type".into(), format!("cannot read /proc/self/mountinfo: {err}"));
+                    self.reasons.insert(
+                        "fs_type".into(),
+                        format!("cannot read /proc/self/mountinfo: {err}"),
+                    );
                 }
             }
         }
@@ -102,7 +117,9 @@ impl Environment {
                 // A partition's sysfs directory sits inside its disk's directory.
                 let is_partition = p.join("partition").exists();
                 self.disk = if is_partition {
-                    p.parent().and_then(|d| d.file_name()).map(|s| s.to_string_lossy().into_owned())
+                    p.parent()
+                        .and_then(|d| d.file_name())
+                        .map(|s| s.to_string_lossy().into_owned())
                 } else {
                     name.clone()
                 };
@@ -110,7 +127,9 @@ impl Environment {
             }
             Err(_) => {
                 let why = match &self.fs_type {
-                    Some(fs) => format!("the file system ({fs}, device {maj}:{min}) has no block device"),
+                    Some(fs) => {
+                        format!("the file system ({fs}, device {maj}:{min}) has no block device")
+                    }
                     None => format!("device {maj}:{min} is not in /sys/dev/block"),
                 };
                 self.reasons.insert("device".into(), why);
@@ -160,7 +179,9 @@ pub struct Mount {
 pub fn mount_of(mountinfo: &str, path: &Path) -> Option<Mount> {
     let mut best: Option<Mount> = None;
     for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let l: Vec<&str> = left.split_whitespace().collect();
         let r: Vec<&str> = right.split_whitespace().collect();
         if l.len() < 5 || r.len() < 2 {
@@ -170,7 +191,10 @@ pub fn mount_of(mountinfo: &str, path: &Path) -> Option<Mount> {
         if !path.starts_with(&mp) {
             continue;
         }
-        if best.as_ref().is_none_or(|b| mp.len() >= b.mount_point.len()) {
+        if best
+            .as_ref()
+            .is_none_or(|b| mp.len() >= b.mount_point.len())
+        {
             best = Some(Mount {
                 mount_point: mp,
                 fs_type: r[0].to_string(),
@@ -187,7 +211,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -215,19 +242,31 @@ mod tests {
         let m = mount_of(MOUNTINFO, Path::new("/work/main/x.dat")).unwrap();
         assert_eq!(m.fs_type, "ext4");
         assert_eq!(m.source, "/dev/vda");
-        assert_eq!(mount_of(MOUNTINFO, Path::new("/tmp/a")).unwrap().fs_type, "tmpfs");
+        assert_eq!(
+            mount_of(MOUNTINFO, Path::new("/tmp/a")).unwrap().fs_type,
+            "tmpfs"
+        );
         let m = mount_of(MOUNTINFO, Path::new("/mnt/fast disk/f")).unwrap();
         assert_eq!(m.fs_type, "xfs");
         assert_eq!(m.mount_point, "/mnt/fast disk");
         // "/tmpfoo" is not under "/tmp".
-        assert_eq!(mount_of(MOUNTINFO, Path::new("/tmpfoo")).unwrap().fs_type, "ext4");
+        assert_eq!(
+            mount_of(MOUNTINFO, Path::new("/tmpfoo")).unwrap().fs_type,
+            "ext4"
+        );
     }
 
     #[test]
     fn cpu_models() {
-        assert_eq!(cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 7713\n").as_deref(), Some("AMD EPYC 7713"));
+        assert_eq!(
+            cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 7713\n").as_deref(),
+            Some("AMD EPYC 7713")
+        );
         let arm = "processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n";
-        assert_eq!(cpu_model(arm).as_deref(), Some("CPU implementer 0x41, part 0xd0c"));
+        assert_eq!(
+            cpu_model(arm).as_deref(),
+            Some("CPU implementer 0x41, part 0xd0c")
+        );
         assert_eq!(cpu_model("nothing"), None);
     }
 

@@ -4,7 +4,8 @@
 use super::RunRecord;
 use std::fmt::Write as _;
 
-pub const HEADER: &str = "backend,threads,repeat,status,t_s,interval_s,ops,bytes,ops_per_sec,mib_per_sec";
+pub const HEADER: &str =
+    "backend,threads,repeat,status,t_s,interval_s,ops,bytes,ops_per_sec,mib_per_sec";
 
 pub fn timeseries_csv(r: &RunRecord) -> String {
     let mut out = String::new();
@@ -24,7 +25,10 @@ pub fn timeseries_csv(r: &RunRecord) -> String {
                 quote(&b.name),
                 b.threads,
                 b.repeat,
-                serde_json::to_value(b.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                serde_json::to_value(b.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
                 i.t_ns as f64 / 1e9,
                 dt,
                 i.ops,
@@ -61,6 +65,9 @@ mmap:advice=random,2,0,ok,1.000000,1.000000,3,12288,3.0,0.012
 mmap:advice=random,2,0,ok,2.000000,1.000000,2,8192,2.0,0.008
 ";
         assert_eq!(got, want);
-        assert_eq!(quote("mmap:advice=random,populate"), "\"mmap:advice=random,populate\"");
+        assert_eq!(
+            quote("mmap:advice=random,populate"),
+            "\"mmap:advice=random,populate\""
+        );
     }
 }

@@ -17,9 +17,22 @@ pub fn percentile_text(h: &Histogram<u64>) -> String {
         "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
     );
     if h.is_empty() {
-        let _ = writeln!(out, "#[Mean    = {:>12.3}, StdDeviation   = {:>12.3}]", 0.0, 0.0);
-        let _ = writeln!(out, "#[Max     = {:>12.3}, Total count    = {:>12}]", 0.0, 0);
-        let _ = writeln!(out, "#[Buckets = {:>12}, SubBuckets     = {:>12}]", h.buckets(), sub_buckets(h));
+        let _ = writeln!(
+            out,
+            "#[Mean    = {:>12.3}, StdDeviation   = {:>12.3}]",
+            0.0, 0.0
+        );
+        let _ = writeln!(
+            out,
+            "#[Max     = {:>12.3}, Total count    = {:>12}]",
+            0.0, 0
+        );
+        let _ = writeln!(
+            out,
+            "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
+            h.buckets(),
+            sub_buckets(h)
+        );
         return out;
     }
     let mut cumulative = 0u64;
@@ -102,6 +115,8 @@ mod tests {
                 (c[1].parse().unwrap(), c[2].parse().unwrap())
             })
             .collect();
-        assert!(rows.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+        assert!(rows
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
     }
 }

@@ -93,10 +93,15 @@ impl BackendResult {
         } else {
             (0.0, 0.0)
         };
-        let measured = o.hist.as_ref().filter(|h| h.len() > 0);
+        let measured = o.hist.as_ref().filter(|h| !h.is_empty());
         let latency_ns = measured.map(latency_of);
         let histogram = measured.map(encode_histogram).transpose()?;
-        let kind = spec.name.split(':').next().unwrap_or(&spec.name).to_string();
+        let kind = spec
+            .name
+            .split(':')
+            .next()
+            .unwrap_or(&spec.name)
+            .to_string();
         Ok(BackendResult {
             name: spec.name.clone(),
             kind,
@@ -219,8 +224,16 @@ pub(crate) mod tests {
             elapsed_ns: 2_000_000_000,
             hist: Some(h),
             timeseries: vec![
-                Interval { t_ns: 1_000_000_000, ops: 3, bytes: 3 * 4096 },
-                Interval { t_ns: 2_000_000_000, ops: 2, bytes: 2 * 4096 },
+                Interval {
+                    t_ns: 1_000_000_000,
+                    ops: 3,
+                    bytes: 3 * 4096,
+                },
+                Interval {
+                    t_ns: 2_000_000_000,
+                    ops: 2,
+                    bytes: 2 * 4096,
+                },
             ],
             verify_errors: 0,
             interrupted: false,
@@ -286,7 +299,13 @@ pub(crate) mod tests {
         let back = decode_histogram(&encode_histogram(&m).unwrap()).unwrap();
         assert_eq!(back, m);
         let l = latency_of(&back);
-        assert!(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+        assert!(
+            l.min <= l.p50
+                && l.p50 <= l.p90
+                && l.p90 <= l.p99
+                && l.p99 <= l.p999
+                && l.p999 <= l.max
+        );
     }
 
     #[test]
@@ -301,12 +320,29 @@ pub(crate) mod tests {
         assert_eq!(b.ops_per_sec, 2.5);
         assert!(back.backends[1].latency_ns.is_none());
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        for key in ["schema", "workload", "started_at", "environment", "backends"] {
+        for key in [
+            "schema",
+            "workload",
+            "started_at",
+            "environment",
+            "backends",
+        ] {
             assert!(v.get(key).is_some(), "{key}");
         }
         for key in [
-            "name", "status", "reason", "threads", "ops", "bytes", "elapsed_ns", "ops_per_sec",
-            "bytes_per_sec", "verify_errors", "latency_ns", "histogram", "timeseries",
+            "name",
+            "status",
+            "reason",
+            "threads",
+            "ops",
+            "bytes",
+            "elapsed_ns",
+            "ops_per_sec",
+            "bytes_per_sec",
+            "verify_errors",
+            "latency_ns",
+            "histogram",
+            "timeseries",
         ] {
             assert!(v["backends"][0].get(key).is_some(), "{key}");
         }

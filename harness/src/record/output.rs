@@ -21,11 +21,19 @@ pub fn stamp(rfc3339: &str) -> String {
 impl ResultDir {
     /// Decide where the result goes and create the temporary directory now, so that an
     /// unwritable destination fails before anything is measured.
-    pub fn reserve(out: Option<&Path>, workload: &str, started_at: &str, host: &str) -> Result<ResultDir> {
+    pub fn reserve(
+        out: Option<&Path>,
+        workload: &str,
+        started_at: &str,
+        host: &str,
+    ) -> Result<ResultDir> {
         let final_path = match out {
             Some(p) => {
                 if p.exists() {
-                    let empty = p.is_dir() && fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(false);
+                    let empty = p.is_dir()
+                        && fs::read_dir(p)
+                            .map(|mut d| d.next().is_none())
+                            .unwrap_or(false);
                     if !empty {
                         bail!(
                             "--out {}: already exists; faultline never overwrites results, give a new directory",
@@ -53,7 +61,10 @@ impl ResultDir {
             .unwrap_or(Path::new("."))
             .to_path_buf();
         fs::create_dir_all(&parent).with_context(|| {
-            format!("cannot create the result directory {}; choose another with --out", parent.display())
+            format!(
+                "cannot create the result directory {}; choose another with --out",
+                parent.display()
+            )
         })?;
         let leaf = final_path
             .file_name()
@@ -61,7 +72,10 @@ impl ResultDir {
             .unwrap_or_else(|| "result".into());
         let tmp = parent.join(format!(".{leaf}.tmp-{}", std::process::id()));
         fs::create_dir(&tmp).with_context(|| {
-            format!("cannot write in {}; choose another place with --out", parent.display())
+            format!(
+                "cannot write in {}; choose another place with --out",
+                parent.display()
+            )
         })?;
         Ok(ResultDir { final_path, tmp })
     }
@@ -73,8 +87,10 @@ impl ResultDir {
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let p = self.tmp.join(name);
         let mut f = File::create(&p).with_context(|| format!("cannot create {}", p.display()))?;
-        f.write_all(bytes).with_context(|| format!("cannot write {}", p.display()))?;
-        f.sync_all().with_context(|| format!("cannot flush {}", p.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot flush {}", p.display()))?;
         Ok(())
     }
 
@@ -84,7 +100,9 @@ impl ResultDir {
         if self.final_path.exists() {
             // Only an empty directory given with --out can be here (checked in reserve);
             // rename(2) replaces an empty directory atomically.
-            let empty = fs::read_dir(&self.final_path).map(|mut d| d.next().is_none()).unwrap_or(false);
+            let empty = fs::read_dir(&self.final_path)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
             if !empty {
                 bail!(
                     "{} appeared while the run was going; the result stays in {}",
@@ -101,7 +119,11 @@ impl ResultDir {
             )
         })?;
         if let Some(parent) = self.final_path.parent() {
-            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
             File::open(parent).and_then(|d| d.sync_all()).ok();
         }
         Ok(self.final_path)
@@ -117,7 +139,13 @@ impl ResultDir {
 pub fn sanitize(s: &str) -> String {
     let out: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.=,".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.=,".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.is_empty() || out.starts_with('.') {
         format!("_{out}")
@@ -155,7 +183,10 @@ mod tests {
 
     #[test]
     fn names_are_safe() {
-        assert_eq!(sanitize("mmap:advice=random,populate"), "mmap_advice=random,populate");
+        assert_eq!(
+            sanitize("mmap:advice=random,populate"),
+            "mmap_advice=random,populate"
+        );
         assert_eq!(sanitize("../x"), "_.._x");
         assert_eq!(hgrm_name("direct", 2, 0, false), "direct.t2.hgrm");
         assert_eq!(hgrm_name("direct", 2, 1, true), "direct.t2.r2.hgrm");
@@ -171,7 +202,9 @@ mod tests {
         assert!(!out.exists(), "nothing visible before commit");
         assert_eq!(rd.commit().unwrap(), out);
         assert_eq!(fs::read(out.join("run.json")).unwrap(), b"{}");
-        let e = ResultDir::reserve(Some(&out), "w", "2026-01-01T00:00:00Z", "h").err().unwrap();
+        let e = ResultDir::reserve(Some(&out), "w", "2026-01-01T00:00:00Z", "h")
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("never overwrites"), "{e}");
         // An empty directory given with --out is fine.
         let empty = d.path().join("empty");
@@ -193,6 +226,9 @@ mod tests {
         assert!(out.join("run.json").exists());
         assert!(out.join("timeseries.csv").exists());
         assert!(out.join("mmap_advice=random.t2.hgrm").exists());
-        assert!(!out.join("direct.t2.hgrm").exists(), "skipped backends have no histogram");
+        assert!(
+            !out.join("direct.t2.hgrm").exists(),
+            "skipped backends have no histogram"
+        );
     }
 }

@@ -5,7 +5,9 @@ use crate::runner::Status;
 use crate::units::{format_count, format_ns};
 
 pub fn summary_table(r: &RunRecord) -> String {
-    let head = ["backend", "threads", "status", "ops/s", "MiB/s", "p50", "p99", "p99.9", "max", "verify"];
+    let head = [
+        "backend", "threads", "status", "ops/s", "MiB/s", "p50", "p99", "p99.9", "max", "verify",
+    ];
     let mut rows: Vec<[String; 10]> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for b in &r.backends {
@@ -15,7 +17,10 @@ pub fn summary_table(r: &RunRecord) -> String {
             Status::Failed => "FAILED",
         };
         let lat = |f: fn(&crate::record::Latency) -> f64| {
-            b.latency_ns.as_ref().map(|l| format_ns(f(l))).unwrap_or_else(|| "-".into())
+            b.latency_ns
+                .as_ref()
+                .map(|l| format_ns(f(l)))
+                .unwrap_or_else(|| "-".into())
         };
         let measured = b.ops > 0;
         let verify = match b.verify_errors {
@@ -32,8 +37,16 @@ pub fn summary_table(r: &RunRecord) -> String {
             },
             b.threads.to_string(),
             status.to_string(),
-            if measured { format_count(b.ops_per_sec) } else { "-".into() },
-            if measured { format!("{:.1}", b.bytes_per_sec / 1048576.0) } else { "-".into() },
+            if measured {
+                format_count(b.ops_per_sec)
+            } else {
+                "-".into()
+            },
+            if measured {
+                format!("{:.1}", b.bytes_per_sec / 1048576.0)
+            } else {
+                "-".into()
+            },
             lat(|l| l.p50 as f64),
             lat(|l| l.p99 as f64),
             lat(|l| l.p999 as f64),

@@ -37,8 +37,17 @@ pub enum OffsetGen<'a> {
 
 impl<'a> OffsetGen<'a> {
     /// `nblocks` blocks of the file are addressable; `seed` differs per thread and cell.
-    pub fn new(pattern: &Pattern, nblocks: u64, block: u64, seed: u64, cursor: &'a AtomicU64) -> OffsetGen<'a> {
-        assert!(nblocks > 0, "the workload check guarantees at least one block");
+    pub fn new(
+        pattern: &Pattern,
+        nblocks: u64,
+        block: u64,
+        seed: u64,
+        cursor: &'a AtomicU64,
+    ) -> OffsetGen<'a> {
+        assert!(
+            nblocks > 0,
+            "the workload check guarantees at least one block"
+        );
         let rng = SmallRng::seed_from_u64(seed);
         match *pattern {
             Pattern::Sequential { chunk } => {
@@ -195,7 +204,12 @@ mod tests {
         let top1pct: u32 = sorted[..100].iter().sum();
         assert!(top1pct > 50_000, "top 1% of blocks got {top1pct} of 100000");
         // The hottest block is not block 0 (ranks are scattered).
-        let hottest = counts.iter().enumerate().max_by_key(|(_, c)| **c).unwrap().0;
+        let hottest = counts
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, c)| **c)
+            .unwrap()
+            .0;
         assert_ne!(hottest, 0);
         let m = coprime_multiplier(n);
         let perm: HashSet<u64> = (0..n).map(|r| (r * m) % n).collect();

@@ -58,7 +58,10 @@ impl Shared {
     }
 
     fn total_ops(&self) -> u64 {
-        self.progress.iter().map(|p| p.ops.load(Ordering::Relaxed)).sum()
+        self.progress
+            .iter()
+            .map(|p| p.ops.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -295,14 +298,18 @@ pub fn run_cell(
         let mut interrupted = false;
         // Warm-up: run, record nothing.
         while begin.elapsed() < w.warmup {
-            if shared.failed.load(Ordering::Relaxed) || shared.finished.load(Ordering::Relaxed) == threads {
+            if shared.failed.load(Ordering::Relaxed)
+                || shared.finished.load(Ordering::Relaxed) == threads
+            {
                 break;
             }
             if interrupt::requested() {
                 interrupted = true;
                 break;
             }
-            std::thread::sleep((w.warmup - begin.elapsed().min(w.warmup)).min(Duration::from_millis(20)));
+            std::thread::sleep(
+                (w.warmup - begin.elapsed().min(w.warmup)).min(Duration::from_millis(20)),
+            );
         }
         shared.phase.store(MEASURE, Ordering::Relaxed);
         let t0 = Instant::now();
@@ -348,7 +355,9 @@ pub fn run_cell(
             if let Some(d) = planned {
                 wake = wake.min(d);
             }
-            let nap = wake.saturating_sub(t0.elapsed()).min(Duration::from_millis(20));
+            let nap = wake
+                .saturating_sub(t0.elapsed())
+                .min(Duration::from_millis(20));
             std::thread::sleep(nap);
         }
         shared.phase.store(STOP, Ordering::Relaxed);
@@ -419,7 +428,10 @@ fn finish(f: Finish) -> Outcome {
     let last_t = timeseries.last().map(|i| i.t_ns).unwrap_or(0);
     let rest = ops.saturating_sub(counted);
     let interval_ns = f.w.interval.as_nanos() as u64;
-    if let Some(last) = timeseries.last_mut().filter(|_| elapsed_ns.saturating_sub(last_t) < interval_ns / 10) {
+    if let Some(last) = timeseries
+        .last_mut()
+        .filter(|_| elapsed_ns.saturating_sub(last_t) < interval_ns / 10)
+    {
         // The few operations that finished after the last sample: fold them into it
         // rather than reporting a sliver of an interval.
         last.ops += rest;
@@ -439,7 +451,13 @@ fn finish(f: Finish) -> Outcome {
         ));
     }
     let (status, reason) = if f.interrupted {
-        (Status::Failed, Some(format!("interrupted by the user after {:.1} s", elapsed_ns as f64 / 1e9)))
+        (
+            Status::Failed,
+            Some(format!(
+                "interrupted by the user after {:.1} s",
+                elapsed_ns as f64 / 1e9
+            )),
+        )
     } else if !errors.is_empty() {
         (Status::Failed, Some(errors.join("; ")))
     } else {

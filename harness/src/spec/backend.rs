@@ -128,7 +128,10 @@ mod tests {
 
     #[test]
     fn parses_each_kind() {
-        assert_eq!(BackendSpec::parse("pread").unwrap().kind, BackendKind::Pread);
+        assert_eq!(
+            BackendSpec::parse("pread").unwrap().kind,
+            BackendKind::Pread
+        );
         assert_eq!(
             BackendSpec::parse("direct").unwrap().kind,
             BackendKind::Direct

@@ -226,7 +226,9 @@ impl Workload {
             Some(v) => f.string("description", v)?,
             None => String::new(),
         };
-        let size = f.opt(&wire.size, "size", |v| f.size("size", v))?.unwrap_or(units::GIB);
+        let size = f
+            .opt(&wire.size, "size", |v| f.size("size", v))?
+            .unwrap_or(units::GIB);
         let block = f
             .opt(&wire.block, "block", |v| f.size("block", v))?
             .unwrap_or(4 * units::KIB);
@@ -265,7 +267,9 @@ impl Workload {
                 f.int("queue_depth", v, 1, MAX_QUEUE_DEPTH)
             })?
             .unwrap_or(1) as u32;
-        let duration = f.opt(&wire.duration, "duration", |v| f.duration("duration", v, false))?;
+        let duration = f.opt(&wire.duration, "duration", |v| {
+            f.duration("duration", v, false)
+        })?;
         let ops = f.opt(&wire.ops, "ops", |v| f.int("ops", v, 1, u64::MAX / 2))?;
         let stop = match (duration, ops) {
             (Some(_), Some(_)) => {
@@ -283,7 +287,9 @@ impl Workload {
             .opt(&wire.warmup, "warmup", |v| f.duration("warmup", v, true))?
             .unwrap_or(Duration::from_secs(1));
         let interval = f
-            .opt(&wire.interval, "interval", |v| f.duration("interval", v, false))?
+            .opt(&wire.interval, "interval", |v| {
+                f.duration("interval", v, false)
+            })?
             .unwrap_or(Duration::from_secs(1));
         let start = f
             .opt(&wire.start, "start", |v| {
@@ -298,15 +304,18 @@ impl Workload {
                 .map(|s| BackendSpec::parse(s).expect("built-in backend names parse"))
                 .collect(),
         };
-        let file = f
-            .opt(&wire.file, "file", |v| f.string("file", v).map(PathBuf::from))?;
+        let file = f.opt(&wire.file, "file", |v| {
+            f.string("file", v).map(PathBuf::from)
+        })?;
         let data_dir = f
             .opt(&wire.data_dir, "data_dir", |v| {
                 f.string("data_dir", v).map(PathBuf::from)
             })?
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let repeats = f
-            .opt(&wire.repeats, "repeats", |v| f.int("repeats", v, 1, MAX_REPEATS))?
+            .opt(&wire.repeats, "repeats", |v| {
+                f.int("repeats", v, 1, MAX_REPEATS)
+            })?
             .unwrap_or(1) as u32;
         let seed = f
             .opt(&wire.seed, "seed", |v| f.int("seed", v, 0, i64::MAX as u64))?
@@ -453,7 +462,9 @@ impl Workload {
             return Err("`backends` is empty; list at least one, e.g. [\"pread\"]".into());
         }
         if self.threads.is_empty() {
-            return Err("`threads` is empty; give a count such as 2 or a list such as [1, 2]".into());
+            return Err(
+                "`threads` is empty; give a count such as 2 or a list such as [1, 2]".into(),
+            );
         }
         Ok(())
     }
@@ -522,7 +533,12 @@ fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> SpecError {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -563,8 +579,9 @@ impl Fields<'_> {
 
     fn size(&self, key: &str, v: &Spanned<Value>) -> Result<u64, SpecError> {
         let n = match v.get_ref() {
-            Value::String(s) => units::parse_size(s)
-                .map_err(|e| self.err(v, format!("key `{key}`: {e}")))?,
+            Value::String(s) => {
+                units::parse_size(s).map_err(|e| self.err(v, format!("key `{key}`: {e}")))?
+            }
             Value::Integer(i) if *i > 0 => *i as u64,
             other => {
                 return Err(self.err(
@@ -583,10 +600,16 @@ impl Fields<'_> {
         Ok(n)
     }
 
-    fn duration(&self, key: &str, v: &Spanned<Value>, zero_ok: bool) -> Result<Duration, SpecError> {
+    fn duration(
+        &self,
+        key: &str,
+        v: &Spanned<Value>,
+        zero_ok: bool,
+    ) -> Result<Duration, SpecError> {
         let d = match v.get_ref() {
-            Value::String(s) => units::parse_duration(s)
-                .map_err(|e| self.err(v, format!("key `{key}`: {e}")))?,
+            Value::String(s) => {
+                units::parse_duration(s).map_err(|e| self.err(v, format!("key `{key}`: {e}")))?
+            }
             other => {
                 return Err(self.err(
                     v,
@@ -672,10 +695,14 @@ impl Fields<'_> {
             let Value::String(s) = item else {
                 return Err(self.err(
                     v,
-                    format!("key `backends`: {} is not a backend spec string", show(item)),
+                    format!(
+                        "key `backends`: {} is not a backend spec string",
+                        show(item)
+                    ),
                 ));
             };
-            let b = BackendSpec::parse(s).map_err(|e| self.err(v, format!("key `backends`: {e}")))?;
+            let b =
+                BackendSpec::parse(s).map_err(|e| self.err(v, format!("key `backends`: {e}")))?;
             if out.iter().any(|o| o.name == b.name) {
                 return Err(self.err(v, format!("key `backends`: `{s}` is listed twice")));
             }

@@ -124,7 +124,10 @@ pub fn parse(text: &str, kinds: &[KindInfo], what: &str) -> Result<OptString, St
                     }
                 }
             }
-            if items.iter().any(|(k, _): &(String, Option<String>)| k == key) {
+            if items
+                .iter()
+                .any(|(k, _): &(String, Option<String>)| k == key)
+            {
                 return Err(format!("{what} `{text}` gives option `{key}` twice"));
             }
             items.push((key.to_string(), value.map(str::to_string)));
@@ -213,11 +216,17 @@ mod tests {
     #[test]
     fn rejects_with_advice() {
         let e = parse("nope", KINDS, "backend").unwrap_err();
-        assert!(e.contains("unknown backend `nope`") && e.contains("mmap, pread"), "{e}");
+        assert!(
+            e.contains("unknown backend `nope`") && e.contains("mmap, pread"),
+            "{e}"
+        );
         let e = parse("mmap:advice=sideways", KINDS, "backend").unwrap_err();
         assert!(e.contains("normal, random"), "{e}");
         let e = parse("mmap:bogus", KINDS, "backend").unwrap_err();
-        assert!(e.contains("no option `bogus`") && e.contains("advice=normal|random"), "{e}");
+        assert!(
+            e.contains("no option `bogus`") && e.contains("advice=normal|random"),
+            "{e}"
+        );
         let e = parse("mmap:populate=yes", KINDS, "backend").unwrap_err();
         assert!(e.contains("is a flag"), "{e}");
         let e = parse("mmap:advice", KINDS, "backend").unwrap_err();

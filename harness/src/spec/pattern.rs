@@ -145,9 +145,7 @@ mod tests {
         );
         assert_eq!(
             Pattern::parse("sequential:chunk=1MiB").unwrap(),
-            Pattern::Sequential {
-                chunk: units::MIB
-            }
+            Pattern::Sequential { chunk: units::MIB }
         );
         assert_eq!(
             Pattern::parse("zipf:theta=1.2").unwrap(),
@@ -160,7 +158,12 @@ mod tests {
                 size_pct: 20.0
             }
         );
-        for p in ["random", "sequential:chunk=2MiB", "zipf:theta=0.5", "hotset:ops=90,size=10"] {
+        for p in [
+            "random",
+            "sequential:chunk=2MiB",
+            "zipf:theta=0.5",
+            "hotset:ops=90,size=10",
+        ] {
             let parsed = Pattern::parse(p).unwrap();
             assert_eq!(Pattern::parse(&parsed.to_spec_string()).unwrap(), parsed);
         }
@@ -168,10 +171,14 @@ mod tests {
 
     #[test]
     fn rejects() {
-        assert!(Pattern::parse("zipf:theta=0").unwrap_err().contains("out of range"));
+        assert!(Pattern::parse("zipf:theta=0")
+            .unwrap_err()
+            .contains("out of range"));
         assert!(Pattern::parse("zipf:theta=abc").is_err());
         assert!(Pattern::parse("hotset:ops=100").is_err());
         assert!(Pattern::parse("sequential:chunk=0").is_err());
-        assert!(Pattern::parse("gaussian").unwrap_err().contains("unknown pattern"));
+        assert!(Pattern::parse("gaussian")
+            .unwrap_err()
+            .contains("unknown pattern"));
     }
 }

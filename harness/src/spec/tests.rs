@@ -16,7 +16,11 @@ fn shipped_workloads_parse() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "toml") {
             let w = Workload::load(&p).unwrap_or_else(|e| panic!("{e}"));
-            assert!(!w.description.is_empty(), "{} has no description", p.display());
+            assert!(
+                !w.description.is_empty(),
+                "{} has no description",
+                p.display()
+            );
             n += 1;
         }
     }
@@ -93,9 +97,15 @@ fn syntax_error_has_line_and_column() {
 #[test]
 fn wrong_values_name_key_value_and_allowed() {
     let e = err("block = \"4KB\"");
-    assert!(e.contains("w.toml:1:9") && e.contains("`block`") && e.contains("4KiB"), "{e}");
+    assert!(
+        e.contains("w.toml:1:9") && e.contains("`block`") && e.contains("4KiB"),
+        "{e}"
+    );
     let e = err("size = \"big\"");
-    assert!(e.contains("`size`") && e.contains("big") && e.contains("KiB"), "{e}");
+    assert!(
+        e.contains("`size`") && e.contains("big") && e.contains("KiB"),
+        "{e}"
+    );
     let e = err("size = 0");
     assert!(e.contains("`size`"), "{e}");
     let e = err("size = -5");
@@ -103,9 +113,15 @@ fn wrong_values_name_key_value_and_allowed() {
     let e = err("duration = \"10\"");
     assert!(e.contains("`duration`") && e.contains("no unit"), "{e}");
     let e = err("duration = \"0s\"");
-    assert!(e.contains("`duration`") && e.contains("longer than 0"), "{e}");
+    assert!(
+        e.contains("`duration`") && e.contains("longer than 0"),
+        "{e}"
+    );
     let e = err("duration = 10");
-    assert!(e.contains("`duration`") && e.contains("not a duration"), "{e}");
+    assert!(
+        e.contains("`duration`") && e.contains("not a duration"),
+        "{e}"
+    );
     let e = err("threads = 0");
     assert!(e.contains("`threads`") && e.contains("1 to 4096"), "{e}");
     let e = err("threads = 1000000");
@@ -119,9 +135,15 @@ fn wrong_values_name_key_value_and_allowed() {
     let e = err("op = \"write\"");
     assert!(e.contains("not supported yet"), "{e}");
     let e = err("pattern = \"gauss\"");
-    assert!(e.contains("`pattern`") && e.contains("sequential, random, zipf, hotset"), "{e}");
+    assert!(
+        e.contains("`pattern`") && e.contains("sequential, random, zipf, hotset"),
+        "{e}"
+    );
     let e = err("backends = [\"mmap:advice=sometimes\"]");
-    assert!(e.contains("`backends`") && e.contains("normal, random"), "{e}");
+    assert!(
+        e.contains("`backends`") && e.contains("normal, random"),
+        "{e}"
+    );
     let e = err("backends = [\"nvme\"]");
     assert!(e.contains("unknown backend `nvme`"), "{e}");
     let e = err("backends = \"pread\"");
@@ -131,7 +153,10 @@ fn wrong_values_name_key_value_and_allowed() {
     let e = err("backends = [\"pread\", \"pread\"]");
     assert!(e.contains("twice"), "{e}");
     let e = err("queue_depth = 0");
-    assert!(e.contains("`queue_depth`") && e.contains("at least 1"), "{e}");
+    assert!(
+        e.contains("`queue_depth`") && e.contains("at least 1"),
+        "{e}"
+    );
     let e = err("duration = \"1s\"\nops = 5");
     assert!(e.contains("not both"), "{e}");
 }
@@ -186,7 +211,10 @@ fn load_reports_missing_and_directory() {
     let e = Workload::load(Path::new("/nonexistent/w.toml"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("cannot read workload file") && e.contains("faultline list"), "{e}");
+    assert!(
+        e.contains("cannot read workload file") && e.contains("faultline list"),
+        "{e}"
+    );
     let e = Workload::load(Path::new("/tmp")).unwrap_err().to_string();
     assert!(e.contains("is a directory"), "{e}");
 }

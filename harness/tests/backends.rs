@@ -1,0 +1,236 @@
+//! Every backend, run for real on a few-MiB file through the binary: checksums,
+//! ops x block == bytes, ordered percentiles, histogram count, time-series sums.
+
+mod common;
+use common::*;
+
+fn run_backend(spec: &str, extra: &str) {
+    let dir = scratch("backend");
+    let wl = tiny_workload(&dir, extra);
+    let out = dir.join("result");
+    let o = run(&[
+        "run",
+        wl.to_str().unwrap(),
+        "--backend",
+        spec,
+        "--data-dir",
+        data_dir().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = load(&out);
+    assert_eq!(r["schema"], 1);
+    assert_eq!(r["complete"], true);
+    let backends = r["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 1);
+    assert_eq!(backends[0]["name"], spec);
+    let block = r["workload"]["block"].as_u64().unwrap();
+    check_backend(&backends[0], block);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("p99.9") && stdout.contains(spec),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pread() {
+    run_backend("pread", "");
+}
+
+#[test]
+fn direct() {
+    run_backend("direct", "");
+}
+
+#[test]
+fn mmap_normal() {
+    run_backend("mmap", "");
+}
+
+#[test]
+fn mmap_advice_variants() {
+    for a in ["random", "sequential", "willneed", "hugepage", "nohugepage"] {
+        run_backend(&format!("mmap:advice={a}"), "");
+    }
+}
+
+#[test]
+fn mmap_populate_and_lock() {
+    run_backend("mmap:advice=random,populate", "");
+    // mlock of 4 MiB may exceed RLIMIT_MEMLOCK for non-root users: then the result is
+    // "skipped" with the reason, which check_backend accepts and prints.
+    run_backend("mmap:lock", "");
+}
+
+#[test]
+fn touch_all_with_large_blocks_sequential() {
+    run_backend(
+        "pread",
+        "block = \"64KiB\"\npattern = \"sequential:chunk=1MiB\"\ntouch = \"all\"",
+    );
+    run_backend(
+        "mmap",
+        "block = \"64KiB\"\npattern = \"sequential:chunk=1MiB\"\ntouch = \"all\"",
+    );
+    run_backend(
+        "direct",
+        "block = \"64KiB\"\npattern = \"sequential:chunk=1MiB\"\ntouch = \"all\"",
+    );
+}
+
+#[test]
+fn skewed_patterns_and_op_count() {
+    run_backend("pread", "pattern = \"zipf:theta=1.1\"");
+    run_backend(
+        "mmap:advice=random",
+        "pattern = \"hotset:ops=90,size=10\"\nstart = \"warm\"",
+    );
+    // A fixed number of operations instead of a duration.
+    let dir = scratch("ops");
+    let wl = dir.join("ops.toml");
+    std::fs::write(&wl, "size = \"4MiB\"\nthreads = 2\nops = 10001\nwarmup = \"0s\"\ninterval = \"10ms\"\nbackends = [\"pread\", \"mmap\"]\n").unwrap();
+    let out = dir.join("r");
+    let o = run(&[
+        "run",
+        wl.to_str().unwrap(),
+        "--data-dir",
+        data_dir().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = load(&out);
+    for b in r["backends"].as_array().unwrap() {
+        check_backend(b, 4096);
+        assert_eq!(b["ops"], 10001);
+    }
+}
+
+#[test]
+fn small_blocks_below_a_page() {
+    // 512 B blocks: most blocks hold no page header; the fold still matches.
+    run_backend("pread", "block = \"512B\"");
+    run_backend("mmap", "block = \"512B\"");
+}
+
+#[test]
+fn every_shipped_workload_runs_tiny() {
+    let root = repo_root().join("workloads");
+    let mut n = 0;
+    for e in std::fs::read_dir(&root).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let dir = scratch("wl");
+        let out = dir.join("r");
+        let o = run(&[
+            "run",
+            p.to_str().unwrap(),
+            "--size",
+            "8MiB",
+            "--duration",
+            "150ms",
+            "--warmup",
+            "20ms",
+            "--interval",
+            "50ms",
+            "--data-dir",
+            data_dir().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+        let r = load(&out);
+        let block = r["workload"]["block"].as_u64().unwrap();
+        let bs = r["backends"].as_array().unwrap();
+        assert!(!bs.is_empty());
+        for b in bs {
+            check_backend(b, block);
+        }
+        n += 1;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(n >= 3);
+}
+
+#[test]
+fn user_file_is_read_without_verification_and_untouched() {
+    let dir = scratch("userfile");
+    let f = dir.join("mine.bin");
+    let content: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&f, &content).unwrap();
+    let out = dir.join("r");
+    let o = run(&[
+        "run",
+        tiny_workload(&dir, "").to_str().unwrap(),
+        "--file",
+        f.to_str().unwrap(),
+        "--backend",
+        "pread",
+        "--backend",
+        "mmap",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("verification off"),
+        "{}",
+        text(&o)
+    );
+    let r = load(&out);
+    assert_eq!(r["data_file"]["size"], 2u64 << 20);
+    assert!(r["data_file"]["verify_tag"].is_null());
+    for b in r["backends"].as_array().unwrap() {
+        assert!(b["verify_errors"].is_null());
+        check_backend(b, 4096);
+    }
+    assert_eq!(
+        std::fs::read(&f).unwrap(),
+        content,
+        "the user's file is unchanged"
+    );
+}
+
+#[test]
+fn repeats_and_thread_lists_make_one_entry_per_cell() {
+    let dir = scratch("cells");
+    let out = dir.join("r");
+    let o = run(&[
+        "run",
+        tiny_workload(&dir, "").to_str().unwrap(),
+        "--backend",
+        "pread",
+        "--backend",
+        "mmap",
+        "--threads",
+        "1,2",
+        "--repeats",
+        "2",
+        "--duration",
+        "100ms",
+        "--data-dir",
+        data_dir().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = load(&out);
+    let bs = r["backends"].as_array().unwrap();
+    assert_eq!(bs.len(), 8);
+    for b in bs {
+        check_backend(b, 4096);
+    }
+    // Repeats alternate the order.
+    assert_eq!(bs[0]["name"], "pread");
+    assert_eq!(bs[4]["name"], "mmap");
+    assert!(out.join("pread.t2.r2.hgrm").exists());
+}
