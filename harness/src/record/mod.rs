@@ -8,6 +8,7 @@ pub mod table;
 
 use crate::datafile::Target;
 use crate::env::Environment;
+use crate::probe::Counters;
 use crate::runner::{Interval, Outcome, Status};
 use crate::spec::{BackendSpec, Workload};
 use anyhow::{Context, Result};
@@ -15,6 +16,7 @@ use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Version of the run.json layout. Bump on incompatible changes.
 pub const SCHEMA: u32 = 1;
@@ -76,6 +78,16 @@ pub struct BackendResult {
     pub timeseries: Vec<Interval>,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Probe counters over the measured phase (totals; gauges at the end).
+    #[serde(default)]
+    pub counters: Counters,
+    /// Latency histogram (HdrHistogram V2, base64) of only the operations that took a
+    /// major fault; null when fault attribution did not run.
+    #[serde(default)]
+    pub fault_histogram: Option<String>,
+    /// Why a counter is null: {counter name: reason}.
+    #[serde(default)]
+    pub reasons: BTreeMap<String, String>,
 }
 
 impl BackendResult {
@@ -121,6 +133,9 @@ impl BackendResult {
             histogram,
             timeseries: o.timeseries,
             notes: o.notes,
+            counters: Counters::default(),
+            fault_histogram: None,
+            reasons: BTreeMap::new(),
         })
     }
 
@@ -228,11 +243,13 @@ pub(crate) mod tests {
                     t_ns: 1_000_000_000,
                     ops: 3,
                     bytes: 3 * 4096,
+                    counters: Counters::default(),
                 },
                 Interval {
                     t_ns: 2_000_000_000,
                     ops: 2,
                     bytes: 2 * 4096,
+                    counters: Counters::default(),
                 },
             ],
             verify_errors: 0,
@@ -258,6 +275,9 @@ pub(crate) mod tests {
             histogram: None,
             timeseries: vec![],
             notes: vec![],
+            counters: Counters::default(),
+            fault_histogram: None,
+            reasons: BTreeMap::new(),
         };
         RunRecord {
             schema: SCHEMA,

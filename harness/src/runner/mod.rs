@@ -153,6 +153,9 @@ pub struct Interval {
     pub t_ns: u64,
     pub ops: u64,
     pub bytes: u64,
+    /// Probe counters over this interval (deltas; gauges at its end).
+    #[serde(flatten)]
+    pub counters: crate::probe::Counters,
 }
 
 /// What one cell produced.
@@ -326,6 +329,7 @@ pub fn run_cell(
                     t_ns,
                     ops: ops - prev_ops,
                     bytes: (ops - prev_ops) * w.block,
+                    counters: Default::default(),
                 });
                 let rate = (ops - prev_ops) as f64 / ((t_ns - prev_t) as f64 / 1e9);
                 bar.set_position(now.as_millis() as u64);
@@ -442,6 +446,7 @@ fn finish(f: Finish) -> Outcome {
             t_ns: elapsed_ns.max(last_t),
             ops: rest,
             bytes: rest * f.w.block,
+            counters: Default::default(),
         });
     }
     let mut notes = f.notes;
