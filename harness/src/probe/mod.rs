@@ -2,5 +2,6 @@
 //! phase, at every interval and at the end; the runner turns the readings into deltas.
 
 pub mod counters;
+pub mod parse;
 
 pub use counters::Counters;
