@@ -39,6 +39,37 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     if !quiet {
         eprintln!("{}", header(&w, &target, &env));
     }
+    let mut cgroup = match control_memory(&w, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            dir.abandon();
+            return Err(e);
+        }
+    };
+    if let (Some(cg), false) = (&cgroup, quiet) {
+        eprintln!(
+            "  page cache limited to {} in memory cgroup {} ({})",
+            units::format_size(cg.limit),
+            cg.path().display(),
+            match cg.version {
+                crate::probe::parse::CgroupVersion::V1 => "v1",
+                crate::probe::parse::CgroupVersion::V2 => "v2",
+            }
+        );
+    }
+    // tracefs stays mounted (if this run mounted it) until the run ends.
+    let (tlb, _tracefs) = match crate::probe::tlb::setup() {
+        Ok((t, m)) => (Ok(t), Some(m)),
+        Err(e) => (Err(e), None),
+    };
+    let probes = crate::probe::ProbeSet::new(
+        &target.path,
+        cgroup
+            .as_ref()
+            .map(|c| (c.path().join("memory.stat"), c.version)),
+        tlb,
+        true,
+    );
 
     let mut rec = RunRecord::new(&w, env, target.clone(), started_at);
     let mut interrupted = false;
@@ -52,7 +83,16 @@ pub fn run(args: &RunArgs) -> Result<i32> {
                     interrupted = true;
                     break 'plan;
                 }
-                let outcome = runner::run_cell(&target, &w, spec, threads, repeat, quiet);
+                if w.drop_caches {
+                    drop_all_caches()?;
+                }
+                if let Some(cg) = cgroup.as_mut() {
+                    cg.enter()?;
+                }
+                let outcome = runner::run_cell(&target, &w, spec, threads, repeat, &probes, quiet);
+                if let Some(cg) = cgroup.as_mut() {
+                    cg.leave()?;
+                }
                 let was_interrupted = outcome.interrupted;
                 let b =
                     BackendResult::from_outcome(spec, outcome, repeat, w.block, target.verifies())?;
@@ -95,6 +135,40 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// The memory cgroup for `page_cache_limit`, after checking the limit against RAM and
+/// the rights to create it.
+fn control_memory(
+    w: &Workload,
+    env: &Environment,
+) -> Result<Option<crate::env::cgroup::MemCgroup>> {
+    if w.drop_caches && crate::sys::uid() != 0 {
+        bail!("--drop-caches needs root (it writes /proc/sys/vm/drop_caches); run as root or leave it out (the per-file cold start needs no root)");
+    }
+    let Some(limit) = w.page_cache_limit else {
+        return Ok(None);
+    };
+    if let Some(mem) = env.memory_bytes {
+        if limit >= mem {
+            bail!(
+                "page_cache_limit {} is not below this machine's memory ({}); use a smaller limit",
+                units::format_size(limit),
+                units::format_size(mem)
+            );
+        }
+    }
+    crate::env::cgroup::MemCgroup::create(limit)
+        .map(Some)
+        .context("cannot set up the page-cache limit")
+}
+
+/// sync, then drop the page cache, dentries and inodes of the whole machine.
+fn drop_all_caches() -> Result<()> {
+    // drop_caches only drops clean pages: write dirty ones back first.
+    let _ = std::process::Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3")
+        .context("cannot write /proc/sys/vm/drop_caches (--drop-caches needs root)")
 }
 
 fn header(w: &Workload, t: &datafile::Target, env: &Environment) -> String {

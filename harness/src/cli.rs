@@ -111,6 +111,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub repeats: Option<u32>,
 
+    /// Run the measured threads in a memory cgroup with this limit, so the page cache is
+    /// smaller than the file (root or a delegated cgroup), e.g. 256MiB.
+    #[arg(long, value_name = "S", value_parser = parse_size)]
+    pub page_cache_limit: Option<u64>,
+
+    /// Drop the whole page cache (echo 3 > /proc/sys/vm/drop_caches, root) before each
+    /// backend, besides the default per-file cold start.
+    #[arg(long)]
+    pub drop_caches: bool,
+
+    /// Do not attribute major faults to operations (saves one atomic load per operation).
+    #[arg(long)]
+    pub no_fault_attribution: bool,
+
     /// No progress bars or per-backend lines; the table and result path still print.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -173,6 +187,9 @@ impl RunArgs {
             touch: self.touch,
             queue_depth: self.queue_depth,
             repeats: self.repeats,
+            page_cache_limit: self.page_cache_limit,
+            drop_caches: self.drop_caches,
+            no_fault_attribution: self.no_fault_attribution,
         }
     }
 }

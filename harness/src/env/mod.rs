@@ -1,6 +1,8 @@
 //! The environment record: what machine, kernel, file system and device a result
 //! comes from. A fact that cannot be read is null, with the reason in `reasons`.
 
+pub mod cgroup;
+
 use crate::sys;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

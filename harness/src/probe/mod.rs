@@ -1,8 +1,185 @@
 //! Kernel and device probes. Each probe samples its source at the start of the measured
-//! phase, at every interval and at the end; the runner turns the readings into deltas.
+//! phase, at every interval and at the end (cumulative readings); the runner turns
+//! readings into per-interval and total deltas. A probe that cannot read its source
+//! leaves its counters null and says why in `Reasons` — never a fake zero.
+//!
+//! One file per probe: `thread` (page faults and tlb:tlb_flush of the measured threads,
+//! opened by each worker), `shootdowns` (/proc/interrupts), `disk` (sysfs block stats of
+//! the physical disks behind the file), `vmstat`, `memory` (page cache, cgroup, huge
+//! pages), `cpu` (threads and machine). `parse` and `device` hold the pure parsers.
 
 pub mod counters;
+pub mod cpu;
 pub mod device;
+pub mod disk;
+pub mod memory;
 pub mod parse;
+pub mod shootdowns;
+pub mod thread;
+pub mod tlb;
+pub mod vmstat;
 
 pub use counters::Counters;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+pub use thread::{ThreadProbeConfig, ThreadProbes};
+
+/// The measured threads' own probes.
+pub type ThreadSet = [Arc<ThreadProbes>];
+
+/// Why counters are null, by counter name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reasons(pub BTreeMap<String, String>);
+
+impl Reasons {
+    pub fn set(&mut self, field: &str, why: impl Into<String>) {
+        self.0
+            .entry(field.to_string())
+            .or_insert_with(|| why.into());
+    }
+}
+
+pub trait Probe: Sync {
+    /// Add this probe's cumulative readings to `c`, or say in `r` why it cannot.
+    fn read(&self, threads: &ThreadSet, c: &mut Counters, r: &mut Reasons);
+}
+
+/// Every probe of a run, decided once per cell.
+pub struct ProbeSet {
+    probes: Vec<Box<dyn Probe>>,
+    /// What each worker opens for itself.
+    pub thread_cfg: ThreadProbeConfig,
+    /// Reasons known before any reading (e.g. tracefs unavailable).
+    pub static_reasons: Reasons,
+}
+
+impl ProbeSet {
+    pub fn new(
+        target: &std::path::Path,
+        cgroup_stat: Option<(std::path::PathBuf, parse::CgroupVersion)>,
+        tlb: Result<tlb::TlbTracepoint, String>,
+        faults: bool,
+    ) -> ProbeSet {
+        let mut static_reasons = Reasons::default();
+        let tlb = match tlb {
+            Ok(t) => Some(t),
+            Err(e) => {
+                static_reasons.set("tlb_flush_process", e);
+                None
+            }
+        };
+        ProbeSet {
+            probes: vec![
+                Box::new(thread::ThreadCounters),
+                Box::new(shootdowns::Shootdowns),
+                Box::new(disk::Disk::new(target)),
+                Box::new(vmstat::Vmstat),
+                Box::new(memory::Memory { cgroup_stat }),
+                Box::new(cpu::Cpu {
+                    hz: crate::sys::clock_ticks_per_sec(),
+                }),
+            ],
+            thread_cfg: ThreadProbeConfig { faults, tlb },
+            static_reasons,
+        }
+    }
+
+    /// One cumulative reading of every probe.
+    pub fn read(&self, threads: &ThreadSet) -> (Counters, Reasons) {
+        let mut c = Counters::default();
+        let mut r = self.static_reasons.clone();
+        for p in &self.probes {
+            p.read(threads, &mut c, &mut r);
+        }
+        (c, r)
+    }
+}
+
+fn sub(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    Some(b?.saturating_sub(a?))
+}
+
+fn sub_map(
+    a: &Option<BTreeMap<String, u64>>,
+    b: &Option<BTreeMap<String, u64>>,
+) -> Option<BTreeMap<String, u64>> {
+    let (a, b) = (a.as_ref()?, b.as_ref()?);
+    Some(
+        b.iter()
+            .map(|(k, v)| (k.clone(), v.saturating_sub(a.get(k).copied().unwrap_or(0))))
+            .collect(),
+    )
+}
+
+/// Counters over (prev, cur]: differences of cumulative counters, gauges as at `cur`.
+/// `app_bytes` (what the application read in that span) gives the read amplification.
+pub fn delta(prev: &Counters, cur: &Counters, app_bytes: u64) -> Counters {
+    let device_read_bytes = sub(prev.device_read_bytes, cur.device_read_bytes);
+    Counters {
+        minor_faults: sub(prev.minor_faults, cur.minor_faults),
+        major_faults: sub(prev.major_faults, cur.major_faults),
+        fault_ops: sub(prev.fault_ops, cur.fault_ops),
+        stall_ns: sub(prev.stall_ns, cur.stall_ns),
+        tlb_shootdowns_system: sub(prev.tlb_shootdowns_system, cur.tlb_shootdowns_system),
+        tlb_flush_process: sub_map(&prev.tlb_flush_process, &cur.tlb_flush_process),
+        device_read_bytes,
+        device_write_bytes: sub(prev.device_write_bytes, cur.device_write_bytes),
+        device_read_ios: sub(prev.device_read_ios, cur.device_read_ios),
+        device_busy_ns: sub(prev.device_busy_ns, cur.device_busy_ns),
+        read_amplification: match device_read_bytes {
+            Some(d) if app_bytes > 0 => Some(d as f64 / app_bytes as f64),
+            _ => None,
+        },
+        page_cache_bytes_end: cur.page_cache_bytes_end,
+        cgroup_page_cache_bytes_end: cur.cgroup_page_cache_bytes_end,
+        huge_page_bytes: cur.huge_page_bytes,
+        cpu_user_ns: sub(prev.cpu_user_ns, cur.cpu_user_ns),
+        cpu_system_ns: sub(prev.cpu_system_ns, cur.cpu_system_ns),
+        machine_cpu_user_ns: sub(prev.machine_cpu_user_ns, cur.machine_cpu_user_ns),
+        machine_cpu_system_ns: sub(prev.machine_cpu_system_ns, cur.machine_cpu_system_ns),
+        machine_cpu_idle_ns: sub(prev.machine_cpu_idle_ns, cur.machine_cpu_idle_ns),
+        machine_cpu_iowait_ns: sub(prev.machine_cpu_iowait_ns, cur.machine_cpu_iowait_ns),
+        vmstat: sub_map(&prev.vmstat, &cur.vmstat),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_subtracts_counters_keeps_gauges_and_nulls() {
+        let a = Counters {
+            major_faults: Some(10),
+            minor_faults: None,
+            device_read_bytes: Some(4096),
+            page_cache_bytes_end: Some(100),
+            vmstat: Some([("pgmajfault".to_string(), 5)].into()),
+            ..Default::default()
+        };
+        let b = Counters {
+            major_faults: Some(30),
+            minor_faults: Some(7),
+            device_read_bytes: Some(4096 + 8192),
+            page_cache_bytes_end: Some(50),
+            vmstat: Some(
+                [
+                    ("pgmajfault".to_string(), 9),
+                    ("thp_fault_alloc".to_string(), 2),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        let d = delta(&a, &b, 4096);
+        assert_eq!(d.major_faults, Some(20));
+        assert_eq!(d.minor_faults, None, "null stays null, never 0");
+        assert_eq!(d.device_read_bytes, Some(8192));
+        assert_eq!(d.read_amplification, Some(2.0));
+        assert_eq!(d.page_cache_bytes_end, Some(50));
+        let v = d.vmstat.unwrap();
+        assert_eq!(v["pgmajfault"], 4);
+        assert_eq!(v["thp_fault_alloc"], 2);
+        assert_eq!(delta(&a, &b, 0).read_amplification, None);
+    }
+}

@@ -133,9 +133,9 @@ impl BackendResult {
             histogram,
             timeseries: o.timeseries,
             notes: o.notes,
-            counters: Counters::default(),
-            fault_histogram: None,
-            reasons: BTreeMap::new(),
+            counters: o.counters,
+            fault_histogram: o.fault_hist.as_ref().map(encode_histogram).transpose()?,
+            reasons: o.reasons.0,
         })
     }
 
@@ -254,6 +254,9 @@ pub(crate) mod tests {
             ],
             verify_errors: 0,
             interrupted: false,
+            counters: Counters::default(),
+            reasons: Default::default(),
+            fault_hist: None,
         };
         let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
         let skipped = BackendResult {

@@ -10,12 +10,14 @@ pub mod access;
 
 use crate::backend::{self, OpError, OpenCtx, OpenError, Worker};
 use crate::datafile::{self, page, Target};
+use crate::probe::{self, Counters, ProbeSet, Reasons, ThreadProbes};
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
+use crate::sys::perf::FaultRing;
 use crate::{interrupt, ui, units};
 use access::OffsetGen;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 const WARMUP: u8 = 0;
@@ -35,6 +37,9 @@ pub fn new_histogram() -> Histogram<u64> {
 pub struct Progress {
     /// Measured operations completed so far (0 during warm-up).
     pub ops: AtomicU64,
+    /// Measured operations that took a major fault, and the sum of their latencies.
+    pub fault_ops: AtomicU64,
+    pub stall_ns: AtomicU64,
 }
 
 /// State shared by the workers of one cell and the sampler.
@@ -58,11 +63,25 @@ impl Shared {
     }
 
     fn total_ops(&self) -> u64 {
+        self.total(|p| &p.ops)
+    }
+
+    fn total(&self, f: fn(&Progress) -> &AtomicU64) -> u64 {
         self.progress
             .iter()
-            .map(|p| p.ops.load(Ordering::Relaxed))
+            .map(|p| f(p).load(Ordering::Relaxed))
             .sum()
     }
+}
+
+/// Per-operation major-fault attribution: the fault ring's head moves when the thread
+/// took a major fault, so an operation during which it moved waited for one.
+struct FaultWatch<'a> {
+    ring: &'a FaultRing,
+    head: u64,
+    hist: Histogram<u64>,
+    ops: u64,
+    stall_ns: u64,
 }
 
 /// A worker thread's view of the run: where to read next, when to stop, and where to
@@ -79,6 +98,7 @@ pub struct Driver<'a> {
     pub(crate) ops: u64,
     pub(crate) verify_errors: u64,
     pub(crate) first_bad_offset: Option<u64>,
+    fault: Option<FaultWatch<'a>>,
 }
 
 impl<'a> Driver<'a> {
@@ -94,6 +114,11 @@ impl<'a> Driver<'a> {
             self.measuring = true;
             self.hist.reset();
             self.ops = 0;
+            if let Some(f) = self.fault.as_mut() {
+                f.hist.reset();
+                f.ops = 0;
+                f.stall_ns = 0;
+            }
         }
         match self.quota {
             Some(q) => !(self.measuring && self.ops >= q),
@@ -120,6 +145,20 @@ impl<'a> Driver<'a> {
             self.hist.saturating_record(latency_ns.max(1));
             self.ops += 1;
             self.me.ops.store(self.ops, Ordering::Relaxed);
+        }
+        if let Some(f) = self.fault.as_mut() {
+            let head = f.ring.head();
+            if head != f.head {
+                f.head = head;
+                f.ring.consume(head);
+                if self.measuring {
+                    f.hist.saturating_record(latency_ns.max(1));
+                    f.ops += 1;
+                    f.stall_ns += latency_ns;
+                    self.me.fault_ops.store(f.ops, Ordering::Relaxed);
+                    self.me.stall_ns.store(f.stall_ns, Ordering::Relaxed);
+                }
+            }
         }
     }
 
@@ -171,6 +210,11 @@ pub struct Outcome {
     pub timeseries: Vec<Interval>,
     pub verify_errors: u64,
     pub interrupted: bool,
+    /// Probe counters over the measured phase.
+    pub counters: Counters,
+    pub reasons: Reasons,
+    /// Latencies of the operations that took a major fault.
+    pub fault_hist: Option<Histogram<u64>>,
 }
 
 impl Outcome {
@@ -187,12 +231,16 @@ impl Outcome {
             timeseries: Vec::new(),
             verify_errors: 0,
             interrupted: false,
+            counters: Counters::default(),
+            reasons: Reasons::default(),
+            fault_hist: None,
         }
     }
 }
 
 struct WorkerOut {
     hist: Histogram<u64>,
+    fault_hist: Option<Histogram<u64>>,
     ops: u64,
     verify_errors: u64,
     first_bad_offset: Option<u64>,
@@ -205,6 +253,13 @@ fn thread_seed(w: &Workload, repeat: u32, thread: usize) -> u64 {
     page::mix(w.seed ^ page::mix(((repeat as u64) << 32) | thread as u64))
 }
 
+/// A sample point: when, how many measured operations so far, the probes' reading.
+struct Sample {
+    t_ns: u64,
+    ops: u64,
+    reading: Counters,
+}
+
 /// Run one backend at one thread count.
 pub fn run_cell(
     target: &Target,
@@ -212,6 +267,7 @@ pub fn run_cell(
     spec: &BackendSpec,
     threads: usize,
     repeat: u32,
+    probes: &ProbeSet,
     quiet: bool,
 ) -> Outcome {
     // Cache state first, then open: MAP_POPULATE and WILLNEED must see the start state.
@@ -237,6 +293,7 @@ pub fn run_cell(
     let nblocks = target.size / w.block;
     let shared = Shared::new(threads);
     let barrier = Barrier::new(threads + 1);
+    let registered: Mutex<Vec<Arc<ThreadProbes>>> = Mutex::new(Vec::new());
     let quota = |i: usize| match w.stop {
         StopAt::Ops(n) => Some(n / threads as u64 + u64::from((i as u64) < n % threads as u64)),
         StopAt::Duration(_) => None,
@@ -251,16 +308,31 @@ pub fn run_cell(
         quiet,
     );
 
-    let (outs, t0, timeseries, interrupted) = std::thread::scope(|s| {
+    let (outs, t0, samples, thread_probes, interrupted) = std::thread::scope(|s| {
         let be = &*be;
         let shared = &shared;
         let barrier = &barrier;
+        let registered = &registered;
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let seed = thread_seed(w, repeat, i);
                 let q = quota(i);
                 s.spawn(move || {
                     let worker = be.worker(i);
+                    let tp = Arc::new(ThreadProbes::open(&probes.thread_cfg));
+                    if let Ok(mut v) = registered.lock() {
+                        v.push(Arc::clone(&tp));
+                    }
+                    let fault = match (&tp.major, w.fault_attribution) {
+                        (Ok(ring), true) => Some(FaultWatch {
+                            ring,
+                            head: ring.head(),
+                            hist: new_histogram(),
+                            ops: 0,
+                            stall_ns: 0,
+                        }),
+                        _ => None,
+                    };
                     let mut drv = Driver {
                         shared,
                         me: &shared.progress[i],
@@ -273,6 +345,7 @@ pub fn run_cell(
                         ops: 0,
                         verify_errors: 0,
                         first_bad_offset: None,
+                        fault,
                     };
                     barrier.wait();
                     let result = match worker {
@@ -280,13 +353,16 @@ pub fn run_cell(
                         Err(OpenError::Unavailable(r) | OpenError::Failed(r)) => Err(r),
                     };
                     let end = Instant::now();
+                    tp.freeze_cpu();
                     if result.is_err() {
                         shared.failed.store(true, Ordering::Relaxed);
                     }
                     shared.finished.fetch_add(1, Ordering::Relaxed);
+                    let measured = drv.measuring;
                     WorkerOut {
+                        fault_hist: drv.fault.map(|f| f.hist),
                         hist: drv.hist,
-                        ops: if drv.measuring { drv.ops } else { 0 },
+                        ops: if measured { drv.ops } else { 0 },
                         verify_errors: drv.verify_errors,
                         first_bad_offset: drv.first_bad_offset,
                         error: result.err(),
@@ -297,6 +373,8 @@ pub fn run_cell(
             .collect();
 
         barrier.wait();
+        let thread_probes: Vec<Arc<ThreadProbes>> =
+            registered.lock().map(|v| v.clone()).unwrap_or_default();
         let begin = Instant::now();
         let mut interrupted = false;
         // Warm-up: run, record nothing.
@@ -314,32 +392,38 @@ pub fn run_cell(
                 (w.warmup - begin.elapsed().min(w.warmup)).min(Duration::from_millis(20)),
             );
         }
+        let attributing = w.fault_attribution
+            && thread_probes.len() == threads
+            && thread_probes.iter().all(|t| t.major.is_ok());
+        let sample = |t_ns: u64| {
+            let (mut reading, _) = probes.read(&thread_probes);
+            if attributing {
+                reading.fault_ops = Some(shared.total(|p| &p.fault_ops));
+                reading.stall_ns = Some(shared.total(|p| &p.stall_ns));
+            }
+            Sample {
+                t_ns,
+                ops: shared.total_ops(),
+                reading,
+            }
+        };
+        let mut samples = vec![sample(0)];
         shared.phase.store(MEASURE, Ordering::Relaxed);
         let t0 = Instant::now();
-        let mut series: Vec<Interval> = Vec::new();
-        let mut prev_ops = 0u64;
-        let mut prev_t = 0u64;
         let mut next = w.interval;
         while !interrupted {
             let now = t0.elapsed();
             if now >= next {
-                let ops = shared.total_ops();
-                let t_ns = now.as_nanos() as u64;
-                series.push(Interval {
-                    t_ns,
-                    ops: ops - prev_ops,
-                    bytes: (ops - prev_ops) * w.block,
-                    counters: Default::default(),
-                });
-                let rate = (ops - prev_ops) as f64 / ((t_ns - prev_t) as f64 / 1e9);
+                let smp = sample(now.as_nanos() as u64);
+                let prev = samples.last().map(|p| (p.ops, p.t_ns)).unwrap_or((0, 0));
+                let rate = (smp.ops - prev.0) as f64 / ((smp.t_ns - prev.1).max(1) as f64 / 1e9);
                 bar.set_position(now.as_millis() as u64);
                 bar.set_message(format!(
                     "{} ops/s  {}/s",
                     units::format_count(rate),
                     units::format_size((rate * w.block as f64) as u64)
                 ));
-                prev_ops = ops;
-                prev_t = t_ns;
+                samples.push(smp);
                 while next <= now {
                     next += w.interval;
                 }
@@ -370,6 +454,7 @@ pub fn run_cell(
             .map(|h| {
                 h.join().unwrap_or_else(|_| WorkerOut {
                     hist: new_histogram(),
+                    fault_hist: None,
                     ops: 0,
                     verify_errors: 0,
                     first_bad_offset: None,
@@ -378,13 +463,20 @@ pub fn run_cell(
                 })
             })
             .collect();
-        (outs, t0, series, interrupted)
+        // The final sample after every worker stopped: the totals.
+        let end = outs.iter().map(|o| o.end).max().unwrap_or(t0);
+        let mut last = sample(end.saturating_duration_since(t0).as_nanos() as u64);
+        last.t_ns = last.t_ns.max(samples.last().map(|p| p.t_ns).unwrap_or(0));
+        samples.push(last);
+        (outs, t0, samples, thread_probes, interrupted)
     });
     bar.finish_and_clear();
+    let (_, reasons) = probes.read(&thread_probes);
     finish(Finish {
         outs,
         t0,
-        timeseries,
+        samples,
+        reasons,
         interrupted,
         w,
         threads,
@@ -396,7 +488,8 @@ pub fn run_cell(
 struct Finish<'a> {
     outs: Vec<WorkerOut>,
     t0: Instant,
-    timeseries: Vec<Interval>,
+    samples: Vec<Sample>,
+    reasons: Reasons,
     interrupted: bool,
     w: &'a Workload,
     threads: usize,
@@ -404,10 +497,11 @@ struct Finish<'a> {
     notes: Vec<String>,
 }
 
-/// Merge the workers' results and close the time series so that it adds up to the
-/// total exactly.
+/// Merge the workers' results; build the time series from consecutive samples, so it
+/// adds up to the totals exactly.
 fn finish(f: Finish) -> Outcome {
     let mut hist = new_histogram();
+    let mut fault_hist: Option<Histogram<u64>> = None;
     let mut ops = 0;
     let mut verify_errors = 0;
     let mut first_bad = None;
@@ -416,6 +510,9 @@ fn finish(f: Finish) -> Outcome {
     for o in &f.outs {
         // Both histograms have the same bounds, so add cannot fail.
         let _ = hist.add(&o.hist);
+        if let Some(fh) = &o.fault_hist {
+            let _ = fault_hist.get_or_insert_with(new_histogram).add(fh);
+        }
         ops += o.ops;
         verify_errors += o.verify_errors;
         first_bad = first_bad.or(o.first_bad_offset);
@@ -427,33 +524,59 @@ fn finish(f: Finish) -> Outcome {
         end = end.max(o.end);
     }
     let elapsed_ns = end.saturating_duration_since(f.t0).as_nanos() as u64;
-    let mut timeseries = f.timeseries;
-    let counted: u64 = timeseries.iter().map(|i| i.ops).sum();
-    let last_t = timeseries.last().map(|i| i.t_ns).unwrap_or(0);
-    let rest = ops.saturating_sub(counted);
+    let mut samples = f.samples;
+    // The final sample holds the true total; a sliver of an interval after the last
+    // regular sample is folded into it rather than reported on its own.
     let interval_ns = f.w.interval.as_nanos() as u64;
-    if let Some(last) = timeseries
-        .last_mut()
-        .filter(|_| elapsed_ns.saturating_sub(last_t) < interval_ns / 10)
-    {
-        // The few operations that finished after the last sample: fold them into it
-        // rather than reporting a sliver of an interval.
-        last.ops += rest;
-        last.bytes += rest * f.w.block;
-        last.t_ns = last.t_ns.max(elapsed_ns);
-    } else if rest > 0 || timeseries.is_empty() {
-        timeseries.push(Interval {
-            t_ns: elapsed_ns.max(last_t),
-            ops: rest,
-            bytes: rest * f.w.block,
-            counters: Default::default(),
-        });
+    if samples.len() >= 3 {
+        let n = samples.len();
+        if samples[n - 1].t_ns.saturating_sub(samples[n - 2].t_ns) < interval_ns / 10 {
+            samples.remove(n - 2);
+        }
     }
+    if let Some(last) = samples.last_mut() {
+        last.ops = ops;
+    }
+    let timeseries: Vec<Interval> = samples
+        .windows(2)
+        .map(|p| {
+            let ops = p[1].ops.saturating_sub(p[0].ops);
+            Interval {
+                t_ns: p[1].t_ns,
+                ops,
+                bytes: ops * f.w.block,
+                counters: probe::delta(&p[0].reading, &p[1].reading, ops * f.w.block),
+            }
+        })
+        .collect();
+    let counters = match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) => probe::delta(&a.reading, &b.reading, ops * f.w.block),
+        _ => Counters::default(),
+    };
     let mut notes = f.notes;
     if let Some(off) = first_bad {
         notes.push(format!(
             "{verify_errors} reads returned the wrong bytes; the first at offset {off}"
         ));
+    }
+    let mut reasons = f.reasons;
+    if !f.w.fault_attribution {
+        reasons.set(
+            "fault_ops",
+            "fault attribution is off (fault_attribution = false)",
+        );
+        reasons.set(
+            "stall_ns",
+            "fault attribution is off (fault_attribution = false)",
+        );
+    } else if fault_hist.is_none() {
+        let why = reasons
+            .0
+            .get("major_faults")
+            .cloned()
+            .unwrap_or_else(|| "no fault ring".into());
+        reasons.set("fault_ops", why.clone());
+        reasons.set("stall_ns", why);
     }
     let (status, reason) = if f.interrupted {
         (
@@ -480,5 +603,8 @@ fn finish(f: Finish) -> Outcome {
         timeseries,
         verify_errors,
         interrupted: f.interrupted,
+        counters,
+        reasons,
+        fault_hist,
     }
 }

@@ -25,6 +25,8 @@ pub const MAX_REPEATS: u64 = 1000;
 /// Data files are made of 4 KiB pages, each with a verifiable header.
 pub const PAGE: u64 = 4096;
 pub const DEFAULT_DATA_DIR: &str = "faultline-data";
+/// The measured threads, their buffers and histograms must fit beside the page cache.
+pub const MIN_PAGE_CACHE_LIMIT: u64 = 16 * units::MIB;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{location}: {message}")]
@@ -65,6 +67,8 @@ struct Wire {
     data_dir: Option<Spanned<Value>>,
     repeats: Option<Spanned<Value>>,
     seed: Option<Spanned<Value>>,
+    page_cache_limit: Option<Spanned<Value>>,
+    fault_attribution: Option<Spanned<Value>>,
 }
 
 /// The keys a workload file may have, for messages.
@@ -87,6 +91,8 @@ pub const KEYS: &[&str] = &[
     "data_dir",
     "repeats",
     "seed",
+    "page_cache_limit",
+    "fault_attribution",
 ];
 
 /// What one operation does. Only reads are implemented; the format leaves room for
@@ -157,6 +163,16 @@ pub struct Workload {
     pub data_dir: PathBuf,
     pub repeats: u32,
     pub seed: u64,
+    /// Run the measured threads in a memory cgroup with this limit (bytes): a page cache
+    /// smaller than the file.
+    pub page_cache_limit: Option<u64>,
+    /// Attribute major faults to operations (a histogram of faulting operations and the
+    /// time stalled in them). Costs one atomic load per operation.
+    pub fault_attribution: bool,
+    /// Drop the whole page cache (root) before each backend, besides the per-file cold
+    /// start. Command line only (--drop-caches).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drop_caches: bool,
     /// True when the size was given (workload key or --size) rather than defaulted; with
     /// a user `file` and no given size, the whole file is read.
     #[serde(skip)]
@@ -181,6 +197,9 @@ pub struct Overrides {
     pub touch: Option<Touch>,
     pub queue_depth: Option<u32>,
     pub repeats: Option<u32>,
+    pub page_cache_limit: Option<u64>,
+    pub drop_caches: bool,
+    pub no_fault_attribution: bool,
 }
 
 impl Workload {
@@ -320,6 +339,23 @@ impl Workload {
         let seed = f
             .opt(&wire.seed, "seed", |v| f.int("seed", v, 0, i64::MAX as u64))?
             .unwrap_or(0x6661_756c_746c_696e);
+        let page_cache_limit = f.opt(&wire.page_cache_limit, "page_cache_limit", |v| {
+            f.size("page_cache_limit", v)
+        })?;
+        let fault_attribution = f
+            .opt(&wire.fault_attribution, "fault_attribution", |v| {
+                match v.get_ref() {
+                    Value::Boolean(b) => Ok(*b),
+                    other => Err(f.err(
+                        v,
+                        format!(
+                            "key `fault_attribution`: expected true or false, got {}",
+                            show(other)
+                        ),
+                    )),
+                }
+            })?
+            .unwrap_or(true);
         let w = Workload {
             name: name.to_string(),
             source: origin.to_string(),
@@ -340,6 +376,9 @@ impl Workload {
             data_dir,
             repeats,
             seed,
+            page_cache_limit,
+            fault_attribution,
+            drop_caches: false,
             size_given: wire.size.is_some(),
         };
         w.check().map_err(|m| SpecError::new(origin, m))?;
@@ -421,6 +460,15 @@ impl Workload {
                 .map_err(|m| SpecError::new("--repeats", m))?;
             self.repeats = v;
         }
+        if let Some(v) = o.page_cache_limit {
+            self.page_cache_limit = Some(v);
+        }
+        if o.drop_caches {
+            self.drop_caches = true;
+        }
+        if o.no_fault_attribution {
+            self.fault_attribution = false;
+        }
         self.check()
             .map_err(|m| SpecError::new(format!("{} with command-line values", self.source), m))
     }
@@ -452,6 +500,15 @@ impl Workload {
                     "the sequential chunk ({}) is smaller than `block` ({}); use chunk >= block",
                     units::format_size(chunk),
                     units::format_size(self.block)
+                ));
+            }
+        }
+        if let Some(l) = self.page_cache_limit {
+            if l < MIN_PAGE_CACHE_LIMIT {
+                return Err(format!(
+                    "`page_cache_limit` ({}) is too small to run in; use at least {}",
+                    units::format_size(l),
+                    units::format_size(MIN_PAGE_CACHE_LIMIT)
                 ));
             }
         }

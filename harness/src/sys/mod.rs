@@ -2,6 +2,8 @@
 //! the few memmap2 entry points that are `unsafe`. Everything above this module is safe
 //! Rust. Each wrapper returns `std::io::Result` and leaves interpretation to the caller.
 
+pub mod perf;
+
 use std::alloc::{self, Layout};
 use std::ffi::CStr;
 use std::fs::File;
@@ -255,6 +257,17 @@ pub fn online_cpus() -> usize {
         v as usize
     } else {
         1
+    }
+}
+
+/// Clock ticks per second of /proc times (sysconf _SC_CLK_TCK).
+pub fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf only reads its argument.
+    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if v > 0 {
+        v as u64
+    } else {
+        100
     }
 }
 

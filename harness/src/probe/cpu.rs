@@ -1,0 +1,60 @@
+//! CPU time: of the measured threads (utime/stime from /proc/self/task/TID/stat, clock
+//! ticks), and of the whole machine (/proc/stat). Eviction and fault handling show up
+//! as system time.
+
+use super::{parse, Counters, Probe, Reasons, ThreadSet};
+
+pub struct Cpu {
+    pub hz: u64,
+}
+
+impl Probe for Cpu {
+    fn read(&self, t: &ThreadSet, c: &mut Counters, r: &mut Reasons) {
+        let ns = |ticks: u64| parse::ticks_to_ns(ticks, self.hz);
+        let mut user = 0u64;
+        let mut sys = 0u64;
+        let mut ok = !t.is_empty();
+        for th in t {
+            match th.cpu_ticks() {
+                Ok((u, s)) => {
+                    user += u;
+                    sys += s;
+                }
+                Err(e) => {
+                    r.set("cpu_user_ns", e.clone());
+                    r.set("cpu_system_ns", e);
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            c.cpu_user_ns = ns(user);
+            c.cpu_system_ns = ns(sys);
+        } else if t.is_empty() {
+            r.set("cpu_user_ns", "no measured threads");
+            r.set("cpu_system_ns", "no measured threads");
+        }
+        match std::fs::read_to_string("/proc/stat")
+            .map_err(|e| e.to_string())
+            .and_then(|s| parse::parse_proc_stat_cpu(&s))
+        {
+            Ok(m) => {
+                c.machine_cpu_user_ns = ns(m.user + m.nice);
+                c.machine_cpu_system_ns = ns(m.system + m.irq + m.softirq);
+                c.machine_cpu_idle_ns = ns(m.idle);
+                c.machine_cpu_iowait_ns = ns(m.iowait);
+            }
+            Err(e) => {
+                for f in [
+                    "machine_cpu_user_ns",
+                    "machine_cpu_system_ns",
+                    "machine_cpu_idle_ns",
+                    "machine_cpu_iowait_ns",
+                ] {
+                    r.set(f, format!("cannot read /proc/stat: {e}"));
+                }
+            }
+        }
+    }
+}
