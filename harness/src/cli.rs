@@ -31,6 +31,19 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// List the backends with their options, the access patterns, and the workloads.
     List(ListArgs),
+    /// Show the environment record and, for each probe, whether it works here and why not.
+    Env(EnvArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct EnvArgs {
+    /// The file or directory whose file system and disks to describe (default: the
+    /// data directory faultline-data, or the current directory when it is absent).
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Print the record as JSON (the `environment` object of run.json).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Default)]

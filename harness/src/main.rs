@@ -7,6 +7,7 @@ fn main() {
         None => faultline::app::run(&RunArgs::default()),
         Some(Command::Run(args)) => faultline::app::run(args),
         Some(Command::List(args)) => faultline::app::list(args),
+        Some(Command::Env(args)) => faultline::app::env(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

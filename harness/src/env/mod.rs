@@ -9,6 +9,17 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskInfo {
+    pub name: String,
+    pub read_ahead_kb: Option<u64>,
+    /// The active I/O scheduler (the bracketed entry of queue/scheduler).
+    pub scheduler: Option<String>,
+    pub model: Option<String>,
+    pub rotational: Option<bool>,
+    pub logical_block_size: Option<u64>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Environment {
     pub kernel: Option<String>,
@@ -23,6 +34,25 @@ pub struct Environment {
     pub device: Option<String>,
     /// The whole disk behind `device` when `device` is a partition.
     pub disk: Option<String>,
+    /// The physical disks behind the file (partitions, device-mapper and md resolved),
+    /// with their queue settings.
+    #[serde(default)]
+    pub disks: Vec<DiskInfo>,
+    /// True when the data lives on a RAM-backed emulated device (zram), not real storage.
+    #[serde(default)]
+    pub emulated_device: bool,
+    /// Transparent huge pages: the selected mode of /sys/kernel/mm/transparent_hugepage.
+    pub thp_enabled: Option<String>,
+    pub thp_defrag: Option<String>,
+    pub nr_hugepages: Option<u64>,
+    /// CPU vulnerability mitigations as the kernel reports them (file name -> text).
+    #[serde(default)]
+    pub mitigations: BTreeMap<String, String>,
+    /// Whether hardware perf counters (cycles) can be read here (VMs often cannot).
+    pub hw_perf_counters: Option<bool>,
+    pub perf_event_paranoid: Option<i64>,
+    /// "v1" or "v2": the cgroup hierarchy that holds the memory controller.
+    pub cgroup_version: Option<String>,
     /// Why a field above is null.
     #[serde(default)]
     pub reasons: BTreeMap<String, String>,
@@ -69,7 +99,82 @@ impl Environment {
             }
         }
         e.storage(target);
+        e.disks(target);
+        e.memory_settings();
+        e.perf();
         e
+    }
+
+    fn disks(&mut self, target: &Path) {
+        let disks = crate::probe::device::device_of_path(target).and_then(|(maj, min, _)| {
+            crate::probe::device::physical_disks(Path::new("/sys"), maj, min)
+        });
+        match disks {
+            Ok(names) => {
+                self.emulated_device = names.iter().any(|n| n.starts_with("zram"));
+                self.disks = names
+                    .iter()
+                    .map(|n| disk_info(Path::new("/sys/block"), n))
+                    .collect();
+            }
+            Err(e) => {
+                self.reasons.insert("disks".into(), e);
+            }
+        }
+    }
+
+    fn memory_settings(&mut self) {
+        let thp = Path::new("/sys/kernel/mm/transparent_hugepage");
+        self.thp_enabled = read_trim(&thp.join("enabled")).map(|s| bracketed(&s));
+        if self.thp_enabled.is_none() {
+            self.reasons.insert(
+                "thp_enabled".into(),
+                "no /sys/kernel/mm/transparent_hugepage (kernel without THP)".into(),
+            );
+        }
+        self.thp_defrag = read_trim(&thp.join("defrag")).map(|s| bracketed(&s));
+        self.nr_hugepages =
+            read_trim(Path::new("/proc/sys/vm/nr_hugepages")).and_then(|s| s.parse().ok());
+        if let Ok(entries) = std::fs::read_dir("/sys/devices/system/cpu/vulnerabilities") {
+            for e in entries.flatten() {
+                if let Some(v) = read_trim(&e.path()) {
+                    self.mitigations
+                        .insert(e.file_name().to_string_lossy().into_owned(), v);
+                }
+            }
+        }
+        match crate::env::cgroup::locate() {
+            Ok((v, _)) => {
+                self.cgroup_version = Some(
+                    match v {
+                        crate::probe::parse::CgroupVersion::V1 => "v1",
+                        crate::probe::parse::CgroupVersion::V2 => "v2",
+                    }
+                    .into(),
+                )
+            }
+            Err(e) => {
+                self.reasons
+                    .insert("cgroup_version".into(), format!("{e:#}"));
+            }
+        }
+    }
+
+    fn perf(&mut self) {
+        self.perf_event_paranoid = read_trim(Path::new("/proc/sys/kernel/perf_event_paranoid"))
+            .and_then(|s| s.parse().ok());
+        match crate::sys::perf::PerfCounter::hardware(
+            perf_event_open_sys::bindings::PERF_COUNT_HW_CPU_CYCLES as u64,
+        ) {
+            Ok(_) => self.hw_perf_counters = Some(true),
+            Err(e) => {
+                self.hw_perf_counters = Some(false);
+                self.reasons.insert(
+                    "hw_perf_counters".into(),
+                    format!("perf_event_open(cycles) failed: {e} (usual in VMs)"),
+                );
+            }
+        }
     }
 
     fn storage(&mut self, target: &Path) {
@@ -137,6 +242,34 @@ impl Environment {
                 self.reasons.insert("device".into(), why);
             }
         }
+    }
+}
+
+fn read_trim(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// The selected entry of a sysfs choice list: "always [madvise] never" -> "madvise".
+pub fn bracketed(s: &str) -> String {
+    match (s.find('['), s.find(']')) {
+        (Some(a), Some(b)) if b > a => s[a + 1..b].to_string(),
+        _ => s.trim().to_string(),
+    }
+}
+
+/// Queue settings of one disk under `block` (normally /sys/block).
+pub fn disk_info(block: &Path, name: &str) -> DiskInfo {
+    let d = block.join(name);
+    let num = |rel: &str| read_trim(&d.join(rel)).and_then(|s| s.parse::<u64>().ok());
+    DiskInfo {
+        name: name.to_string(),
+        read_ahead_kb: num("queue/read_ahead_kb"),
+        scheduler: read_trim(&d.join("queue/scheduler")).map(|s| bracketed(&s)),
+        model: read_trim(&d.join("device/model")).filter(|s| !s.is_empty()),
+        rotational: num("queue/rotational").map(|v| v != 0),
+        logical_block_size: num("queue/logical_block_size"),
     }
 }
 
@@ -277,6 +410,27 @@ mod tests {
         let t = "MemTotal:       24567890 kB\nMemFree:        1000 kB\n";
         assert_eq!(meminfo_kb(t, "MemTotal"), Some(24567890));
         assert_eq!(meminfo_kb(t, "Cached"), None);
+    }
+
+    #[test]
+    fn choices_and_disk_info() {
+        assert_eq!(bracketed("always [madvise] never"), "madvise");
+        assert_eq!(bracketed("[none] mq-deadline kyber"), "none");
+        assert_eq!(bracketed("plain"), "plain");
+        let d = tempfile::tempdir().unwrap();
+        let q = d.path().join("nvme0n1/queue");
+        std::fs::create_dir_all(&q).unwrap();
+        std::fs::create_dir_all(d.path().join("nvme0n1/device")).unwrap();
+        std::fs::write(q.join("read_ahead_kb"), "128\n").unwrap();
+        std::fs::write(q.join("scheduler"), "[none] mq-deadline\n").unwrap();
+        std::fs::write(q.join("rotational"), "0\n").unwrap();
+        std::fs::write(d.path().join("nvme0n1/device/model"), "Samsung PM1733  \n").unwrap();
+        let i = disk_info(d.path(), "nvme0n1");
+        assert_eq!(i.read_ahead_kb, Some(128));
+        assert_eq!(i.scheduler.as_deref(), Some("none"));
+        assert_eq!(i.model.as_deref(), Some("Samsung PM1733"));
+        assert_eq!(i.rotational, Some(false));
+        assert_eq!(i.logical_block_size, None);
     }
 
     #[test]

@@ -33,6 +33,15 @@ impl Drop for TracefsMount {
 /// Find (or mount) tracefs and read the tracepoint. Err carries the reason it is
 /// unavailable, for the record.
 pub fn setup() -> Result<(TlbTracepoint, TracefsMount), String> {
+    find(true)
+}
+
+/// Like `setup` but never mounts anything (for `faultline env`): says what `run` would do.
+pub fn check() -> Result<TlbTracepoint, String> {
+    find(false).map(|(t, _)| t)
+}
+
+fn find(may_mount: bool) -> Result<(TlbTracepoint, TracefsMount), String> {
     let mut mounted = TracefsMount { dir: None };
     let root = match [TRACEFS, DEBUGFS_TRACING]
         .iter()
@@ -48,6 +57,11 @@ pub fn setup() -> Result<(TlbTracepoint, TracefsMount), String> {
             if sys::uid() != 0 {
                 return Err(format!(
                     "tracefs is not mounted at {TRACEFS} and mounting it needs root"
+                ));
+            }
+            if !may_mount {
+                return Err(format!(
+                    "tracefs is not mounted at {TRACEFS}; `faultline run` mounts it for the run (root) and unmounts it afterwards"
                 ));
             }
             sys::perf::mount_tracefs(dir)
