@@ -27,7 +27,18 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         .unwrap_or_else(|_| "host".into());
     let dir = ResultDir::reserve(args.out.as_deref(), &w.name, &started_at, &host)?;
 
-    let target = match datafile::prepare(&w, quiet) {
+    // An emulated device lives until the end of this function (removed on drop).
+    let mut zram = None;
+    let prepared = match w.device {
+        Some(spec::Device::Zram { size }) => crate::env::zram::Zram::create(size.unwrap_or(w.size))
+            .and_then(|z| {
+                let t = datafile::fill_device(&z.dev, w.size, w.seed, quiet);
+                zram = Some(z);
+                t
+            }),
+        None => datafile::prepare(&w, quiet),
+    };
+    let target = match prepared {
         Ok(t) => t,
         Err(e) => {
             dir.abandon();

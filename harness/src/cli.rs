@@ -129,6 +129,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "S", value_parser = parse_size)]
     pub page_cache_limit: Option<u64>,
 
+    /// Read from an emulated fast device hot-added for the run instead of a data file:
+    /// zram or zram:SIZE (RAM-backed, needs root; removed afterwards).
+    #[arg(long, value_name = "zram[:SIZE]", value_parser = parse_device)]
+    pub device: Option<spec::Device>,
+
     /// Drop the whole page cache (echo 3 > /proc/sys/vm/drop_caches, root) before each
     /// backend, besides the default per-file cold start.
     #[arg(long)]
@@ -157,6 +162,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 fn parse_duration(s: &str) -> Result<Duration, String> {
     units::parse_duration(s)
+}
+fn parse_device(s: &str) -> Result<spec::Device, String> {
+    spec::parse_device(s)
 }
 fn parse_start(s: &str) -> Result<Start, String> {
     spec::parse_start(s)
@@ -203,6 +211,7 @@ impl RunArgs {
             page_cache_limit: self.page_cache_limit,
             drop_caches: self.drop_caches,
             no_fault_attribution: self.no_fault_attribution,
+            device: self.device,
         }
     }
 }

@@ -20,11 +20,18 @@ pub struct Direct {
     source: &'static str,
 }
 
-/// The alignment O_DIRECT needs for this descriptor and where it was read from.
+/// The alignment O_DIRECT needs for this descriptor and where it was read from:
+/// (buffer alignment, offset and length alignment, source).
+///
+/// Buffers are aligned to the larger of the two kernel-reported values, not just to
+/// the memory alignment: a zram device reports a 512-byte memory alignment with a
+/// 4096-byte logical block, and on Linux 6.18 an O_DIRECT read of a 4 KiB block into a
+/// 512-aligned buffer that straddles two pages wrote past the buffer (heap corruption
+/// seen in this harness). A buffer aligned to the logical block never straddles that way.
 pub fn alignment(file: &File) -> Result<(usize, u64, &'static str), String> {
     if let Ok(Some(a)) = sys::statx_dio_align(file) {
         return Ok((
-            a.mem_align.max(1) as usize,
+            a.mem_align.max(a.offset_align).max(1) as usize,
             a.offset_align as u64,
             "statx STATX_DIOALIGN",
         ));

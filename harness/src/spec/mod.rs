@@ -69,6 +69,7 @@ struct Wire {
     seed: Option<Spanned<Value>>,
     page_cache_limit: Option<Spanned<Value>>,
     fault_attribution: Option<Spanned<Value>>,
+    device: Option<Spanned<Value>>,
 }
 
 /// The keys a workload file may have, for messages.
@@ -93,7 +94,21 @@ pub const KEYS: &[&str] = &[
     "seed",
     "page_cache_limit",
     "fault_attribution",
+    "device",
 ];
+
+/// Where the data lives when not in a file: an emulated device created for the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Device {
+    /// A zram block device hot-added for the run (RAM-backed, emulated fast SSD). The
+    /// size defaults to the workload's size.
+    Zram { size: Option<u64> },
+}
+
+pub fn parse_device(s: &str) -> Result<Device, String> {
+    crate::env::zram::parse_device(s).map(|size| Device::Zram { size })
+}
 
 /// What one operation does. Only reads are implemented; the format leaves room for
 /// `write` and read/write mixes.
@@ -169,6 +184,8 @@ pub struct Workload {
     /// Attribute major faults to operations (a histogram of faulting operations and the
     /// time stalled in them). Costs one atomic load per operation.
     pub fault_attribution: bool,
+    /// Read from an emulated device created for the run instead of a data file.
+    pub device: Option<Device>,
     /// Drop the whole page cache (root) before each backend, besides the per-file cold
     /// start. Command line only (--drop-caches).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -200,6 +217,7 @@ pub struct Overrides {
     pub page_cache_limit: Option<u64>,
     pub drop_caches: bool,
     pub no_fault_attribution: bool,
+    pub device: Option<Device>,
 }
 
 impl Workload {
@@ -356,6 +374,10 @@ impl Workload {
                 }
             })?
             .unwrap_or(true);
+        let device = f.opt(&wire.device, "device", |v| {
+            let s = f.string("device", v)?;
+            parse_device(&s).map_err(|e| f.err(v, format!("key `device`: {e}")))
+        })?;
         let w = Workload {
             name: name.to_string(),
             source: origin.to_string(),
@@ -378,6 +400,7 @@ impl Workload {
             seed,
             page_cache_limit,
             fault_attribution,
+            device,
             drop_caches: false,
             size_given: wire.size.is_some(),
         };
@@ -469,6 +492,9 @@ impl Workload {
         if o.no_fault_attribution {
             self.fault_attribution = false;
         }
+        if let Some(d) = o.device {
+            self.device = Some(d);
+        }
         self.check()
             .map_err(|m| SpecError::new(format!("{} with command-line values", self.source), m))
     }
@@ -500,6 +526,22 @@ impl Workload {
                     "the sequential chunk ({}) is smaller than `block` ({}); use chunk >= block",
                     units::format_size(chunk),
                     units::format_size(self.block)
+                ));
+            }
+        }
+        if let (Some(_), Some(f)) = (&self.device, &self.file) {
+            return Err(format!(
+                "`device` and `file` ({}) both say where the data is; give one",
+                f.display()
+            ));
+        }
+        if let Some(Device::Zram { size: Some(z) }) = self.device {
+            if z < self.size {
+                return Err(format!(
+                    "the zram device ({}) is smaller than `size` ({}); use zram:{} or more",
+                    units::format_size(z),
+                    units::format_size(self.size),
+                    units::format_size(self.size)
                 ));
             }
         }
