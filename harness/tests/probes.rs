@@ -1,0 +1,315 @@
+//! Probes, the memory cgroup, the emulated zram device and --drop-caches, through the
+//! real binary. Counters must be present or explained (a reason), never silently 0.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// Every counter of `counters` is either non-null or has a reason.
+fn counters_present_or_explained(b: &Value) {
+    let name = b["name"].as_str().unwrap();
+    let c = b["counters"].as_object().expect("counters object");
+    let reasons = b["reasons"].as_object().expect("reasons object");
+    for (k, v) in c {
+        if v.is_null() && k != "read_amplification" {
+            assert!(
+                reasons
+                    .get(k)
+                    .and_then(|r| r.as_str())
+                    .is_some_and(|r| !r.is_empty()),
+                "{name}: counter {k} is null without a reason (reasons: {reasons:?})"
+            );
+        }
+    }
+    // The same counters in every interval.
+    for i in b["timeseries"].as_array().unwrap() {
+        for k in c.keys() {
+            assert!(i.get(k).is_some(), "{name}: interval lacks {k}");
+        }
+    }
+}
+
+fn run_ok(args: &[&str]) -> Value {
+    let dir = scratch("probe");
+    let out = dir.join("r");
+    let mut a: Vec<&str> = args.to_vec();
+    let o = out.to_str().unwrap().to_string();
+    let dd = data_dir().to_str().unwrap().to_string();
+    a.extend_from_slice(&["--out", &o, "--data-dir", &dd, "--quiet"]);
+    let r = run(&a);
+    assert!(r.status.success(), "{}", text(&r));
+    load(&out)
+}
+
+#[test]
+fn counters_are_recorded_per_backend_and_interval() {
+    let dir = scratch("counters");
+    let wl = tiny_workload(
+        &dir,
+        "backends = [\"pread\", \"direct\", \"mmap:advice=random\"]",
+    );
+    let r = run_ok(&["run", wl.to_str().unwrap()]);
+    for b in r["backends"].as_array().unwrap() {
+        if !check_backend(b, 4096) {
+            continue;
+        }
+        counters_present_or_explained(b);
+        let c = &b["counters"];
+        // Sums of the per-interval deltas equal the totals.
+        for k in [
+            "major_faults",
+            "minor_faults",
+            "device_read_bytes",
+            "tlb_shootdowns_system",
+        ] {
+            if let Some(total) = c[k].as_u64() {
+                let sum: u64 = b["timeseries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i[k].as_u64().unwrap())
+                    .sum();
+                assert_eq!(sum, total, "{}: {k} intervals add up", b["name"]);
+            }
+        }
+        // Fault attribution: the faulting operations are a subset of all operations
+        // and of the major faults; their histogram holds exactly them.
+        if let (Some(fo), Some(maj)) = (c["fault_ops"].as_u64(), c["major_faults"].as_u64()) {
+            assert!(fo <= b["ops"].as_u64().unwrap());
+            assert!(fo <= maj + 1, "fault_ops {fo} <= major_faults {maj}");
+            let h = faultline::record::decode_histogram(b["fault_histogram"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(h.len(), fo);
+            if fo > 0 {
+                assert!(c["stall_ns"].as_u64().unwrap() > 0);
+            }
+        }
+    }
+    // direct never faults through the page cache.
+    let d = r["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "direct")
+        .unwrap();
+    if d["status"] == "ok" {
+        if let Some(m) = d["counters"]["major_faults"].as_u64() {
+            assert!(m < 5, "direct took {m} major faults");
+        }
+    }
+    let env = &r["environment"];
+    for k in [
+        "thp_enabled",
+        "nr_hugepages",
+        "cgroup_version",
+        "hw_perf_counters",
+        "mitigations",
+        "disks",
+    ] {
+        assert!(env.get(k).is_some(), "environment.{k}");
+    }
+}
+
+#[test]
+fn attribution_can_be_switched_off_and_says_so() {
+    let dir = scratch("noattr");
+    let wl = tiny_workload(
+        &dir,
+        "backends = [\"mmap:advice=random\"]\nfault_attribution = false",
+    );
+    let r = run_ok(&["run", wl.to_str().unwrap()]);
+    let b = &r["backends"][0];
+    check_backend(b, 4096);
+    assert!(b["counters"]["fault_ops"].is_null());
+    assert!(b["fault_histogram"].is_null());
+    assert!(b["reasons"]["fault_ops"].as_str().unwrap().contains("off"));
+}
+
+fn is_root() -> bool {
+    faultline::sys::uid() == 0
+}
+
+fn my_memory_cgroup_children() -> Vec<String> {
+    match faultline::env::cgroup::locate() {
+        Ok((_, dir)) => std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("faultline-"))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn page_cache_limit_holds_the_cache_and_cleans_up() {
+    if !is_root() {
+        eprintln!("SKIPPED page_cache_limit: needs root to create a memory cgroup");
+        return;
+    }
+    if let Err(e) = faultline::env::cgroup::locate() {
+        eprintln!("SKIPPED page_cache_limit: {e:#}");
+        return;
+    }
+    let before = my_memory_cgroup_children();
+    let dir = scratch("cglimit");
+    let wl = dir.join("w.toml");
+    std::fs::write(
+        &wl,
+        "size = \"64MiB\"\nthreads = 2\nduration = \"1500ms\"\nwarmup = \"0s\"\ninterval = \"250ms\"\npage_cache_limit = \"16MiB\"\nbackends = [\"mmap:advice=random\", \"pread\"]\n",
+    )
+    .unwrap();
+    let r = run_ok(&["run", wl.to_str().unwrap()]);
+    for b in r["backends"].as_array().unwrap() {
+        check_backend(b, 4096);
+        counters_present_or_explained(b);
+        let cg = b["counters"]["cgroup_page_cache_bytes_end"]
+            .as_u64()
+            .expect("cgroup page cache read");
+        assert!(
+            cg <= 17 << 20,
+            "{}: cgroup cache {cg} above the 16 MiB limit",
+            b["name"]
+        );
+        let max_seen = b["timeseries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["cgroup_page_cache_bytes_end"].as_u64())
+            .max()
+            .unwrap();
+        assert!(
+            max_seen > 4 << 20,
+            "{}: the cgroup never held a cache ({max_seen})",
+            b["name"]
+        );
+    }
+    let m = &r["backends"][0]["counters"];
+    assert!(
+        m["major_faults"].as_u64().unwrap() > 0,
+        "a 64 MiB file through a 16 MiB cache faults"
+    );
+    assert_eq!(
+        my_memory_cgroup_children(),
+        before,
+        "the run's cgroup is removed"
+    );
+}
+
+#[test]
+fn page_cache_limit_errors_are_clear() {
+    let dir = scratch("cgerr");
+    let wl = tiny_workload(&dir, "");
+    let o = run(&["run", wl.to_str().unwrap(), "--page-cache-limit", "1MiB"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("too small"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["run", wl.to_str().unwrap(), "--page-cache-limit", "64TiB"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not below this machine's memory"),
+        "{}",
+        text(&o)
+    );
+}
+
+fn zram_devices() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/block")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("zram"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn zram_device_is_created_used_and_removed() {
+    if !is_root() || !std::path::Path::new("/sys/class/zram-control/hot_add").exists() {
+        eprintln!("SKIPPED zram: needs root and /sys/class/zram-control");
+        return;
+    }
+    let before = zram_devices();
+    let dir = scratch("zram");
+    let wl = tiny_workload(&dir, "device = \"zram:32MiB\"\nsize = \"16MiB\"\nbackends = [\"direct\", \"pread\", \"mmap:advice=random\"]");
+    let wl_text = std::fs::read_to_string(&wl)
+        .unwrap()
+        .replacen("size = \"4MiB\"\n", "", 1);
+    std::fs::write(&wl, wl_text).unwrap();
+    let r = run_ok(&["run", wl.to_str().unwrap()]);
+    assert_eq!(r["data_file"]["origin"], "zram");
+    assert_eq!(r["environment"]["emulated_device"], true);
+    for b in r["backends"].as_array().unwrap() {
+        check_backend(b, 4096);
+        assert_eq!(
+            b["verify_errors"], 0,
+            "reads from the zram device are verified"
+        );
+    }
+    assert_eq!(
+        zram_devices(),
+        before,
+        "the zram device is removed after the run"
+    );
+}
+
+#[test]
+fn drop_caches_needs_root_or_runs() {
+    let dir = scratch("dropc");
+    let wl = tiny_workload(&dir, "backends = [\"pread\"]");
+    let o = run(&[
+        "run",
+        wl.to_str().unwrap(),
+        "--drop-caches",
+        "--quiet",
+        "--data-dir",
+        data_dir().to_str().unwrap(),
+        "--out",
+        dir.join("r").to_str().unwrap(),
+    ]);
+    if is_root() {
+        assert!(o.status.success(), "{}", text(&o));
+    } else {
+        assert!(!o.status.success());
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("needs root"),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn env_command_lists_probes() {
+    let o = bin().arg("env").current_dir(repo_root()).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    for k in [
+        "kernel",
+        "THP",
+        "nr_hugepages",
+        "cgroup",
+        "major_faults",
+        "tlb_shootdowns_system",
+        "device_read_bytes",
+        "page_cache_limit",
+        "device zram",
+    ] {
+        assert!(s.contains(k), "env output lacks {k}:\n{s}");
+    }
+    let o = bin()
+        .args(["env", "--json"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["cpus"].as_u64().unwrap() >= 1);
+}
