@@ -10,6 +10,8 @@ use crate::sys;
 use memmap2::Advice;
 
 pub struct Mmap {
+    // Dropped before `map`: unregister the range before it is unmapped.
+    _sigbus: sys::sigbus::Registration,
     map: memmap2::Mmap,
     block: usize,
     touch: Touch,
@@ -29,6 +31,10 @@ impl Mmap {
         // file holds, so no access can fall past its end.
         let map = sys::map_readonly(&file, len, o.populate)
             .map_err(|e| OpenError::Failed(format!("mmap of {} failed: {e}", t.path.display())))?;
+        // A truncated file or a failing device raises SIGBUS on access: recover it as
+        // an error of this backend instead of a crash of the run.
+        let sigbus = sys::sigbus::register(map.as_ptr(), map.len())
+            .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
         let mut notes = Vec::new();
         let advice = match o.advice {
             MmapAdvice::Normal => None,
@@ -60,6 +66,7 @@ impl Mmap {
             notes.push("mlock(2) held the whole mapping in memory".into());
         }
         Ok(Mmap {
+            _sigbus: sigbus,
             map,
             block: ctx.workload.block as usize,
             touch: ctx.workload.touch,
@@ -72,6 +79,7 @@ struct MmapWorker<'a> {
     data: &'a [u8],
     block: usize,
     touch: Touch,
+    sigbus_seen: u64,
 }
 
 impl Backend for Mmap {
@@ -80,6 +88,7 @@ impl Backend for Mmap {
             data: &self.map,
             block: self.block,
             touch: self.touch,
+            sigbus_seen: sys::sigbus::hits(),
         }))
     }
 
@@ -96,6 +105,24 @@ impl Worker for MmapWorker<'_> {
             .data
             .get(start..start + self.block)
             .ok_or_else(|| OpError(format!("offset {offset} is outside the mapping")))?;
-        Ok(consume(block, offset, self.touch))
+        let fold = consume(block, offset, self.touch);
+        if sys::sigbus::hits() != self.sigbus_seen {
+            return Err(sigbus_error(self.data, offset));
+        }
+        Ok(fold)
     }
+}
+
+#[cold]
+fn sigbus_error(data: &[u8], offset: u64) -> OpError {
+    let addr = sys::sigbus::last_addr();
+    let base = data.as_ptr() as usize;
+    let at = if addr >= base && addr < base + data.len() {
+        format!("file offset {}", addr - base)
+    } else {
+        format!("address {addr:#x}")
+    };
+    OpError(format!(
+        "SIGBUS while reading the block at offset {offset} (fault at {at}): the mapped file was truncated or the device failed the read"
+    ))
 }

@@ -3,6 +3,7 @@
 //! Rust. Each wrapper returns `std::io::Result` and leaves interpretation to the caller.
 
 pub mod perf;
+pub mod sigbus;
 
 use std::alloc::{self, Layout};
 use std::ffi::CStr;
