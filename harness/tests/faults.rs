@@ -12,7 +12,7 @@ fn truncation_during_a_run_is_reported_not_fatal() {
     std::fs::write(&f, vec![3u8; 8 << 20]).unwrap();
     let out = dir.join("r");
     let wl = tiny_workload(&dir, "");
-    let mut child = bin()
+    let child = bin()
         .args([
             "run",
             wl.to_str().unwrap(),
