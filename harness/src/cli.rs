@@ -63,7 +63,8 @@ pub struct RunArgs {
     #[arg(long = "backend", short = 'b', value_name = "SPEC", value_parser = parse_backend)]
     pub backends: Vec<BackendSpec>,
 
-    /// Worker threads, or a comma-separated list of counts to run each backend with.
+    /// Worker threads, a comma-separated list of counts to run each backend with, or
+    /// `cpus` (one per online CPU).
     #[arg(long, short = 't', value_name = "N[,N...]", value_parser = parse_threads)]
     pub threads: Option<ThreadList>,
 
@@ -173,6 +174,9 @@ fn parse_touch(s: &str) -> Result<Touch, String> {
     spec::parse_touch(s)
 }
 fn parse_threads(s: &str) -> Result<ThreadList, String> {
+    if s.trim() == "cpus" {
+        return Ok(ThreadList(vec![crate::sys::online_cpus()]));
+    }
     let mut v = Vec::new();
     for part in s.split(',') {
         let n: usize = part

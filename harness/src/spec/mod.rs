@@ -762,7 +762,7 @@ impl Fields<'_> {
                 other => Err(self.err(
                     v,
                     format!(
-                        "key `threads`: expected a whole number or a list of them, got {}",
+                        "key `threads`: expected a whole number, a list of them, or \"cpus\" (one per online CPU), got {}",
                         show(other)
                     ),
                 )),
@@ -775,6 +775,7 @@ impl Fields<'_> {
                 }
                 items.iter().map(one).collect()
             }
+            Value::String(s) if s == "cpus" => Ok(vec![crate::sys::online_cpus()]),
             x => Ok(vec![one(x)?]),
         }
     }

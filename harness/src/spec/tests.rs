@@ -69,6 +69,13 @@ seed = 7
 }
 
 #[test]
+fn threads_can_follow_the_cpu_count() {
+    let w = parse("threads = \"cpus\"").unwrap();
+    assert_eq!(w.threads, vec![crate::sys::online_cpus()]);
+    assert!(err("threads = \"many\"").contains("\"cpus\""));
+}
+
+#[test]
 fn defaults_fill_an_empty_file() {
     let w = parse("").unwrap();
     assert_eq!(w.size, units::GIB);
