@@ -84,6 +84,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
 
     let mut rec = RunRecord::new(&w, env, target.clone(), started_at);
     let mut interrupted = false;
+    rec.process.push(record::ProcessSnapshot::take(0));
     'plan: for repeat in 0..w.repeats {
         for &threads in &w.threads {
             let n = w.backends.len();
@@ -111,6 +112,8 @@ pub fn run(args: &RunArgs) -> Result<i32> {
                     eprintln!("{}", cell_line(&b));
                 }
                 rec.backends.push(b);
+                rec.process
+                    .push(record::ProcessSnapshot::take(rec.backends.len()));
                 if was_interrupted {
                     interrupted = true;
                     break 'plan;

@@ -38,6 +38,40 @@ pub struct RunRecord {
     pub environment: Environment,
     pub data_file: Target,
     pub backends: Vec<BackendResult>,
+    /// The harness's own footprint before the first backend and after each one: open
+    /// file descriptors, memory mappings and resident memory. A leak shows as growth.
+    #[serde(default)]
+    pub process: Vec<ProcessSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSnapshot {
+    /// Backends finished when the snapshot was taken.
+    pub after_cells: usize,
+    pub fds: Option<u64>,
+    pub maps: Option<u64>,
+    pub rss_bytes: Option<u64>,
+}
+
+impl ProcessSnapshot {
+    pub fn take(after_cells: usize) -> ProcessSnapshot {
+        let fds = std::fs::read_dir("/proc/self/fd")
+            .ok()
+            .map(|d| d.count() as u64);
+        let maps = std::fs::read_to_string("/proc/self/maps")
+            .ok()
+            .map(|t| t.lines().count() as u64);
+        let rss_bytes = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| crate::env::meminfo_kb(&t, "VmRSS"))
+            .map(|k| k * 1024);
+        ProcessSnapshot {
+            after_cells,
+            fds,
+            maps,
+            rss_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +225,7 @@ impl RunRecord {
             environment,
             data_file,
             backends: Vec::new(),
+            process: Vec::new(),
         }
     }
 
@@ -300,6 +335,7 @@ pub(crate) mod tests {
                 create_secs: None,
             },
             backends: vec![b, skipped],
+            process: vec![],
         }
     }
 
