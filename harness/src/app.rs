@@ -46,6 +46,12 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         }
     };
     w.size = target.size;
+    for spec in &w.backends {
+        if let Err(e) = crate::backend::preflight(spec, &target, &w) {
+            dir.abandon();
+            bail!("{e}");
+        }
+    }
     let env = Environment::collect(&target.path);
     if !quiet {
         eprintln!("{}", header(&w, &target, &env));

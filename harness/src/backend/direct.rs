@@ -73,15 +73,7 @@ impl Direct {
         let file = open_direct(&path)?;
         let (mem_align, offset_align, source) = alignment(&file).map_err(OpenError::Unavailable)?;
         let block = ctx.workload.block;
-        if block % offset_align != 0 {
-            return Err(OpenError::Unavailable(format!(
-                "block {} is not a multiple of the direct I/O alignment {} B of {} (from {source}); use a block of {} or a multiple of it",
-                units::format_size(block),
-                offset_align,
-                path.display(),
-                units::format_size(offset_align)
-            )));
-        }
+        check_block(block, offset_align, source, &path).map_err(OpenError::Failed)?;
         Ok(Direct {
             path,
             block: block as usize,
@@ -90,6 +82,43 @@ impl Direct {
             offset_align,
             source,
         })
+    }
+}
+
+/// A block (and so every offset, which is a multiple of it) must be a multiple of the
+/// direct I/O alignment; otherwise the request is bad input, not a machine limitation.
+pub fn check_block(
+    block: u64,
+    offset_align: u64,
+    source: &str,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    if block % offset_align != 0 {
+        return Err(format!(
+            "block {} is not a multiple of the direct I/O alignment {} B of {} (from {source}); use --block {} or a multiple of it",
+            units::format_size(block),
+            offset_align,
+            path.display(),
+            units::format_size(offset_align)
+        ));
+    }
+    Ok(())
+}
+
+/// Before anything is measured: can O_DIRECT read `block`-sized blocks of `path`?
+/// Err only for bad input (misaligned block); a file system without O_DIRECT is left
+/// to the backend, which skips with the reason.
+pub fn preflight(path: &std::path::Path, block: u64) -> Result<(), String> {
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    else {
+        return Ok(());
+    };
+    match alignment(&file) {
+        Ok((_, offset_align, source)) => check_block(block, offset_align, source, path),
+        Err(_) => Ok(()),
     }
 }
 

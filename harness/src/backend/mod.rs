@@ -78,6 +78,16 @@ pub fn open<'a>(spec: &BackendSpec, ctx: &OpenCtx<'a>) -> Result<Box<dyn Backend
     }
 }
 
+/// Cheap checks of the user's input against the target, run before anything is
+/// measured, so a long run does not fail half way for a reason known at the start.
+pub fn preflight(spec: &BackendSpec, target: &Target, w: &Workload) -> Result<(), String> {
+    match &spec.kind {
+        BackendKind::Direct => direct::preflight(&target.path, w.block)
+            .map_err(|e| format!("backend `{}`: {e}", spec.name)),
+        _ => Ok(()),
+    }
+}
+
 /// Read a block that is now in memory, as `touch` asks, and return its header fold.
 #[inline]
 pub fn consume(data: &[u8], offset: u64, touch: Touch) -> u64 {
