@@ -86,7 +86,7 @@ impl Direct {
     }
 }
 
-fn open_direct(path: &std::path::Path) -> Result<File, OpenError> {
+pub fn open_direct(path: &std::path::Path) -> Result<File, OpenError> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)

@@ -123,6 +123,32 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// For asynchronous workers: may one more operation be issued while `in_flight`
+    /// issued ones have not completed? `should_continue` for a worker with operations
+    /// in flight, with two differences: when the warm-up ends it says no until the
+    /// worker has completed every operation issued during the warm-up (so the measured
+    /// phase holds exactly the operations issued in it), and an operation quota counts
+    /// the operations in flight (so exactly the quota is measured).
+    #[inline]
+    pub fn should_issue(&mut self, in_flight: u64) -> bool {
+        let phase = self.shared.phase.load(Ordering::Relaxed);
+        if phase == STOP {
+            return false;
+        }
+        if phase == MEASURE && !self.measuring {
+            if in_flight > 0 {
+                return false;
+            }
+            self.measuring = true;
+            self.hist.reset();
+            self.ops = 0;
+        }
+        match self.quota {
+            Some(q) if self.measuring => self.ops + in_flight < q,
+            _ => true,
+        }
+    }
+
     /// The synchronous loop: time each `read` with the monotonic clock.
     #[inline]
     pub fn run_sync<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<(), OpError> {
@@ -251,7 +277,7 @@ pub fn run_cell(
         quiet,
     );
 
-    let (outs, t0, timeseries, interrupted) = std::thread::scope(|s| {
+    let (outs, t0, timeseries, interrupted, cache) = std::thread::scope(|s| {
         let be = &*be;
         let shared = &shared;
         let barrier = &barrier;
@@ -315,6 +341,7 @@ pub fn run_cell(
             );
         }
         shared.phase.store(MEASURE, Ordering::Relaxed);
+        let cache_before = be.counters();
         let t0 = Instant::now();
         let mut series: Vec<Interval> = Vec::new();
         let mut prev_ops = 0u64;
@@ -378,9 +405,12 @@ pub fn run_cell(
                 })
             })
             .collect();
-        (outs, t0, series, interrupted)
+        let cache = backend::cache_note(cache_before, be.counters());
+        (outs, t0, series, interrupted, cache)
     });
     bar.finish_and_clear();
+    let mut notes = notes;
+    notes.extend(cache);
     finish(Finish {
         outs,
         t0,
