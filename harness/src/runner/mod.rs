@@ -258,7 +258,6 @@ pub fn run_cell(
         Err(OpenError::Unavailable(r)) => return Outcome::not_run(Status::Skipped, r, threads),
         Err(OpenError::Failed(r)) => return Outcome::not_run(Status::Failed, r, threads),
     };
-    let notes = be.notes();
     let queue_depth = be.queue_depth();
     let nblocks = target.size / w.block;
     let shared = Shared::new(threads);
@@ -409,7 +408,8 @@ pub fn run_cell(
         (outs, t0, series, interrupted, cache)
     });
     bar.finish_and_clear();
-    let mut notes = notes;
+    // Read after the run, so a backend can report what happened (e.g. its cache).
+    let mut notes = be.notes();
     notes.extend(cache);
     finish(Finish {
         outs,

@@ -185,13 +185,6 @@ impl FrameArena {
         }
     }
 
-    /// The tag of frame `i` as last published (a hint: only a guard makes it stable).
-    pub fn tag_hint(&self, i: usize) -> u64 {
-        self.latches
-            .get(i)
-            .map_or(NO_TAG, |l| l.tag.load(Ordering::Relaxed))
-    }
-
     #[inline]
     fn frame_ptr(&self, i: usize) -> *mut u8 {
         // In bounds: callers pass the index of an existing frame (guards only exist for
@@ -312,7 +305,10 @@ mod tests {
         assert!(matches!(a.try_evict(0), Evict::Locked(_)));
         assert!(a.try_pin(5).is_none());
         assert!(matches!(a.try_evict(5), Evict::Busy));
-        assert_eq!(a.tag_hint(1), NO_TAG);
+        let Evict::Locked(fresh) = a.try_evict(1) else {
+            panic!("frame 1 is free")
+        };
+        assert_eq!(fresh.tag(), NO_TAG);
     }
 
     impl FrameArena {
