@@ -11,9 +11,9 @@
 //! per slot) to when the worker reaps its completion. With `batch` > 1 it includes the
 //! time a read waited in the unsubmitted batch: the application asked for it then.
 //!
-//! Before the run, `open` sets up one complete ring with the same options (so an
-//! unsupported kernel, a sysctl or seccomp refusal, a missing opcode or a too-small
-//! locked-memory limit skip the backend with the reason before anything is measured).
+//! Before the run, `open` sets up every thread's ring (so an unsupported kernel, a
+//! sysctl or seccomp refusal, a missing opcode or a too-small locked-memory limit skip
+//! the backend with the reason before anything is measured); each worker takes its own.
 
 use super::direct::{alignment, open_direct};
 use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
@@ -23,12 +23,13 @@ use crate::spec::Touch;
 use crate::sys::uring::{ReadRing, RingConfig, RingError};
 use crate::units;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 pub struct Uring {
-    path: PathBuf,
-    direct: bool,
+    /// One ring per worker thread, set up by `open` and taken by `worker(i)`.
+    rings: Mutex<Vec<Option<ReadRing>>>,
     cfg: RingConfig,
     batch: u32,
     touch: Touch,
@@ -61,7 +62,7 @@ impl Uring {
             ))
         })?;
         let mut notes = Vec::new();
-        let (file, buf_align) = if o.direct {
+        let buf_align = if o.direct {
             let file = open_direct(&path)?;
             let (mem_align, offset_align, source) =
                 alignment(&file).map_err(OpenError::Unavailable)?;
@@ -78,11 +79,9 @@ impl Uring {
                 "O_DIRECT: buffers aligned to {mem_align} B, offsets and sizes to {offset_align} B \
                  (from {source})"
             ));
-            (file, mem_align)
+            mem_align
         } else {
-            let file = File::open(&path)
-                .map_err(|e| OpenError::Failed(format!("cannot open {}: {e}", path.display())))?;
-            (file, 1)
+            1
         };
         let cfg = RingConfig {
             depth: qd,
@@ -92,8 +91,15 @@ impl Uring {
             fixed_file: o.regfile,
             sqpoll_idle_ms: o.sqpoll_idle_ms,
         };
-        // The probe: one complete ring with these options, dropped at once.
-        drop(ReadRing::new(file, &cfg).map_err(ring_error)?);
+        // Every thread's ring is set up here, before the run, so that whatever the
+        // kernel refuses (setup, an opcode, registering buffers against the
+        // locked-memory limit of all rings together) skips the backend with the reason
+        // instead of failing a worker. Each thread has its own descriptor.
+        let mut rings = Vec::with_capacity(ctx.threads);
+        for _ in 0..ctx.threads {
+            let file = open_file(&path, o.direct)?;
+            rings.push(Some(ReadRing::new(file, &cfg).map_err(ring_error)?));
+        }
         let mut how = vec![format!(
             "io_uring: one ring per thread, {qd} reads in flight, {}",
             if o.batch == 1 {
@@ -117,8 +123,7 @@ impl Uring {
         notes.insert(0, how.join(", "));
         notes.push("latency is submit-to-completion: from queueing the read to reaping it".into());
         Ok(Uring {
-            path,
-            direct: o.direct,
+            rings: Mutex::new(rings),
             cfg,
             batch: o.batch,
             touch: ctx.workload.touch,
@@ -128,15 +133,16 @@ impl Uring {
 }
 
 impl Backend for Uring {
-    fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
-        let file = if self.direct {
-            open_direct(&self.path)?
-        } else {
-            File::open(&self.path).map_err(|e| {
-                OpenError::Failed(format!("cannot open {}: {e}", self.path.display()))
-            })?
-        };
-        let ring = ReadRing::new(file, &self.cfg).map_err(ring_error)?;
+    fn worker(&self, index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
+        let ring = self
+            .rings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(index)
+            .and_then(Option::take)
+            .ok_or_else(|| {
+                OpenError::Failed(format!("no io_uring ring was set up for worker {index}"))
+            })?;
         let depth = ring.depth();
         let now = Instant::now();
         Ok(Box::new(UringWorker {
@@ -156,6 +162,15 @@ impl Backend for Uring {
 
     fn queue_depth(&self) -> u32 {
         self.cfg.depth
+    }
+}
+
+fn open_file(path: &Path, direct: bool) -> Result<File, OpenError> {
+    if direct {
+        open_direct(path)
+    } else {
+        File::open(path)
+            .map_err(|e| OpenError::Failed(format!("cannot open {}: {e}", path.display())))
     }
 }
 

@@ -63,15 +63,23 @@ pub fn disabled_sysctl() -> Option<u32> {
 }
 
 fn setup_error(e: io::Error, cfg: &RingConfig) -> RingError {
-    let sysctl = match disabled_sysctl() {
-        Some(v) => format!("kernel.io_uring_disabled={v}"),
-        None => "no kernel.io_uring_disabled sysctl".to_string(),
-    };
     match e.raw_os_error() {
-        Some(libc::EPERM) => RingError::Unavailable(format!(
-            "io_uring_setup was refused ({e}; {sysctl}): io_uring is restricted to privileged \
-             users or kernel.io_uring_group, or a seccomp filter (container runtime) blocks it"
-        )),
+        Some(libc::EPERM) => RingError::Unavailable(match disabled_sysctl() {
+            Some(0) => format!(
+                "io_uring_setup was refused ({e}) although kernel.io_uring_disabled=0 allows \
+                 it: a seccomp filter (e.g. a container runtime's) blocks io_uring"
+            ),
+            Some(1) => format!(
+                "io_uring_setup was refused ({e}): kernel.io_uring_disabled=1 restricts \
+                 io_uring to CAP_SYS_ADMIN and members of kernel.io_uring_group (or a seccomp \
+                 filter blocks it)"
+            ),
+            Some(v) => format!("io_uring_setup was refused ({e}; kernel.io_uring_disabled={v})"),
+            None => format!(
+                "io_uring_setup was refused ({e}): a seccomp filter (e.g. a container \
+                 runtime's) or the kernel's settings block io_uring"
+            ),
+        }),
         Some(libc::ENOSYS) => RingError::Unavailable(format!(
             "io_uring_setup does not exist here ({e}): the kernel is built without io_uring, \
              or a seccomp filter hides it"
@@ -132,6 +140,14 @@ pub struct ReadRing {
     fixed_buffers: bool,
     fixed_file: bool,
 }
+
+// SAFETY: the only non-Send field is `base`, a pointer into `mem`, which the ring owns:
+// moving the ring to another thread moves that ownership with it (like Vec<u8>). The
+// kernel does not tie a ring to the thread that created it (no SINGLE_ISSUER or
+// DEFER_TASKRUN is set up), and every method that touches the rings or the slots takes
+// `&mut self`, so a ring is used by one thread at a time. Not Sync: no `&self` method
+// is meant for concurrent use.
+unsafe impl Send for ReadRing {}
 
 impl ReadRing {
     /// Set up a ring for `file` as `cfg` asks, after probing that the kernel supports
