@@ -234,3 +234,141 @@ fn repeats_and_thread_lists_make_one_entry_per_cell() {
     assert_eq!(bs[4]["name"], "mmap");
     assert!(out.join("pread.t2.r2.hgrm").exists());
 }
+
+/// Run one backend like `run_backend` and return its result object.
+fn run_one(spec: &str, extra: &str) -> serde_json::Value {
+    let dir = scratch("one");
+    let wl = tiny_workload(&dir, extra);
+    run_wl(spec, &dir, &wl)
+}
+
+/// Run one backend for a fixed number of operations (total over 2 threads).
+fn run_ops(spec: &str, ops: u64, extra: &str) -> serde_json::Value {
+    let dir = scratch("ops");
+    let wl = dir.join("ops.toml");
+    std::fs::write(
+        &wl,
+        format!("size = \"4MiB\"\nthreads = 2\nops = {ops}\nwarmup = \"20ms\"\ninterval = \"10ms\"\n{extra}\n"),
+    )
+    .unwrap();
+    run_wl(spec, &dir, &wl)
+}
+
+fn run_wl(spec: &str, dir: &std::path::Path, wl: &std::path::Path) -> serde_json::Value {
+    let out = dir.join("result");
+    let o = run(&[
+        "run",
+        wl.to_str().unwrap(),
+        "--backend",
+        spec,
+        "--data-dir",
+        data_dir().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let r = load(&out);
+    let b = r["backends"][0].clone();
+    assert!(
+        o.status.success() || b["status"] == "skipped",
+        "{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    b
+}
+
+#[test]
+fn uring() {
+    run_backend("uring", "");
+}
+
+#[test]
+fn uring_qd8() {
+    run_backend("uring:qd=8", "");
+}
+
+#[test]
+fn uring_direct_fixed_regfile() {
+    run_backend("uring:qd=16,direct,fixed,regfile", "");
+}
+
+#[test]
+fn uring_sqpoll() {
+    run_backend("uring:sqpoll", "");
+}
+
+#[test]
+fn uring_batch() {
+    run_backend("uring:qd=4,batch=4", "");
+}
+
+#[test]
+fn uring_takes_the_workloads_queue_depth_and_counts_ops_exactly() {
+    let b = run_one("uring:direct", "queue_depth = 4");
+    if check_backend(&b, 4096) {
+        assert_eq!(b["queue_depth"], 4);
+    }
+    // An operation count with 8 reads in flight per thread: exactly that many measured.
+    let b = run_ops("uring:qd=8,batch=2", 10001, "");
+    if check_backend(&b, 4096) {
+        assert_eq!(b["ops"], 10001);
+        assert_eq!(b["queue_depth"], 8);
+    }
+}
+
+#[test]
+fn uring_large_blocks_sequential_touch_all() {
+    run_backend(
+        "uring:qd=4,direct,fixed",
+        "block = \"64KiB\"\npattern = \"sequential:chunk=1MiB\"\ntouch = \"all\"",
+    );
+}
+
+#[test]
+fn bufferpool() {
+    run_backend("bufferpool", "");
+}
+
+#[test]
+fn bufferpool_small_pool_heavy_eviction() {
+    // 1 MiB of frames over a 4 MiB file, 2 threads: three reads in four miss.
+    run_backend("bufferpool:pool=1MiB", "");
+    let b = run_one("bufferpool:pool=1MiB", "");
+    if check_backend(&b, 4096) {
+        let notes: Vec<&str> = b["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert!(notes.iter().any(|n| n.contains("256 frames")), "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("hits") && n.contains("misses") && n.contains("hit ratio")),
+            "{notes:?}"
+        );
+    }
+}
+
+#[test]
+fn bufferpool_hot_set_and_op_count() {
+    let b = run_ops(
+        "bufferpool:pool=1MiB",
+        20000,
+        "pattern = \"hotset:ops=90,size=10\"",
+    );
+    if check_backend(&b, 4096) {
+        assert_eq!(b["ops"], 20000);
+    }
+}
+
+#[test]
+fn bufferpool_too_small_is_skipped_with_the_reason() {
+    // 2 frames for 2 threads: the pool needs at least 2 per thread.
+    let b = run_one("bufferpool:pool=8KiB", "");
+    assert_eq!(b["status"], "skipped", "{b}");
+    let reason = b["reason"].as_str().unwrap();
+    assert!(reason.contains("at least 2 frames per thread"), "{reason}");
+}

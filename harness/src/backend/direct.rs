@@ -122,7 +122,7 @@ pub fn preflight(path: &std::path::Path, block: u64) -> Result<(), String> {
     }
 }
 
-fn open_direct(path: &std::path::Path) -> Result<File, OpenError> {
+pub fn open_direct(path: &std::path::Path) -> Result<File, OpenError> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)

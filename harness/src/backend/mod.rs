@@ -7,9 +7,11 @@
 //! Asynchronous backends (several operations in flight) override `Worker::run` and
 //! drive the loop themselves through the same `Driver`.
 
+pub mod bufferpool;
 pub mod direct;
 pub mod mmap;
 pub mod pread;
+pub mod uring;
 
 use crate::datafile::{page, Target};
 use crate::runner::Driver;
@@ -56,6 +58,40 @@ pub trait Backend: Sync {
     fn queue_depth(&self) -> u32 {
         1
     }
+
+    /// Cache counters of a backend with its own cache (the buffer pool): cumulative
+    /// since it was opened, summed over its threads; None for backends without one.
+    /// Cheap (relaxed loads of per-thread counters), so a sampler may read it at every
+    /// interval and take deltas; the runner reports the measured phase's delta in the
+    /// notes (`cache_note`).
+    fn counters(&self) -> Option<CacheCounters> {
+        None
+    }
+}
+
+/// Hits and misses of a backend's own cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounters {
+    /// Operations whose block was already cached (or being loaded by another thread).
+    pub hits: u64,
+    /// Operations that read their block from the file.
+    pub misses: u64,
+}
+
+/// The note a run records for a backend's cache counters between two readings.
+pub fn cache_note(before: Option<CacheCounters>, after: Option<CacheCounters>) -> Option<String> {
+    let (b, a) = (before?, after?);
+    let hits = a.hits.saturating_sub(b.hits);
+    let misses = a.misses.saturating_sub(b.misses);
+    let total = hits + misses;
+    let ratio = if total > 0 {
+        format!("{:.1}%", 100.0 * hits as f64 / total as f64)
+    } else {
+        "n/a".to_string()
+    };
+    Some(format!(
+        "cache in the measured phase: {hits} hits, {misses} misses, hit ratio {ratio}"
+    ))
 }
 
 pub trait Worker {
@@ -75,6 +111,8 @@ pub fn open<'a>(spec: &BackendSpec, ctx: &OpenCtx<'a>) -> Result<Box<dyn Backend
         BackendKind::Pread => Ok(Box::new(pread::Pread::open(ctx)?)),
         BackendKind::Direct => Ok(Box::new(direct::Direct::open(ctx)?)),
         BackendKind::Mmap(o) => Ok(Box::new(mmap::Mmap::open(ctx, o)?)),
+        BackendKind::Uring(o) => Ok(Box::new(uring::Uring::open(ctx, o)?)),
+        BackendKind::Bufferpool(o) => Ok(Box::new(bufferpool::Bufferpool::open(ctx, o)?)),
     }
 }
 

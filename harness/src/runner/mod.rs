@@ -162,6 +162,32 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// For asynchronous workers: may one more operation be issued while `in_flight`
+    /// issued ones have not completed? `should_continue` for a worker with operations
+    /// in flight, with two differences: when the warm-up ends it says no until the
+    /// worker has completed every operation issued during the warm-up (so the measured
+    /// phase holds exactly the operations issued in it), and an operation quota counts
+    /// the operations in flight (so exactly the quota is measured).
+    #[inline]
+    pub fn should_issue(&mut self, in_flight: u64) -> bool {
+        let phase = self.shared.phase.load(Ordering::Relaxed);
+        if phase == STOP {
+            return false;
+        }
+        if phase == MEASURE && !self.measuring {
+            if in_flight > 0 {
+                return false;
+            }
+            self.measuring = true;
+            self.hist.reset();
+            self.ops = 0;
+        }
+        match self.quota {
+            Some(q) if self.measuring => self.ops + in_flight < q,
+            _ => true,
+        }
+    }
+
     /// The synchronous loop: time each `read` with the monotonic clock.
     #[inline]
     pub fn run_sync<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<(), OpError> {
@@ -288,7 +314,6 @@ pub fn run_cell(
         Err(OpenError::Unavailable(r)) => return Outcome::not_run(Status::Skipped, r, threads),
         Err(OpenError::Failed(r)) => return Outcome::not_run(Status::Failed, r, threads),
     };
-    let notes = be.notes();
     let queue_depth = be.queue_depth();
     let nblocks = target.size / w.block;
     let shared = Shared::new(threads);
@@ -308,7 +333,7 @@ pub fn run_cell(
         quiet,
     );
 
-    let (outs, t0, samples, thread_probes, interrupted) = std::thread::scope(|s| {
+    let (outs, t0, samples, thread_probes, interrupted, cache) = std::thread::scope(|s| {
         let be = &*be;
         let shared = &shared;
         let barrier = &barrier;
@@ -409,6 +434,7 @@ pub fn run_cell(
         };
         let mut samples = vec![sample(0)];
         shared.phase.store(MEASURE, Ordering::Relaxed);
+        let cache_before = be.counters();
         let t0 = Instant::now();
         let mut next = w.interval;
         while !interrupted {
@@ -468,10 +494,14 @@ pub fn run_cell(
         let mut last = sample(end.saturating_duration_since(t0).as_nanos() as u64);
         last.t_ns = last.t_ns.max(samples.last().map(|p| p.t_ns).unwrap_or(0));
         samples.push(last);
-        (outs, t0, samples, thread_probes, interrupted)
+        let cache = backend::cache_note(cache_before, be.counters());
+        (outs, t0, samples, thread_probes, interrupted, cache)
     });
     bar.finish_and_clear();
     let (_, reasons) = probes.read(&thread_probes);
+    // Read after the run, so a backend can report what happened (e.g. its cache).
+    let mut notes = be.notes();
+    notes.extend(cache);
     finish(Finish {
         outs,
         t0,

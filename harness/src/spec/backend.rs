@@ -3,6 +3,7 @@
 //! user wrote it (trimmed) is the backend's name in results and charts.
 
 use super::options::{self, KindInfo, OptForm, OptInfo};
+use crate::units;
 use serde::Serialize;
 
 pub const MMAP_ADVICE: &[&str] = &[
@@ -48,7 +49,75 @@ pub const KINDS: &[KindInfo] = &[
             },
         ],
     },
+    KindInfo {
+        name: "uring",
+        summary: "io_uring reads (io-uring crate) with qd operations in flight per thread; \
+                  latency is submit-to-completion",
+        options: &[
+            OptInfo {
+                name: "qd",
+                form: OptForm::Value("N"),
+                help: "reads in flight per thread, 1..=4096 (default: the workload's queue_depth)",
+            },
+            OptInfo {
+                name: "direct",
+                form: OptForm::Flag,
+                help: "O_DIRECT descriptor, aligned as the `direct` backend aligns",
+            },
+            OptInfo {
+                name: "fixed",
+                form: OptForm::Flag,
+                help: "registered buffers, IORING_OP_READ_FIXED",
+            },
+            OptInfo {
+                name: "regfile",
+                form: OptForm::Flag,
+                help: "registered file (IOSQE_FIXED_FILE)",
+            },
+            OptInfo {
+                name: "sqpoll",
+                form: OptForm::Flag,
+                help: "IORING_SETUP_SQPOLL: a kernel thread polls the submission queue",
+            },
+            OptInfo {
+                name: "sqpoll_idle",
+                form: OptForm::Value("MS"),
+                help: "with sqpoll: ms the kernel thread spins idle before it sleeps \
+                       (default 1000)",
+            },
+            OptInfo {
+                name: "batch",
+                form: OptForm::Value("N"),
+                help: "submit once N reads are queued, 1..=qd (default 1: submit each)",
+            },
+        ],
+    },
+    KindInfo {
+        name: "bufferpool",
+        summary: "a DBMS-style user-space page cache (clock eviction, lock-free hits) over \
+                  O_DIRECT reads; one page = one block",
+        options: &[
+            OptInfo {
+                name: "pool",
+                form: OptForm::Value("SIZE"),
+                help: "bytes of page frames (default: 1/4 of the file), at least 2 blocks per \
+                       thread",
+            },
+            OptInfo {
+                name: "io",
+                form: OptForm::Choice(BUFFERPOOL_IO),
+                help: "how a miss reads its page: pread (O_DIRECT pread(2), the default)",
+            },
+        ],
+    },
 ];
+
+/// How the buffer pool reads a missing page. Only `pread`: its workers handle one
+/// operation at a time, so io_uring would be pread with extra steps (see README).
+pub const BUFFERPOOL_IO: &[&str] = &["pread"];
+
+/// Default `sqpoll_idle` of the `uring` backend, ms.
+pub const DEFAULT_SQPOLL_IDLE_MS: u32 = 1000;
 
 /// A validated backend spec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +134,27 @@ pub enum BackendKind {
     Pread,
     Direct,
     Mmap(MmapOptions),
+    Uring(UringOptions),
+    Bufferpool(BufferpoolOptions),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UringOptions {
+    /// Reads in flight per thread; None = the workload's queue_depth.
+    pub qd: Option<u32>,
+    pub direct: bool,
+    pub fixed: bool,
+    pub regfile: bool,
+    /// Some(idle ms) with `sqpoll`.
+    pub sqpoll_idle_ms: Option<u32>,
+    /// Submit once this many reads are queued.
+    pub batch: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BufferpoolOptions {
+    /// Bytes of frames; None = a quarter of the file.
+    pub pool: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,6 +197,20 @@ impl BackendSpec {
                     lock: o.flag("lock"),
                 })
             }
+            "uring" => BackendKind::Uring(parse_uring(&o)?),
+            "bufferpool" => {
+                let pool = match o.value("pool") {
+                    None => None,
+                    Some(v) => {
+                        let n = units::parse_size(v).map_err(|e| format!("pool={v}: {e}"))?;
+                        if n == 0 {
+                            return Err("pool=0: the buffer pool needs at least one frame".into());
+                        }
+                        Some(n)
+                    }
+                };
+                BackendKind::Bufferpool(BufferpoolOptions { pool })
+            }
             other => return Err(format!("backend `{other}` is listed but not built")),
         };
         Ok(BackendSpec {
@@ -118,8 +222,58 @@ impl BackendSpec {
     /// True when the backend reads through the page cache or a mapping of it, so a cold
     /// start (dropping the file's cached pages) changes what it measures.
     pub fn uses_page_cache(&self) -> bool {
-        !matches!(self.kind, BackendKind::Direct)
+        !matches!(
+            self.kind,
+            BackendKind::Direct
+                | BackendKind::Bufferpool(_)
+                | BackendKind::Uring(UringOptions { direct: true, .. })
+        )
     }
+}
+
+fn parse_count(o: &options::OptString, key: &str, max: u64) -> Result<Option<u32>, String> {
+    let Some(v) = o.value(key) else {
+        return Ok(None);
+    };
+    match v.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(Some(n as u32)),
+        _ => Err(format!(
+            "{key}={v}: expected a whole number from 1 to {max}"
+        )),
+    }
+}
+
+fn parse_uring(o: &options::OptString) -> Result<UringOptions, String> {
+    let qd = parse_count(o, "qd", super::MAX_QUEUE_DEPTH)?;
+    let batch = parse_count(o, "batch", super::MAX_QUEUE_DEPTH)?.unwrap_or(1);
+    if let Some(q) = qd {
+        if batch > q {
+            return Err(format!(
+                "batch={batch} is larger than qd={q}: a batch could never fill; use batch <= qd"
+            ));
+        }
+    }
+    let sqpoll = o.flag("sqpoll");
+    let sqpoll_idle_ms = match (sqpoll, o.value("sqpoll_idle")) {
+        (false, None) => None,
+        (false, Some(_)) => {
+            return Err("sqpoll_idle is the idle time of the SQPOLL thread; add `sqpoll`".into())
+        }
+        (true, None) => Some(DEFAULT_SQPOLL_IDLE_MS),
+        (true, Some(v)) => Some(v.parse::<u32>().map_err(|_| {
+            format!(
+                "sqpoll_idle={v}: expected milliseconds as a whole number, e.g. sqpoll_idle=1000"
+            )
+        })?),
+    };
+    Ok(UringOptions {
+        qd,
+        direct: o.flag("direct"),
+        fixed: o.flag("fixed"),
+        regfile: o.flag("regfile"),
+        sqpoll_idle_ms,
+        batch,
+    })
 }
 
 #[cfg(test)]
@@ -156,6 +310,76 @@ mod tests {
         ));
         for a in MMAP_ADVICE {
             BackendSpec::parse(&format!("mmap:advice={a}")).unwrap();
+        }
+    }
+
+    #[test]
+    fn parses_uring_options() {
+        let u = |t: &str| match BackendSpec::parse(t).unwrap().kind {
+            BackendKind::Uring(o) => o,
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(
+            u("uring"),
+            UringOptions {
+                qd: None,
+                direct: false,
+                fixed: false,
+                regfile: false,
+                sqpoll_idle_ms: None,
+                batch: 1
+            }
+        );
+        assert_eq!(
+            u("uring:qd=32,direct,fixed,regfile,batch=8"),
+            UringOptions {
+                qd: Some(32),
+                direct: true,
+                fixed: true,
+                regfile: true,
+                sqpoll_idle_ms: None,
+                batch: 8
+            }
+        );
+        assert_eq!(
+            u("uring:sqpoll").sqpoll_idle_ms,
+            Some(DEFAULT_SQPOLL_IDLE_MS)
+        );
+        assert_eq!(u("uring:sqpoll,sqpoll_idle=5").sqpoll_idle_ms, Some(5));
+        assert!(BackendSpec::parse("uring").unwrap().uses_page_cache());
+        assert!(!BackendSpec::parse("uring:direct")
+            .unwrap()
+            .uses_page_cache());
+        for bad in [
+            "uring:qd=0",
+            "uring:qd=4097",
+            "uring:qd=x",
+            "uring:qd=4,batch=8",
+            "uring:batch=0",
+            "uring:sqpoll_idle=10",
+            "uring:sqpoll,sqpoll_idle=1s",
+            "uring:direct=1",
+        ] {
+            assert!(BackendSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_bufferpool_options() {
+        let b = |t: &str| match BackendSpec::parse(t).unwrap().kind {
+            BackendKind::Bufferpool(o) => o,
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(b("bufferpool").pool, None);
+        assert_eq!(b("bufferpool:pool=1MiB").pool, Some(1 << 20));
+        assert_eq!(b("bufferpool:pool=256MiB,io=pread").pool, Some(256 << 20));
+        assert!(!BackendSpec::parse("bufferpool").unwrap().uses_page_cache());
+        for bad in [
+            "bufferpool:pool=0",
+            "bufferpool:pool=1MB",
+            "bufferpool:io=uring",
+        ] {
+            assert!(BackendSpec::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -14,6 +14,9 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::ptr::NonNull;
 
+pub mod frames;
+pub mod uring;
+
 /// A zero-initialised heap buffer whose start address is a multiple of `align`, as
 /// O_DIRECT needs. Allocated once, before any measured operation.
 pub struct AlignedBuf {
@@ -48,6 +51,12 @@ impl AlignedBuf {
 
     pub fn is_empty(&self) -> bool {
         self.layout.size() == 0
+    }
+
+    /// The start of the buffer, without creating a reference to its bytes (for memory
+    /// the kernel fills asynchronously; see `uring`).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
     }
 }
 

@@ -1,0 +1,299 @@
+//! `uring`: reads through io_uring with `qd` reads in flight per thread, each thread on
+//! its own ring and descriptor. Options: `direct` (O_DIRECT, aligned as `direct`
+//! aligns), `fixed` (registered buffers, READ_FIXED), `regfile` (registered file),
+//! `sqpoll` (a kernel thread polls the submission queue), `batch=N` (submit once N
+//! reads are queued).
+//!
+//! The worker drives the loop itself (`Worker::run`): refill every free slot with a
+//! read, submit, wait for completions, fold and verify each completed block exactly as
+//! the synchronous backends do (`consume`), and hand it to the `Driver`. Latency is
+//! submit-to-completion: from when the read is queued (the thread's submit time stamp
+//! per slot) to when the worker reaps its completion. With `batch` > 1 it includes the
+//! time a read waited in the unsubmitted batch: the application asked for it then.
+//!
+//! Before the run, `open` sets up every thread's ring (so an unsupported kernel, a
+//! sysctl or seccomp refusal, a missing opcode or a too-small locked-memory limit skip
+//! the backend with the reason before anything is measured); each worker takes its own.
+
+use super::direct::{alignment, open_direct};
+use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
+use crate::runner::Driver;
+use crate::spec::backend::UringOptions;
+use crate::spec::Touch;
+use crate::sys::uring::{ReadRing, RingConfig, RingError};
+use crate::units;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub struct Uring {
+    /// One ring per worker thread, set up by `open` and taken by `worker(i)`.
+    rings: Mutex<Vec<Option<ReadRing>>>,
+    cfg: RingConfig,
+    batch: u32,
+    touch: Touch,
+    notes: Vec<String>,
+}
+
+fn ring_error(e: RingError) -> OpenError {
+    match e {
+        RingError::Unavailable(r) => OpenError::Unavailable(r),
+        RingError::Failed(r) => OpenError::Failed(r),
+    }
+}
+
+impl Uring {
+    pub fn open(ctx: &OpenCtx, o: &UringOptions) -> Result<Uring, OpenError> {
+        let path = ctx.target.path.clone();
+        let qd = o.qd.unwrap_or(ctx.workload.queue_depth).max(1);
+        if o.batch > qd {
+            return Err(OpenError::Failed(format!(
+                "batch={} is larger than the queue depth {qd} (the workload's queue_depth): a \
+                 batch could never fill; use batch <= qd",
+                o.batch
+            )));
+        }
+        let block = ctx.workload.block;
+        let read_len = u32::try_from(block).map_err(|_| {
+            OpenError::Unavailable(format!(
+                "block {} is larger than one io_uring read can be (4 GiB - 1)",
+                units::format_size(block)
+            ))
+        })?;
+        let mut notes = Vec::new();
+        let buf_align = if o.direct {
+            let file = open_direct(&path)?;
+            let (mem_align, offset_align, source) =
+                alignment(&file).map_err(OpenError::Unavailable)?;
+            if block % offset_align != 0 {
+                return Err(OpenError::Unavailable(format!(
+                    "block {} is not a multiple of the direct I/O alignment {offset_align} B of {} \
+                     (from {source}); use a block of {} or a multiple of it",
+                    units::format_size(block),
+                    path.display(),
+                    units::format_size(offset_align)
+                )));
+            }
+            notes.push(format!(
+                "O_DIRECT: buffers aligned to {mem_align} B, offsets and sizes to {offset_align} B \
+                 (from {source})"
+            ));
+            mem_align
+        } else {
+            1
+        };
+        let cfg = RingConfig {
+            depth: qd,
+            read_len,
+            buf_align,
+            fixed_buffers: o.fixed,
+            fixed_file: o.regfile,
+            sqpoll_idle_ms: o.sqpoll_idle_ms,
+        };
+        // Every thread's ring is set up here, before the run, so that whatever the
+        // kernel refuses (setup, an opcode, registering buffers against the
+        // locked-memory limit of all rings together) skips the backend with the reason
+        // instead of failing a worker. Each thread has its own descriptor.
+        let mut rings = Vec::with_capacity(ctx.threads);
+        for _ in 0..ctx.threads {
+            let file = open_file(&path, o.direct)?;
+            rings.push(Some(ReadRing::new(file, &cfg).map_err(ring_error)?));
+        }
+        let mut how = vec![format!(
+            "io_uring: one ring per thread, {qd} reads in flight, {}",
+            if o.batch == 1 {
+                "each read submitted at once".to_string()
+            } else {
+                format!("submitted in batches of {}", o.batch)
+            }
+        )];
+        if o.fixed {
+            how.push("registered buffers (READ_FIXED)".into());
+        }
+        if o.regfile {
+            how.push("registered file".into());
+        }
+        if let Some(idle) = o.sqpoll_idle_ms {
+            how.push(format!(
+                "SQPOLL (one kernel polling thread per ring, idle after {idle} ms; its CPU time \
+                 is not the worker's)"
+            ));
+        }
+        notes.insert(0, how.join(", "));
+        notes.push("latency is submit-to-completion: from queueing the read to reaping it".into());
+        Ok(Uring {
+            rings: Mutex::new(rings),
+            cfg,
+            batch: o.batch,
+            touch: ctx.workload.touch,
+            notes,
+        })
+    }
+}
+
+impl Backend for Uring {
+    fn worker(&self, index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
+        let ring = self
+            .rings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(index)
+            .and_then(Option::take)
+            .ok_or_else(|| {
+                OpenError::Failed(format!("no io_uring ring was set up for worker {index}"))
+            })?;
+        let depth = ring.depth();
+        let now = Instant::now();
+        Ok(Box::new(UringWorker {
+            ring,
+            free: (0..depth).rev().collect(),
+            offsets: vec![0; depth].into_boxed_slice(),
+            started: vec![now; depth].into_boxed_slice(),
+            batch: self.batch,
+            len: self.cfg.read_len as usize,
+            touch: self.touch,
+        }))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+
+    fn queue_depth(&self) -> u32 {
+        self.cfg.depth
+    }
+}
+
+fn open_file(path: &Path, direct: bool) -> Result<File, OpenError> {
+    if direct {
+        open_direct(path)
+    } else {
+        File::open(path)
+            .map_err(|e| OpenError::Failed(format!("cannot open {}: {e}", path.display())))
+    }
+}
+
+struct UringWorker {
+    ring: ReadRing,
+    /// Slots with no read in flight (a stack; allocated once with room for all).
+    free: Vec<usize>,
+    /// Per slot: the offset its read is for, and when it was queued.
+    offsets: Box<[u64]>,
+    started: Box<[Instant]>,
+    batch: u32,
+    len: usize,
+    touch: Touch,
+}
+
+impl UringWorker {
+    fn run_loop(&mut self, drv: &mut Driver) -> Result<(), OpError> {
+        let fail = |what: &str, e: std::io::Error| OpError(format!("io_uring {what} failed: {e}"));
+        loop {
+            // Refill every free slot the driver lets us use.
+            let mut held_back = false;
+            while let Some(&slot) = self.free.last() {
+                if !drv.should_issue(u64::from(self.ring.in_flight())) {
+                    held_back = true;
+                    break;
+                }
+                let off = drv.next_offset();
+                self.ring.queue_read(slot, off).map_err(OpError)?;
+                self.free.pop();
+                self.offsets[slot] = off;
+                self.started[slot] = Instant::now();
+                if self.ring.pending() >= self.batch && !self.free.is_empty() {
+                    self.ring.submit().map_err(|e| fail("submit", e))?;
+                }
+            }
+            let in_flight = self.ring.in_flight();
+            if in_flight == 0 {
+                // Nothing in flight and the driver allows no more: done.
+                return Ok(());
+            }
+            let pending = self.ring.pending();
+            let held = in_flight.saturating_sub(pending);
+            if pending > 0 && (pending >= self.batch || held == 0 || held_back) {
+                // Submit what is queued and wait for one completion in one system call.
+                self.ring
+                    .submit_and_wait(1)
+                    .map_err(|e| fail("submit", e))?;
+            } else {
+                // A partial batch waits for completions that can fill it.
+                self.ring
+                    .wait(self.batch.saturating_sub(pending).max(1))
+                    .map_err(|e| fail("wait", e))?;
+            }
+            while let Some(c) = self.ring.reap() {
+                let end = Instant::now();
+                let slot = c.slot;
+                let off = self.offsets[slot];
+                if let Some(e) = c.error() {
+                    return Err(OpError(format!(
+                        "io_uring read at offset {off} failed: {e}"
+                    )));
+                }
+                if c.data().len() < self.len {
+                    return Err(OpError(format!(
+                        "short read at offset {off}: got {} of {} bytes (was the file truncated?)",
+                        c.data().len(),
+                        self.len
+                    )));
+                }
+                let fold = consume(c.data(), off, self.touch);
+                self.free.push(slot);
+                let ns = end.saturating_duration_since(self.started[slot]).as_nanos() as u64;
+                drv.complete(off, fold, ns);
+            }
+        }
+    }
+}
+
+impl Worker for UringWorker {
+    /// One read, submitted and waited for. The runner calls `run`, not this; it keeps
+    /// the worker a complete `Worker` (e.g. for one-off reads in tests).
+    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
+        if self.ring.in_flight() > 0 {
+            return Err(OpError(
+                "io_uring worker: a single read while reads are in flight".into(),
+            ));
+        }
+        let slot = *self
+            .free
+            .last()
+            .ok_or_else(|| OpError("no free io_uring slot".into()))?;
+        self.ring.queue_read(slot, offset).map_err(OpError)?;
+        self.ring
+            .submit_and_wait(1)
+            .map_err(|e| OpError(format!("io_uring submit failed: {e}")))?;
+        let c = self
+            .ring
+            .reap()
+            .ok_or_else(|| OpError("io_uring returned no completion".into()))?;
+        if let Some(e) = c.error() {
+            return Err(OpError(format!(
+                "io_uring read at offset {offset} failed: {e}"
+            )));
+        }
+        if c.data().len() < self.len {
+            return Err(OpError(format!(
+                "short read at offset {offset}: got {} of {} bytes (was the file truncated?)",
+                c.data().len(),
+                self.len
+            )));
+        }
+        Ok(consume(c.data(), offset, self.touch))
+    }
+
+    fn run(&mut self, drv: &mut Driver) -> Result<(), OpError> {
+        let r = self.run_loop(drv);
+        if r.is_err() {
+            // Reap whatever is still in flight before returning (the ring would also do
+            // it when dropped): its buffers stay owned until then.
+            let _ = self.ring.drain();
+            self.free.clear();
+            self.free.extend((0..self.ring.depth()).rev());
+        }
+        r
+    }
+}
