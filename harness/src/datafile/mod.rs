@@ -128,6 +128,17 @@ fn generated_target(w: &Workload, quiet: bool) -> Result<Target> {
         )
     })?;
     let path = dir.join(data_file_name(w.size, tag));
+    // Several runs may want the same file at once: one creates it, the others wait
+    // for it and then reuse it. The lock file stays (it is empty and harmless).
+    let lock_path = path.with_extension("dat.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot create the lock file {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
     if path.exists() {
         check_existing(&path, w.size, tag)?;
         return Ok(Target {
@@ -206,10 +217,10 @@ fn create(path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()> {
     }
     let partial = path.with_extension("dat.partial");
     if partial.exists() {
-        bail!(
-            "{} is left over from an interrupted creation; delete it and run again",
-            partial.display()
-        );
+        // The caller holds the creation lock, so no one is writing this: it is what an
+        // interrupted (killed) creation left behind.
+        std::fs::remove_file(&partial)
+            .with_context(|| format!("cannot remove the stale {}", partial.display()))?;
     }
     let file = OpenOptions::new()
         .write(true)
@@ -411,6 +422,24 @@ mod tests {
         let again = prepare(&w, true).unwrap();
         assert!(!again.created);
         assert_eq!(again.path, t.path);
+    }
+
+    #[test]
+    fn concurrent_creators_share_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = workload(dir.path(), "8MiB");
+        let results: Vec<Target> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| prepare(&w, true).unwrap()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|t| t.created).count(), 1);
+        assert!(results.iter().all(|t| t.path == results[0].path));
+        // A stale partial file from a killed creation is replaced.
+        std::fs::remove_file(&results[0].path).unwrap();
+        std::fs::write(results[0].path.with_extension("dat.partial"), b"junk").unwrap();
+        assert!(prepare(&w, true).unwrap().created);
     }
 
     #[test]

@@ -100,6 +100,10 @@ pub struct BackendResult {
     pub ops: u64,
     pub bytes: u64,
     pub elapsed_ns: u64,
+    /// Time to open the backend before the measured phase (mapping, MAP_POPULATE,
+    /// prefault, mlock, loading data), ns.
+    #[serde(default)]
+    pub setup_ns: u64,
     pub ops_per_sec: f64,
     pub bytes_per_sec: f64,
     /// Reads whose page headers did not match; 0 on a correct run. Null when the
@@ -160,6 +164,7 @@ impl BackendResult {
             ops: o.ops,
             bytes,
             elapsed_ns: o.elapsed_ns,
+            setup_ns: o.setup_ns,
             ops_per_sec,
             bytes_per_sec,
             verify_errors: verifies.then_some(o.verify_errors),
@@ -289,6 +294,7 @@ pub(crate) mod tests {
             ],
             verify_errors: 0,
             interrupted: false,
+            setup_ns: 0,
             counters: Counters::default(),
             reasons: Default::default(),
             fault_hist: None,
@@ -306,6 +312,7 @@ pub(crate) mod tests {
             ops: 0,
             bytes: 0,
             elapsed_ns: 0,
+            setup_ns: 0,
             ops_per_sec: 0.0,
             bytes_per_sec: 0.0,
             verify_errors: Some(0),

@@ -236,6 +236,8 @@ pub struct Outcome {
     pub timeseries: Vec<Interval>,
     pub verify_errors: u64,
     pub interrupted: bool,
+    /// Time to open the backend (before the measured phase), ns.
+    pub setup_ns: u64,
     /// Probe counters over the measured phase.
     pub counters: Counters,
     pub reasons: Reasons,
@@ -257,6 +259,7 @@ impl Outcome {
             timeseries: Vec::new(),
             verify_errors: 0,
             interrupted: false,
+            setup_ns: 0,
             counters: Counters::default(),
             reasons: Reasons::default(),
             fault_hist: None,
@@ -309,11 +312,15 @@ pub fn run_cell(
         workload: w,
         threads,
     };
+    let opened = Instant::now();
     let be = match backend::open(spec, &ctx) {
         Ok(b) => b,
         Err(OpenError::Unavailable(r)) => return Outcome::not_run(Status::Skipped, r, threads),
         Err(OpenError::Failed(r)) => return Outcome::not_run(Status::Failed, r, threads),
     };
+    // Mapping, MAP_POPULATE, prefaulting, mlock, loading: not in the measured phase,
+    // but part of what a backend costs, so recorded.
+    let setup_ns = opened.elapsed().as_nanos() as u64;
     let queue_depth = be.queue_depth();
     let nblocks = target.size / w.block;
     let shared = Shared::new(threads);
@@ -503,6 +510,7 @@ pub fn run_cell(
     let mut notes = be.notes();
     notes.extend(cache);
     finish(Finish {
+        setup_ns,
         outs,
         t0,
         samples,
@@ -516,6 +524,7 @@ pub fn run_cell(
 }
 
 struct Finish<'a> {
+    setup_ns: u64,
     outs: Vec<WorkerOut>,
     t0: Instant,
     samples: Vec<Sample>,
@@ -633,6 +642,7 @@ fn finish(f: Finish) -> Outcome {
         timeseries,
         verify_errors,
         interrupted: f.interrupted,
+        setup_ns: f.setup_ns,
         counters,
         reasons,
         fault_hist,

@@ -47,6 +47,11 @@ pub const KINDS: &[KindInfo] = &[
                 form: OptForm::Flag,
                 help: "mlock(2) the mapping before the run (needs RLIMIT_MEMLOCK or root)",
             },
+            OptInfo {
+                name: "prefault",
+                form: OptForm::Flag,
+                help: "touch one byte of every page before the run (not timed; see setup_ns)",
+            },
         ],
     },
     KindInfo {
@@ -162,6 +167,7 @@ pub struct MmapOptions {
     pub advice: MmapAdvice,
     pub populate: bool,
     pub lock: bool,
+    pub prefault: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -195,6 +201,7 @@ impl BackendSpec {
                     advice,
                     populate: o.flag("populate"),
                     lock: o.flag("lock"),
+                    prefault: o.flag("prefault"),
                 })
             }
             "uring" => BackendKind::Uring(parse_uring(&o)?),
@@ -297,7 +304,8 @@ mod tests {
             BackendKind::Mmap(MmapOptions {
                 advice: MmapAdvice::Random,
                 populate: true,
-                lock: false
+                lock: false,
+                prefault: false
             })
         );
         let m = BackendSpec::parse("mmap").unwrap();
