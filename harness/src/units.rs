@@ -101,7 +101,7 @@ pub fn format_size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 4] = [(TIB, "TiB"), (GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")];
     for (mult, name) in UNITS {
         if bytes >= mult {
-            if bytes % mult == 0 {
+            if bytes.is_multiple_of(mult) {
                 return format!("{}{}", bytes / mult, name);
             }
             let v = bytes as f64 / mult as f64;
@@ -137,7 +137,7 @@ pub fn format_duration(d: Duration) -> String {
         (1_000_000, "ms"),
         (1_000, "us"),
     ] {
-        if ns % mult == 0 {
+        if ns.is_multiple_of(mult) {
             return format!("{}{}", ns / mult, unit);
         }
     }

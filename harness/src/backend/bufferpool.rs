@@ -47,7 +47,7 @@ impl Bufferpool {
         let file = open_direct(&path)?;
         let (mem_align, offset_align, source) = alignment(&file).map_err(OpenError::Unavailable)?;
         let block = ctx.workload.block;
-        if block % offset_align != 0 {
+        if !block.is_multiple_of(offset_align) {
             return Err(OpenError::Unavailable(format!(
                 "block {} is not a multiple of the direct I/O alignment {} B of {} (from {source}); \
                  the buffer pool's pages are blocks read with O_DIRECT: use a block of {} or a \

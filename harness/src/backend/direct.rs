@@ -93,7 +93,7 @@ pub fn check_block(
     source: &str,
     path: &std::path::Path,
 ) -> Result<(), String> {
-    if block % offset_align != 0 {
+    if !block.is_multiple_of(offset_align) {
         return Err(format!(
             "block {} is not a multiple of the direct I/O alignment {} B of {} (from {source}); use --block {} or a multiple of it",
             units::format_size(block),

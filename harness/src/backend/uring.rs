@@ -66,7 +66,7 @@ impl Uring {
             let file = open_direct(&path)?;
             let (mem_align, offset_align, source) =
                 alignment(&file).map_err(OpenError::Unavailable)?;
-            if block % offset_align != 0 {
+            if !block.is_multiple_of(offset_align) {
                 return Err(OpenError::Unavailable(format!(
                     "block {} is not a multiple of the direct I/O alignment {offset_align} B of {} \
                      (from {source}); use a block of {} or a multiple of it",

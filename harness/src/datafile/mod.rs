@@ -297,8 +297,8 @@ fn fill(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()
         .ok()
         .filter(|f| {
             sys::statx_dio_align(f).ok().flatten().is_some_and(|a| {
-                CHUNK as u32 % a.offset_align == 0
-                    && size % a.offset_align as u64 == 0
+                (CHUNK as u32).is_multiple_of(a.offset_align)
+                    && size.is_multiple_of(a.offset_align as u64)
                     && a.mem_align <= 4096
             })
         });

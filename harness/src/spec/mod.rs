@@ -514,7 +514,7 @@ impl Workload {
                 units::format_size(self.size)
             ));
         }
-        if self.file.is_none() && self.size % PAGE != 0 {
+        if self.file.is_none() && !self.size.is_multiple_of(PAGE) {
             return Err(format!(
                 "`size` ({} bytes) must be a multiple of 4KiB for a generated data file",
                 self.size

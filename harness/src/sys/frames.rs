@@ -84,7 +84,7 @@ impl FrameArena {
             ));
         }
         let align = align.max(1);
-        if !align.is_power_of_two() || frame_len % align != 0 {
+        if !align.is_power_of_two() || !frame_len.is_multiple_of(align) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("frame length {frame_len} is not a multiple of the alignment {align}"),
