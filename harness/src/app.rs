@@ -104,12 +104,22 @@ pub fn run(args: &RunArgs) -> Result<i32> {
                 if w.drop_caches {
                     drop_all_caches()?;
                 }
-                if let Some(cg) = cgroup.as_mut() {
+                // The cgroup limits the page cache. Backends that bypass it (O_DIRECT,
+                // the buffer pool, whose own budget is its pool) run outside: their
+                // anonymous memory must not compete with a page-cache limit.
+                let limited = spec.uses_page_cache();
+                if let (Some(cg), true) = (cgroup.as_mut(), limited) {
                     cg.enter()?;
                 }
-                let outcome = runner::run_cell(&target, &w, spec, threads, repeat, &probes, quiet);
-                if let Some(cg) = cgroup.as_mut() {
+                let mut outcome =
+                    runner::run_cell(&target, &w, spec, threads, repeat, &probes, quiet);
+                if let (Some(cg), true) = (cgroup.as_mut(), limited) {
                     cg.leave()?;
+                }
+                if cgroup.is_some() && !limited {
+                    outcome.notes.push(
+                        "ran outside the memory cgroup: it does not use the page cache".into(),
+                    );
                 }
                 let was_interrupted = outcome.interrupted;
                 let b =

@@ -65,11 +65,13 @@ impl Bufferpool {
                 table::MAX_PAGE
             )));
         }
-        let (pool_bytes, pool_source) = match o.pool {
-            Some(b) => (b, "pool="),
-            None => (
+        // The same memory budget as the page cache gets: the fair alternative to mmap.
+        let (pool_bytes, pool_source) = match (o.pool, ctx.workload.page_cache_limit) {
+            (Some(b), _) => (b, "pool="),
+            (None, Some(l)) => (l, "default: the workload's page_cache_limit"),
+            (None, None) => (
                 ctx.target.size / 4,
-                "default: 1/4 of the file (the workload has no page-cache limit key yet)",
+                "default: 1/4 of the file (the workload sets no page_cache_limit)",
             ),
         };
         let mut frames = pool_bytes / block;

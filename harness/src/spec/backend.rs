@@ -105,7 +105,7 @@ pub const KINDS: &[KindInfo] = &[
             OptInfo {
                 name: "pool",
                 form: OptForm::Value("SIZE"),
-                help: "bytes of page frames (default: 1/4 of the file), at least 2 blocks per \
+                help: "bytes of page frames (default: the workload's page_cache_limit, else 1/4 of the file), at least 2 blocks per \
                        thread",
             },
             OptInfo {
