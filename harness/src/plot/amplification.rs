@@ -22,7 +22,7 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
     };
     if !ctx.measured().any(&has_device) {
         return Prepared::Skip(format!(
-            "device read bytes are unavailable in this record: device_read_bytes: {}",
+            "no data: device_read_bytes: {}",
             ctx.reason("device_read_bytes")
         ));
     }

@@ -43,6 +43,9 @@ impl<'a> Group<'a> {
     }
 }
 
+/// What a null counter without an entry in `reasons` means.
+pub const NO_REASON: &str = "null, and the record gives no reason (made without that probe)";
+
 /// Matplotlib's "tab10" palette: distinguishable, readable on white.
 const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -167,11 +170,7 @@ impl<'a> Context<'a> {
         self.measured()
             .flat_map(|g| g.measured())
             .find_map(|b| b.reasons.get(key).cloned())
-            .unwrap_or_else(|| {
-                format!(
-                    "`{key}` is null and the record gives no reason (recorded without that probe)"
-                )
-            })
+            .unwrap_or_else(|| NO_REASON.into())
     }
 
     /// Notes for the measured groups that lack counter `key` (by `has`), one per reason:
@@ -182,7 +181,7 @@ impl<'a> Context<'a> {
             let why = g
                 .measured()
                 .find_map(|b| b.reasons.get(key).cloned())
-                .unwrap_or_else(|| "no reason recorded".into());
+                .unwrap_or_else(|| NO_REASON.into());
             match by_reason.iter_mut().find(|(r, _)| *r == why) {
                 Some((_, labels)) => labels.push(&g.label),
                 None => by_reason.push((why, vec![&g.label])),

@@ -37,13 +37,15 @@ const MAJOR_FAULTS: Metric = Metric {
 pub fn prepare(ctx: &Context) -> Prepared<Figure> {
     let has = |m: &Metric| ctx.measured().any(|g| group_has(g, m));
     if !has(&SHOOTDOWNS) && !has(&MAJOR_FAULTS) {
-        return Prepared::Skip(format!(
-            "TLB shootdowns and major faults are unavailable in this record: {}: {}; {}: {}",
-            SHOOTDOWNS.key,
-            ctx.reason(SHOOTDOWNS.key),
-            MAJOR_FAULTS.key,
-            ctx.reason(MAJOR_FAULTS.key)
-        ));
+        let (a, b) = (ctx.reason(SHOOTDOWNS.key), ctx.reason(MAJOR_FAULTS.key));
+        return Prepared::Skip(if a == b {
+            format!("no data: {} and {}: {a}", SHOOTDOWNS.key, MAJOR_FAULTS.key)
+        } else {
+            format!(
+                "no data: {}: {a}; {}: {b}",
+                SHOOTDOWNS.key, MAJOR_FAULTS.key
+            )
+        });
     }
     let mut legend = Legend::default();
     for g in ctx.measured() {

@@ -174,3 +174,41 @@ fn plot_loads_result_directories() {
         .unwrap_err()
         .contains("svg, png or both"));
 }
+
+#[test]
+fn thread_counts_are_separate_series() {
+    let mut run = fixture::run("r", true);
+    for b in &mut run.record.backends {
+        if b.repeat == 1 {
+            b.repeat = 0;
+            b.threads = 4;
+        }
+    }
+    let r = render(&[run], Format::Svg).unwrap();
+    let t = svg_text(&r, "ops-bars.svg");
+    assert!(t.contains("pread, 2 threads") && t.contains("pread, 4 threads"));
+    assert!(!t.contains("2 runs"), "no repeats left");
+    assert!(t.contains("--repeats N"));
+}
+
+#[test]
+fn nothing_measured_skips_every_chart() {
+    let mut run = fixture::run("r", true);
+    run.record.backends.retain(|b| b.ops == 0);
+    let r = render(&[run], Format::Both).unwrap();
+    assert!(r.files.is_empty());
+    assert_eq!(r.skipped.len(), CHARTS.len());
+    for (s, stem) in r.skipped.iter().zip(CHARTS) {
+        assert_eq!(s.chart, stem);
+        assert!(!s.reason.is_empty());
+    }
+}
+
+#[test]
+fn unreadable_histogram_is_a_note_not_a_failure() {
+    let mut run = fixture::run("r", true);
+    run.record.backends[0].histogram = Some("not base64!".into());
+    let r = render(&[run], Format::Svg).unwrap();
+    let t = svg_text(&r, "latency-percentiles.svg");
+    assert!(t.contains("unreadable"), "the legend says which one");
+}
