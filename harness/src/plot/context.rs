@@ -46,8 +46,9 @@ impl<'a> Group<'a> {
 /// What a null counter without an entry in `reasons` means.
 pub const NO_REASON: &str = "null, and the record gives no reason (made without that probe)";
 
-/// Matplotlib's "tab10" palette: distinguishable, readable on white.
-const PALETTE: [RGBColor; 10] = [
+/// Matplotlib's "tab10" palette (distinguishable, readable on white), then darker shades
+/// of it for charts with more than ten series.
+const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -58,6 +59,16 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(16, 60, 110),
+    RGBColor(170, 80, 0),
+    RGBColor(20, 90, 30),
+    RGBColor(130, 15, 20),
+    RGBColor(80, 45, 125),
+    RGBColor(80, 45, 35),
+    RGBColor(160, 50, 130),
+    RGBColor(50, 50, 50),
+    RGBColor(110, 110, 10),
+    RGBColor(10, 110, 120),
 ];
 
 pub struct Context<'a> {
