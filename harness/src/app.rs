@@ -1,12 +1,12 @@
 //! One function per subcommand; `main` only parses and reports errors.
 
-use crate::cli::{EnvArgs, ListArgs, RunArgs};
+use crate::cli::{EnvArgs, ListArgs, PlotArgs, RunArgs};
 use crate::datafile;
 use crate::env::Environment;
 use crate::record::{self, output::ResultDir, BackendResult, RunRecord};
 use crate::runner::{self, Status};
 use crate::spec::{self, Workload};
-use crate::{interrupt, units};
+use crate::{interrupt, plot as charts, units};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -140,10 +140,24 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     rec.complete = !interrupted;
     rec.finished_at = record::now_rfc3339();
     record::output::write_all(&dir, &rec)?;
+    // Charts go into the temporary directory too, so they arrive with the result.
+    let drawn = args.plot.then(|| draw_charts(&dir, &rec));
     let path = dir.commit()?;
 
     println!("{}", record::table::summary_table(&rec));
     println!("result: {}", path.display());
+    let mut chart_error = false;
+    match drawn {
+        Some(Ok(r)) => print_charts(&path, &r),
+        Some(Err(e)) => {
+            chart_error = true;
+            eprintln!(
+                "error: the charts were not drawn: {e:#}\n  the result is complete; draw them later with `faultline plot {}`",
+                path.display()
+            );
+        }
+        None => {}
+    }
     if interrupted {
         eprintln!("interrupted: the result holds what was measured and is marked incomplete");
         return Ok(130);
@@ -162,6 +176,54 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         eprintln!(
             "error: {failed} backend(s) failed; the reasons are in the table above and in run.json"
         );
+        return Ok(1);
+    }
+    Ok(if chart_error { 1 } else { 0 })
+}
+
+/// `run --plot`: render the charts of `rec` into the result's temporary directory.
+fn draw_charts(dir: &ResultDir, rec: &RunRecord) -> Result<charts::Rendered> {
+    let run = charts::Run {
+        record: rec.clone(),
+        dir_name: charts::dir_name(dir.final_path()),
+    };
+    let r = charts::render(&[run], charts::Format::Both)?;
+    for f in &r.files {
+        dir.write_file(&f.name, &f.bytes)?;
+    }
+    Ok(r)
+}
+
+fn print_charts(dir: &Path, r: &charts::Rendered) {
+    for f in &r.files {
+        println!("chart: {}", dir.join(&f.name).display());
+    }
+    for s in &r.skipped {
+        println!("{s}");
+    }
+}
+
+/// `faultline plot`. Returns the process exit code.
+pub fn plot(args: &PlotArgs) -> Result<i32> {
+    let out = match (&args.out, args.dirs.as_slice()) {
+        (Some(o), _) => o.clone(),
+        (None, [one]) if one.is_file() => one
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+        (None, [one]) => one.clone(),
+        (None, many) => bail!(
+            "{} result directories given: say where their charts go with --out DIR",
+            many.len()
+        ),
+    };
+    let written = charts::plot(&args.dirs, &out, args.format)?;
+    for p in &written {
+        println!("chart: {}", p.display());
+    }
+    if written.is_empty() {
+        eprintln!("error: no chart could be drawn from these results (the reasons are above)");
         return Ok(1);
     }
     Ok(0)

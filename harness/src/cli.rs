@@ -1,5 +1,6 @@
 //! Command-line interface (clap derive). `faultline` alone runs the default workload.
 
+use crate::plot::Format;
 use crate::spec::{self, BackendSpec, Pattern, Start, Touch};
 use crate::units;
 use clap::{Args, Parser, Subcommand};
@@ -18,6 +19,8 @@ With no command, runs the default workload (workloads/quick.toml, or its built-i
     after_help = "Examples:\n  faultline                                  run the default demo\n  \
 faultline run workloads/random-read.toml --threads 2 --duration 5s\n  \
 faultline run workloads/quick.toml --backend pread --backend mmap:advice=random\n  \
+faultline run --plot                       the default demo, with charts\n  \
+faultline plot results/quick/2026-11-21T214602Z-vm\n  \
 faultline list                             backends, options and workloads"
 )]
 pub struct Cli {
@@ -29,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a workload against its backends and write a result directory.
     Run(Box<RunArgs>),
+    /// Draw charts (SVG/PNG) from one or more result directories.
+    Plot(PlotArgs),
     /// List the backends with their options, the access patterns, and the workloads.
     List(ListArgs),
     /// Show the environment record and, for each probe, whether it works here and why not.
@@ -44,6 +49,29 @@ pub struct EnvArgs {
     /// Print the record as JSON (the `environment` object of run.json).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Charts: throughput, faults-shootdowns, amplification, latency-percentiles, \
+latency-cdf, ops-bars (.svg and/or .png). Existing files are never replaced.\n\n\
+Examples:\n  faultline plot results/quick/2026-11-21T214602Z-vm\n  \
+faultline plot results/quick/A results/quick/B --out charts/a-vs-b --format png"
+)]
+pub struct PlotArgs {
+    /// Result directories written by `faultline run` (or their run.json files). Several
+    /// are drawn on the same charts, each series named "<backend> @ <host>/<dir>".
+    #[arg(required = true, value_name = "RESULT_DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// Directory for the charts (created if missing). Default: the result directory when
+    /// one is given; required with several.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Image format: svg, png or both.
+    #[arg(long, value_name = "svg|png|both", default_value = "both", value_parser = parse_format)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args, Default)]
@@ -147,6 +175,10 @@ pub struct RunArgs {
     /// No progress bars or per-backend lines; the table and result path still print.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Also draw the charts (SVG and PNG) into the result directory.
+    #[arg(long)]
+    pub plot: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +201,9 @@ fn parse_device(s: &str) -> Result<spec::Device, String> {
 }
 fn parse_start(s: &str) -> Result<Start, String> {
     spec::parse_start(s)
+}
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s)
 }
 fn parse_touch(s: &str) -> Result<Touch, String> {
     spec::parse_touch(s)

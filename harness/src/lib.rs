@@ -12,6 +12,7 @@ pub mod cli;
 pub mod datafile;
 pub mod env;
 pub mod interrupt;
+pub mod plot;
 pub mod probe;
 pub mod record;
 pub mod runner;

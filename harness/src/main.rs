@@ -6,6 +6,7 @@ fn main() {
     let result = match &cli.command {
         None => faultline::app::run(&RunArgs::default()),
         Some(Command::Run(args)) => faultline::app::run(args),
+        Some(Command::Plot(args)) => faultline::app::plot(args),
         Some(Command::List(args)) => faultline::app::list(args),
         Some(Command::Env(args)) => faultline::app::env(args),
     };

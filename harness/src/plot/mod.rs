@@ -1,0 +1,274 @@
+//! Charts from result directories (`faultline plot`, `faultline run --plot`).
+//!
+//! Each chart kind is one file that turns the records into data for a figure ("what");
+//! `context` names the runs and series ("where"); `canvas`, `figure`, `panel` and
+//! `legend` draw. Rendering is a pure function from records to file bytes (`render`),
+//! so `run --plot` can put the charts into its result directory before it is committed,
+//! and tests can render from a fixed record. `plot` loads result directories and writes
+//! the files, never replacing an existing file.
+//!
+//! A counter that is null in the record is unavailable: it is never drawn as 0. A chart
+//! whose data is all unavailable is skipped with the record's reason.
+
+mod amplification;
+mod axes;
+mod cache_fill;
+mod canvas;
+mod context;
+mod faults_shootdowns;
+mod figure;
+#[cfg(test)]
+pub(crate) mod fixture;
+mod latency;
+mod latency_cdf;
+mod latency_percentiles;
+mod legend;
+mod ops_bars;
+mod panel;
+mod rates;
+mod throughput;
+
+pub use context::Run;
+
+use anyhow::{bail, Context as _, Result};
+use canvas::Chart;
+use context::Context;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Which image formats to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    Svg,
+    Png,
+    #[default]
+    Both,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Format, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "svg" => Ok(Format::Svg),
+            "png" => Ok(Format::Png),
+            "both" => Ok(Format::Both),
+            _ => Err(format!("`{s}` is not a chart format; use svg, png or both")),
+        }
+    }
+
+    fn svg(self) -> bool {
+        matches!(self, Format::Svg | Format::Both)
+    }
+
+    fn png(self) -> bool {
+        matches!(self, Format::Png | Format::Both)
+    }
+}
+
+/// The chart kinds, by file stem, in the order they are drawn.
+pub const CHARTS: [&str; 6] = [
+    "throughput",
+    "faults-shootdowns",
+    "amplification",
+    "latency-percentiles",
+    "latency-cdf",
+    "ops-bars",
+];
+
+/// One chart file, ready to write.
+#[derive(Debug, Clone)]
+pub struct ChartFile {
+    /// File name, e.g. "throughput.svg".
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A chart that was not drawn, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub chart: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "skipped {}: {}", self.chart, self.reason)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub files: Vec<ChartFile>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// What a chart module produces: a chart to draw, or the reason there is none.
+pub enum Prepared<C> {
+    Draw(C),
+    Skip(String),
+}
+
+/// Render every chart of `runs` in `format`. Pure: writes nothing.
+pub fn render(runs: &[Run], format: Format) -> Result<Rendered> {
+    if runs.is_empty() {
+        bail!("no result to plot; give one or more result directories");
+    }
+    let ctx = Context::new(runs);
+    let mut out = Rendered::default();
+    add(&mut out, "throughput", throughput::prepare(&ctx), format)?;
+    add(
+        &mut out,
+        "faults-shootdowns",
+        faults_shootdowns::prepare(&ctx),
+        format,
+    )?;
+    add(
+        &mut out,
+        "amplification",
+        amplification::prepare(&ctx),
+        format,
+    )?;
+    add(
+        &mut out,
+        "latency-percentiles",
+        latency_percentiles::prepare(&ctx),
+        format,
+    )?;
+    add(&mut out, "latency-cdf", latency_cdf::prepare(&ctx), format)?;
+    add(&mut out, "ops-bars", ops_bars::prepare(&ctx), format)?;
+    Ok(out)
+}
+
+fn add<C: Chart>(
+    out: &mut Rendered,
+    chart: &'static str,
+    p: Prepared<C>,
+    format: Format,
+) -> Result<()> {
+    match p {
+        Prepared::Skip(reason) => out.skipped.push(Skipped { chart, reason }),
+        Prepared::Draw(c) => {
+            if format.svg() {
+                let bytes = canvas::svg(&c).with_context(|| format!("chart {chart}.svg"))?;
+                out.files.push(ChartFile {
+                    name: format!("{chart}.svg"),
+                    bytes,
+                });
+            }
+            if format.png() {
+                let bytes = canvas::png(&c).with_context(|| format!("chart {chart}.png"))?;
+                out.files.push(ChartFile {
+                    name: format!("{chart}.png"),
+                    bytes,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Load a result directory (or a run.json file directly).
+pub fn load(path: &Path) -> Result<Run> {
+    let (dir, json) = if path.is_file() {
+        (
+            path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            path.to_path_buf(),
+        )
+    } else {
+        (path.to_path_buf(), path.join("run.json"))
+    };
+    if !path.exists() {
+        bail!(
+            "{}: no such directory; give a result directory written by `faultline run` (results/<workload>/<time>-<host>)",
+            path.display()
+        );
+    }
+    let text = match fs::read_to_string(&json) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{}: no run.json here; give a result directory written by `faultline run` (results/<workload>/<time>-<host>)",
+            path.display()
+        ),
+        Err(e) => bail!("cannot read {}: {e}", json.display()),
+    };
+    let record = crate::record::RunRecord::from_json(&text)
+        .with_context(|| format!("{} is not a readable faultline result", json.display()))?;
+    Ok(Run {
+        record,
+        dir_name: dir_name(&dir),
+    })
+}
+
+/// The name a result directory goes by in chart labels.
+pub fn dir_name(dir: &Path) -> String {
+    let named = |p: &Path| {
+        p.file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty() && s != "." && s != "..")
+    };
+    named(dir)
+        .or_else(|| dir.canonicalize().ok().as_deref().and_then(named))
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
+/// Whether any of the files would replace an existing one in `out`.
+pub fn check_free(out: &Path, files: &[ChartFile]) -> Result<()> {
+    let taken: Vec<String> = files
+        .iter()
+        .filter(|f| out.join(&f.name).symlink_metadata().is_ok())
+        .map(|f| f.name.clone())
+        .collect();
+    if !taken.is_empty() {
+        bail!(
+            "{} already holds {}; faultline never overwrites files: remove them or give another --out DIR",
+            out.display(),
+            taken.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Write the charts into `out` (created if missing), refusing to replace any file.
+pub fn write_new(out: &Path, files: &[ChartFile]) -> Result<Vec<PathBuf>> {
+    fs::create_dir_all(out).with_context(|| {
+        format!(
+            "cannot create the chart directory {}; give another --out DIR",
+            out.display()
+        )
+    })?;
+    check_free(out, files)?;
+    let mut written = Vec::new();
+    for f in files {
+        let p = out.join(&f.name);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .with_context(|| {
+                format!(
+                    "cannot create {} (faultline never overwrites files; give another --out DIR)",
+                    p.display()
+                )
+            })?;
+        if let Err(e) = file.write_all(&f.bytes).and_then(|_| file.sync_all()) {
+            let _ = fs::remove_file(&p);
+            bail!("cannot write {}: {e}", p.display());
+        }
+        written.push(p);
+    }
+    Ok(written)
+}
+
+/// `faultline plot`: load `dirs`, draw every chart into `out` in `format`. Prints one
+/// line per chart that was skipped (with the reason) to stdout; returns the files written.
+pub fn plot(dirs: &[PathBuf], out: &Path, format: Format) -> Result<Vec<PathBuf>> {
+    let runs = dirs.iter().map(|d| load(d)).collect::<Result<Vec<Run>>>()?;
+    let r = render(&runs, format)?;
+    for s in &r.skipped {
+        println!("{s}");
+    }
+    write_new(out, &r.files)
+}
+
+#[cfg(test)]
+mod tests;
