@@ -8,6 +8,8 @@
 //! drive the loop themselves through the same `Driver`.
 
 pub mod direct;
+pub mod fio;
+pub mod hugepage;
 pub mod mmap;
 pub mod pread;
 
@@ -56,6 +58,12 @@ pub trait Backend: Sync {
     fn queue_depth(&self) -> u32 {
         1
     }
+
+    /// Bytes of the backend's memory mapped with huge pages right now (smaps), for
+    /// backends that use huge pages; `None` elsewhere or when it cannot be read.
+    fn huge_page_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 pub trait Worker {
@@ -75,6 +83,12 @@ pub fn open<'a>(spec: &BackendSpec, ctx: &OpenCtx<'a>) -> Result<Box<dyn Backend
         BackendKind::Pread => Ok(Box::new(pread::Pread::open(ctx)?)),
         BackendKind::Direct => Ok(Box::new(direct::Direct::open(ctx)?)),
         BackendKind::Mmap(o) => Ok(Box::new(mmap::Mmap::open(ctx, o)?)),
+        BackendKind::Hugepage(o) => Ok(Box::new(hugepage::HugePage::open(ctx, o)?)),
+        // fio runs as a whole cell in its own process (runner::run_cell sends it to
+        // fio::run_cell); it has no in-process workers.
+        BackendKind::Fio(_) => Err(OpenError::Failed(
+            "fio is an external backend: run it through runner::run_cell".into(),
+        )),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod access;
 
 use crate::backend::{self, OpError, OpenCtx, OpenError, Worker};
 use crate::datafile::{self, page, Target};
+use crate::spec::backend::BackendKind;
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
 use crate::{interrupt, ui, units};
 use access::OffsetGen;
@@ -222,6 +223,10 @@ pub fn run_cell(
     if let Err(e) = prep {
         return Outcome::not_run(Status::Failed, format!("{e:#}"), threads);
     }
+    // fio is an external reference: it runs the whole cell in its own process.
+    if let BackendKind::Fio(_) = spec.kind {
+        return backend::fio::run_cell(target, w, spec, threads);
+    }
     let ctx = OpenCtx {
         target,
         workload: w,
@@ -232,7 +237,6 @@ pub fn run_cell(
         Err(OpenError::Unavailable(r)) => return Outcome::not_run(Status::Skipped, r, threads),
         Err(OpenError::Failed(r)) => return Outcome::not_run(Status::Failed, r, threads),
     };
-    let notes = be.notes();
     let queue_depth = be.queue_depth();
     let nblocks = target.size / w.block;
     let shared = Shared::new(threads);
@@ -381,6 +385,9 @@ pub fn run_cell(
         (outs, t0, series, interrupted)
     });
     bar.finish_and_clear();
+    // Notes are taken after the run, so a backend can say what the run changed (huge
+    // pages mapped by the run's faults).
+    let notes = be.notes();
     finish(Finish {
         outs,
         t0,

@@ -2,6 +2,8 @@
 //! the few memmap2 entry points that are `unsafe`. Everything above this module is safe
 //! Rust. Each wrapper returns `std::io::Result` and leaves interpretation to the caller.
 
+pub mod madvise;
+
 use std::alloc::{self, Layout};
 use std::ffi::CStr;
 use std::fs::File;
