@@ -365,9 +365,12 @@ pub fn histogram_of(bins: &[(u64, u64)]) -> Histogram<u64> {
 /// tail of the run that no log window covers was added, or an excess removed).
 ///
 /// With `log_avg_msec` each line is `msec, iops, ddir, bs, offset`: one job's average
-/// rate over the window that ends at `msec` (ms since the measured phase began). With
-/// `per_job_logs=0` the jobs' lines follow each other in one file; a job's block starts
-/// where the time goes back. A window's operations are rate x window length.
+/// rate over the window that ends at `msec` (ms since the measured phase began; fio
+/// averages the rates it sampled in the window). With `per_job_logs=0` the jobs' lines
+/// follow each other in one file; a job's block starts where the time goes back. A
+/// window's operations are rate x window length: an estimate (integer rates, a mean of
+/// sub-window rates, windows that end when fio's helper thread wakes), so the series is
+/// closed against fio's exact total.
 pub fn series_from_iops_log(
     log: &str,
     interval: Duration,
@@ -387,12 +390,16 @@ pub fn series_from_iops_log(
         ) else {
             continue;
         };
-        let since = match prev {
-            Some(p) if t > p => p,
-            _ => 0, // the first line of a job
+        // A line's rate covers the time since the job's previous line. The first line
+        // of a job covers at most one window: fio's clock (t = 0) can start before the
+        // job's first I/O (file setup when there is no ramp), and the rate is measured
+        // from that first I/O.
+        let window = match prev {
+            Some(p) if t > p => t - p,
+            _ => t.min(interval_ms),
         };
         prev = Some(t);
-        let ops = rate as f64 * (t - since) as f64 / 1000.0;
+        let ops = rate as f64 * window as f64 / 1000.0;
         let k = ((t + interval_ms / 2) / interval_ms).max(1);
         let e = buckets.entry(k).or_insert((0.0, 0));
         e.0 += ops;
@@ -982,12 +989,13 @@ mod tests {
         // Two jobs, 200 ms windows; job 2's lines follow job 1's.
         let log = "200, 1000, 0, 0, 0\n400, 2000, 0, 0, 0\n201, 500, 0, 0, 0\n402, 1500, 0, 0, 0\n";
         let ms = Duration::from_millis(200);
-        // Windows: 200 + 100.5 (t=200/201), 400 + 301.5 (t=400/402) -> 301, 702.
+        // Windows: 200 + 100 (t=200/201; a first line covers at most one interval),
+        // 400 + 301.5 (t=400/402) -> 300, 702.
         let (s, logged) = series_from_iops_log(log, ms, 1100, 500_000_000, 4096);
-        assert_eq!(logged, 301 + 702);
+        assert_eq!(logged, 300 + 702);
         assert_eq!(
             s.iter().map(|i| i.ops).collect::<Vec<_>>(),
-            vec![301, 702, 97]
+            vec![300, 702, 98]
         );
         assert_eq!(
             s.iter().map(|i| i.t_ns).collect::<Vec<_>>(),
@@ -996,7 +1004,7 @@ mod tests {
         assert!(s.iter().all(|i| i.bytes == i.ops * 4096));
         // A tail shorter than a tenth of the interval is folded into the last window.
         let (s, _) = series_from_iops_log(log, ms, 1100, 410_000_000, 4096);
-        assert_eq!(s.iter().map(|i| i.ops).collect::<Vec<_>>(), vec![301, 799]);
+        assert_eq!(s.iter().map(|i| i.ops).collect::<Vec<_>>(), vec![300, 800]);
         assert_eq!(s[1].t_ns, 410_000_000);
         // More logged than fio's total (rounding): the excess comes off the end.
         let (s, _) = series_from_iops_log(log, ms, 900, 410_000_000, 4096);
@@ -1004,6 +1012,16 @@ mod tests {
         // No log at all: one interval with everything.
         let (s, logged) = series_from_iops_log("garbage\n", ms, 7, 1_000, 4096);
         assert_eq!((s.len(), s[0].ops, s[0].t_ns, logged), (1, 7, 1_000, 0));
+        // The first line of a job covers at most one interval (fio's clock may start
+        // before the job's first I/O).
+        let (_, logged) = series_from_iops_log(
+            "143, 1000, 0, 0, 0\n",
+            Duration::from_millis(50),
+            1000,
+            200_000_000,
+            1,
+        );
+        assert_eq!(logged, 50);
         // One sample per job at the same time (short runs): both jobs count.
         let (s, _) = series_from_iops_log(
             "50, 1000, 0, 0, 0\n50, 1000, 0, 0, 0\n",
