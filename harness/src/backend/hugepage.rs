@@ -160,6 +160,21 @@ pub fn thp_setting(text: &str) -> Option<&str> {
     Some(&text[start..end])
 }
 
+/// Kernel release "6.18.44-..." -> (6, 18).
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(|c: char| !c.is_ascii_digit());
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    sys::uname()
+        .ok()
+        .and_then(|u| kernel_version(&u.release))
+        .is_some_and(|v| v >= (major, minor))
+}
+
 /// Restores vm.nr_hugepages (2 MiB pool) to its old value when dropped.
 struct PoolGuard {
     path: PathBuf,
@@ -395,12 +410,13 @@ impl HugePage {
                     );
                 }
                 let why = if o.collapse {
-                    let (ok, note) = collapse(
-                        &map,
-                        "file mapping",
-                        "EINVAL: the kernel lacks MADV_COLLAPSE (Linux 6.1+) or cannot collapse \
-                         file mappings (that needs CONFIG_READ_ONLY_THP_FOR_FS)",
-                    );
+                    let einval = if kernel_at_least(6, 1) {
+                        "EINVAL: this kernel has MADV_COLLAPSE (Linux 6.1+) but cannot collapse \
+                         this file mapping (file collapse needs CONFIG_READ_ONLY_THP_FOR_FS)"
+                    } else {
+                        "EINVAL: the kernel lacks MADV_COLLAPSE (Linux 6.1+)"
+                    };
+                    let (ok, note) = collapse(&map, "file mapping", einval);
                     notes.push(note);
                     if ok {
                         notes.push(
@@ -697,6 +713,14 @@ Swap:                  0 kB
             n.contains("0B of 4MiB") && n.contains("none") && n.contains("(why)"),
             "{n}"
         );
+    }
+
+    #[test]
+    fn kernel_versions() {
+        assert_eq!(kernel_version("6.18.44-fc-v595"), Some((6, 18)));
+        assert_eq!(kernel_version("5.4.0"), Some((5, 4)));
+        assert_eq!(kernel_version("x"), None);
+        assert!((6, 18) >= (6, 1) && (5, 19) < (6, 1));
     }
 
     #[test]
