@@ -443,6 +443,19 @@ impl HugePage {
             }
             HugepageMode::AnonThp => {
                 notes.push(thp_check()?);
+                // The copy must fit in memory, or loading it would end in the OOM killer.
+                let avail = std::fs::read_to_string("/proc/meminfo")
+                    .ok()
+                    .and_then(|m| crate::env::meminfo_kb(&m, "MemAvailable"))
+                    .map(|kb| kb * 1024);
+                if let Some(avail) = avail.filter(|&a| a < t.size.div_ceil(HUGE_PAGE) * HUGE_PAGE) {
+                    return Err(unavailable(format!(
+                        "an anonymous copy of {} does not fit in the {} of memory available \
+                         (MemAvailable); use a smaller --size",
+                        units::format_size(t.size),
+                        units::format_size(avail)
+                    )));
+                }
                 let (mut map, start, region) = anon_aligned(t.size)?;
                 map.advise_range(Advice::HugePage, start, region)
                     .map_err(|e| {
