@@ -9,6 +9,8 @@
 
 pub mod bufferpool;
 pub mod direct;
+pub mod fio;
+pub mod hugepage;
 pub mod mmap;
 pub mod pread;
 pub mod uring;
@@ -59,6 +61,11 @@ pub trait Backend: Sync {
         1
     }
 
+    /// Bytes of the backend's memory mapped with huge pages right now (smaps), for
+    /// backends that use huge pages; `None` elsewhere or when it cannot be read.
+    fn huge_page_bytes(&self) -> Option<u64> {
+        None
+    }
     /// Cache counters of a backend with its own cache (the buffer pool): cumulative
     /// since it was opened, summed over its threads; None for backends without one.
     /// Cheap (relaxed loads of per-thread counters), so a sampler may read it at every
@@ -111,6 +118,12 @@ pub fn open<'a>(spec: &BackendSpec, ctx: &OpenCtx<'a>) -> Result<Box<dyn Backend
         BackendKind::Pread => Ok(Box::new(pread::Pread::open(ctx)?)),
         BackendKind::Direct => Ok(Box::new(direct::Direct::open(ctx)?)),
         BackendKind::Mmap(o) => Ok(Box::new(mmap::Mmap::open(ctx, o)?)),
+        BackendKind::Hugepage(o) => Ok(Box::new(hugepage::HugePage::open(ctx, o)?)),
+        // fio runs as a whole cell in its own process (runner::run_cell sends it to
+        // fio::run_cell); it has no in-process workers.
+        BackendKind::Fio(_) => Err(OpenError::Failed(
+            "fio is an external backend: run it through runner::run_cell".into(),
+        )),
         BackendKind::Uring(o) => Ok(Box::new(uring::Uring::open(ctx, o)?)),
         BackendKind::Bufferpool(o) => Ok(Box::new(bufferpool::Bufferpool::open(ctx, o)?)),
     }

@@ -11,6 +11,7 @@ pub mod access;
 use crate::backend::{self, OpError, OpenCtx, OpenError, Worker};
 use crate::datafile::{self, page, Target};
 use crate::probe::{self, Counters, ProbeSet, Reasons, ThreadProbes};
+use crate::spec::backend::BackendKind;
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
 use crate::sys::perf::FaultRing;
 use crate::{interrupt, ui, units};
@@ -203,9 +204,10 @@ impl<'a> Driver<'a> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    #[default]
     Ok,
     Skipped,
     Failed,
@@ -224,6 +226,7 @@ pub struct Interval {
 }
 
 /// What one cell produced.
+#[derive(Default)]
 pub struct Outcome {
     pub status: Status,
     pub reason: Option<String>,
@@ -306,6 +309,37 @@ pub fn run_cell(
     };
     if let Err(e) = prep {
         return Outcome::not_run(Status::Failed, format!("{e:#}"), threads);
+    }
+    // fio is an external reference: it runs the whole cell in its own process.
+    // The harness's system-wide probes (device, shootdowns, vmstat, machine CPU) are
+    // read around it; its thread probes cannot see fio's processes.
+    if let BackendKind::Fio(_) = spec.kind {
+        let (before, _) = probes.read(&[]);
+        let mut o = backend::fio::run_cell(target, w, spec, threads);
+        let (after, mut reasons) = probes.read(&[]);
+        o.counters = probe::delta(&before, &after, o.ops * w.block);
+        for k in [
+            "minor_faults",
+            "major_faults",
+            "tlb_flush_process",
+            "cpu_user_ns",
+            "cpu_system_ns",
+            "fault_ops",
+            "stall_ns",
+            "huge_page_bytes",
+        ] {
+            reasons.0.insert(
+                k.into(),
+                "fio runs in its own processes, which the harness's thread probes do not see"
+                    .into(),
+            );
+        }
+        // Per-interval counters would need readings during fio's run; totals only.
+        o.counters.huge_page_bytes = None;
+        o.reasons = reasons;
+        o.notes
+            .push("counters: system-wide totals read around the fio run; none per interval".into());
+        return o;
     }
     let ctx = OpenCtx {
         target,
