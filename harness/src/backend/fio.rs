@@ -516,7 +516,7 @@ fn check_direct(path: &Path, block: u64) -> Result<String, String> {
             )
         })?;
     let (_, offset_align, source) = super::direct::alignment(&f)?;
-    if block % offset_align != 0 {
+    if !block.is_multiple_of(offset_align) {
         return Err(format!(
             "block {} is not a multiple of the direct I/O alignment {offset_align} B (from {source})",
             units::format_size(block)

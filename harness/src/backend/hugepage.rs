@@ -401,7 +401,7 @@ impl HugePage {
                     ))
                 })?;
                 notes.push("madvise(MADV_HUGEPAGE) applied to the file mapping".into());
-                let aligned = (map.as_ptr() as usize) % HUGE_PAGE as usize == 0;
+                let aligned = (map.as_ptr() as usize).is_multiple_of(HUGE_PAGE as usize);
                 if !aligned {
                     notes.push(
                         "the mapping does not start on a 2 MiB boundary, so the kernel can map \
