@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
 
+pub use crate::report::commands::{compare, report};
+
 /// `faultline run`. Returns the process exit code.
 pub fn run(args: &RunArgs) -> Result<i32> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
@@ -72,8 +74,12 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     record::output::write_all(&dir, &rec)?;
     let path = dir.commit()?;
 
-    println!("{}", record::table::summary_table(&rec));
-    println!("result: {}", path.display());
+    if args.json {
+        print!("{}", record::summary::summary_json(&rec, &path));
+    } else {
+        println!("{}", record::table::summary_table(&rec));
+        println!("result: {}", path.display());
+    }
     if interrupted {
         eprintln!("interrupted: the result holds what was measured and is marked incomplete");
         return Ok(130);

@@ -14,6 +14,7 @@ pub mod env;
 pub mod interrupt;
 pub mod probe;
 pub mod record;
+pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod sys;

@@ -7,6 +7,8 @@ fn main() {
         None => faultline::app::run(&RunArgs::default()),
         Some(Command::Run(args)) => faultline::app::run(args),
         Some(Command::List(args)) => faultline::app::list(args),
+        Some(Command::Report(args)) => faultline::app::report(args),
+        Some(Command::Compare(args)) => faultline::app::compare(args),
     };
     match result {
         Ok(code) => std::process::exit(code),
