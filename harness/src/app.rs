@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
 
+pub use crate::report::commands::{compare, report};
+
 /// `faultline run`. Returns the process exit code.
 pub fn run(args: &RunArgs) -> Result<i32> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
@@ -144,11 +146,17 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let drawn = args.plot.then(|| draw_charts(&dir, &rec));
     let path = dir.commit()?;
 
-    println!("{}", record::table::summary_table(&rec));
-    println!("result: {}", path.display());
+    if args.json {
+        print!("{}", record::summary::summary_json(&rec, &path));
+    } else {
+        println!("{}", record::table::summary_table(&rec));
+        println!("result: {}", path.display());
+    }
     let mut chart_error = false;
     match drawn {
-        Some(Ok(r)) => print_charts(&path, &r),
+        // With --json, stdout holds only the JSON object.
+        Some(Ok(r)) if !args.json => print_charts(&path, &r),
+        Some(Ok(_)) => {}
         Some(Err(e)) => {
             chart_error = true;
             eprintln!(

@@ -1,6 +1,7 @@
 //! Command-line interface (clap derive). `faultline` alone runs the default workload.
 
 use crate::plot::Format;
+use crate::report::metric::Metric;
 use crate::spec::{self, BackendSpec, Pattern, Start, Touch};
 use crate::units;
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +37,10 @@ pub enum Command {
     Plot(PlotArgs),
     /// List the backends with their options, the access patterns, and the workloads.
     List(ListArgs),
+    /// Markdown report of finished runs: one table per workload, repeats pooled.
+    Report(ReportArgs),
+    /// Compare new runs with baseline runs; exit 1 on a regression past the threshold.
+    Compare(CompareArgs),
     /// Show the environment record and, for each probe, whether it works here and why not.
     Env(EnvArgs),
 }
@@ -72,6 +77,77 @@ pub struct PlotArgs {
     /// Image format: svg, png or both.
     #[arg(long, value_name = "svg|png|both", default_value = "both", value_parser = parse_format)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  faultline report results/quick/2026-11-21T214602Z-vm\n  \
+faultline report results/quick/* --reference pread --out quick.md"
+)]
+pub struct ReportArgs {
+    /// Result directories (or their run.json, or directories holding result directories).
+    #[arg(required = true, value_name = "RESULT_DIR")]
+    pub results: Vec<PathBuf>,
+
+    /// Backend the relative-speed column compares with. Default: `direct` when it ran,
+    /// else the workload's first backend.
+    #[arg(long, value_name = "BACKEND")]
+    pub reference: Option<String>,
+
+    /// Write the report to FILE (which must not exist) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 no regression, 1 a regression past the threshold (or bad input).\n\n\
+Examples:\n  faultline compare results/quick/OLD results/quick/NEW\n  \
+faultline compare base/ new/ --threshold 10 --export github --export-out bench.json"
+)]
+pub struct CompareArgs {
+    /// Baseline: a result directory, its run.json, or a directory of result directories
+    /// (all pooled, e.g. the rounds of scripts/ci-bench.sh).
+    pub baseline: PathBuf,
+
+    /// New runs, in the same forms as BASELINE.
+    pub new: PathBuf,
+
+    /// A change of more than PCT percent in the bad direction is a regression.
+    #[arg(long, value_name = "PCT", default_value = "5", value_parser = parse_percent)]
+    pub threshold: f64,
+
+    /// Metrics to check, comma-separated (default all): ops_per_sec, bytes_per_sec, p50,
+    /// p99, p999. Sub-microsecond tail latencies are noisy on shared machines.
+    #[arg(long, value_name = "LIST", value_parser = parse_metrics)]
+    pub metrics: Option<MetricList>,
+
+    /// Also export the new runs for a benchmark-tracking service.
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "export_out")]
+    pub export: Option<ExportFormat>,
+
+    /// Where the export goes (must not exist). `github` writes two files beside it:
+    /// STEM.bigger.json (customBiggerIsBetter) and STEM.smaller.json (customSmallerIsBetter).
+    #[arg(long, value_name = "FILE", requires = "export")]
+    pub export_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricList(pub Vec<Metric>);
+
+fn parse_metrics(s: &str) -> Result<MetricList, String> {
+    s.split(',')
+        .map(Metric::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map(MetricList)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// github-action-benchmark, tools customBiggerIsBetter and customSmallerIsBetter.
+    Github,
+    /// Bencher Metric Format (BMF) JSON.
+    Bencher,
 }
 
 #[derive(Debug, Args, Default)]
@@ -179,6 +255,10 @@ pub struct RunArgs {
     /// Also draw the charts (SVG and PNG) into the result directory.
     #[arg(long)]
     pub plot: bool,
+    /// Print one JSON object (result directory, per-backend status, throughput and
+    /// latency) on stdout instead of the table. Progress still goes to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +287,15 @@ fn parse_format(s: &str) -> Result<Format, String> {
 }
 fn parse_touch(s: &str) -> Result<Touch, String> {
     spec::parse_touch(s)
+}
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let t = s.trim().trim_end_matches('%');
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a percentage; use a number of percent such as 5 or 2.5"
+        )),
+    }
 }
 fn parse_threads(s: &str) -> Result<ThreadList, String> {
     if s.trim() == "cpus" {

@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod plot;
 pub mod probe;
 pub mod record;
+pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod sys;

@@ -9,6 +9,8 @@ fn main() {
         Some(Command::Plot(args)) => faultline::app::plot(args),
         Some(Command::List(args)) => faultline::app::list(args),
         Some(Command::Env(args)) => faultline::app::env(args),
+        Some(Command::Report(args)) => faultline::app::report(args),
+        Some(Command::Compare(args)) => faultline::app::compare(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

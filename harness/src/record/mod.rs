@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod hgrm;
 pub mod output;
+pub mod summary;
 pub mod table;
 
 use crate::datafile::Target;

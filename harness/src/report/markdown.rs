@@ -1,0 +1,482 @@
+//! `faultline report`: a markdown summary of one or more runs. One table per workload
+//! (records of the same workload are pooled), one row per backend x thread count, the
+//! repeats aggregated as mean with the min-max spread, then the notes, the machine and
+//! the command under each table.
+
+use super::aggregate::{self, Derived, Row, Spread};
+use crate::record::RunRecord;
+use crate::units::{format_count, format_ns, format_size};
+use std::fmt::Write as _;
+
+/// The markdown report of `records`. `reference` names the backend the "vs" column
+/// compares with; by default `direct` when it ran, else the workload's first backend.
+pub fn report_markdown(records: &[RunRecord], reference: Option<&str>) -> String {
+    let mut out = String::from("# faultline report\n");
+    if records.is_empty() {
+        out.push_str("\nNo runs given.\n");
+        return out;
+    }
+    for group in by_workload(records) {
+        table(&mut out, &group, reference);
+    }
+    out
+}
+
+/// The records grouped by workload name, in order of first appearance.
+fn by_workload(records: &[RunRecord]) -> Vec<Vec<&RunRecord>> {
+    let mut groups: Vec<Vec<&RunRecord>> = Vec::new();
+    for r in records {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].workload_name() == r.workload_name())
+        {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+}
+
+/// The backend the relative-speed column compares with.
+pub fn default_reference(rows: &[Row]) -> Option<&str> {
+    rows.iter()
+        .find(|r| r.name == "direct")
+        .or_else(|| rows.first())
+        .map(|r| r.name.as_str())
+}
+
+fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
+    let first = group[0];
+    let rows = aggregate::rows(group, false);
+    let reference = reference.or_else(|| default_reference(&rows));
+    let _ = writeln!(out, "\n## {}\n", first.workload_name());
+    let _ = writeln!(
+        out,
+        "{}; {} run(s) pooled.\n",
+        describe_workload(&first.workload),
+        group.len()
+    );
+
+    let vs = match reference {
+        Some(r) => format!("vs {r}"),
+        None => "vs -".into(),
+    };
+    let mut head: Vec<String> = [
+        "backend", "threads", "runs", "ops/s", "MiB/s", "p50", "p99", "p99.9",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    head.extend(Derived::ALL.iter().map(|d| d.label().to_string()));
+    head.push(vs);
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let align: Vec<&str> = head
+        .iter()
+        .enumerate()
+        .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(out, "| {} |", align.join(" | "));
+
+    let mut notes: Vec<String> = Vec::new();
+    for row in &rows {
+        let measured = row.ok > 0;
+        let mut cells = vec![
+            escape(&row.name),
+            row.threads.to_string(),
+            if row.ok == row.runs {
+                row.runs.to_string()
+            } else {
+                row.status_text()
+            },
+            spread(row.ops_per_sec, format_count),
+            spread(row.bytes_per_sec.map(|s| s.scale(1.0 / 1048576.0)), |v| {
+                format!("{v:.1}")
+            }),
+            spread(row.p50, format_ns),
+            spread(row.p99, format_ns),
+            spread(row.p999, format_ns),
+        ];
+        for d in Derived::ALL {
+            cells.push(match row.derived(d) {
+                Some(s) => spread(Some(s), small),
+                None if measured => "n/a".into(),
+                None => "-".into(),
+            });
+        }
+        cells.push(relative(row, &rows, reference));
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+
+        if !row.reasons.is_empty() {
+            notes.push(format!(
+                "{} x{} {}: {}",
+                row.name,
+                row.threads,
+                row.status_text(),
+                row.reasons.join("; ")
+            ));
+        }
+        if let Some(n) = row.verify_errors.filter(|&n| n > 0) {
+            notes.push(format!(
+                "{} x{}: {n} reads returned the wrong bytes",
+                row.name, row.threads
+            ));
+        }
+    }
+
+    // n/a cells: which counter, why, for which backends.
+    let mut why: Vec<(&str, String, Vec<String>)> = Vec::new();
+    for row in &rows {
+        for (counter, reason) in &row.unavailable {
+            let who = format!("{} x{}", row.name, row.threads);
+            match why.iter_mut().find(|(c, r, _)| c == counter && r == reason) {
+                Some(e) => e.2.push(who),
+                None => why.push((counter, reason.clone(), vec![who])),
+            }
+        }
+    }
+    for (counter, reason, who) in why {
+        notes.push(format!("n/a {counter}: {reason} ({})", who.join(", ")));
+    }
+    if let Some(r) = reference {
+        if !rows.iter().any(|row| row.name == r) {
+            notes.push(format!(
+                "`{r}` did not run in this workload: no relative speed"
+            ));
+        }
+    }
+
+    out.push('\n');
+    out.push_str("Values are means over the pooled runs, with (min-max) when they differ; ");
+    out.push_str("latency per operation; `vs` is ops/s relative to the reference backend at the same thread count.\n");
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            let _ = writeln!(out, "- {}", escape(&n));
+        }
+    }
+
+    out.push('\n');
+    let machines: Vec<String> = dedup(group.iter().map(|r| machine_line(r)));
+    if machines.len() > 1 {
+        out.push_str(
+            "**Warning:** these runs come from different machines or setups; the means mix them.\n\n",
+        );
+    }
+    for m in &machines {
+        let _ = writeln!(out, "Machine: {m}  ");
+    }
+    for r in group {
+        let _ = writeln!(
+            out,
+            "Command: `{}` ({}{})  ",
+            command_line(&r.command),
+            r.started_at,
+            if r.complete {
+                ""
+            } else {
+                ", interrupted: incomplete"
+            }
+        );
+    }
+}
+
+fn relative(row: &Row, rows: &[Row], reference: Option<&str>) -> String {
+    let Some(r) = reference else {
+        return "n/a".into();
+    };
+    let Some(mine) = row.ops_per_sec else {
+        return "-".into();
+    };
+    let base = rows
+        .iter()
+        .find(|o| o.name == r && o.threads == row.threads)
+        .and_then(|o| o.ops_per_sec);
+    match base {
+        Some(b) if b.mean > 0.0 => format!("{:.2}x", mine.mean / b.mean),
+        _ => "n/a".into(),
+    }
+}
+
+fn spread(s: Option<Spread>, f: impl Fn(f64) -> String) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) if s.n > 1 && s.min != s.max => {
+            format!("{} ({}-{})", f(s.mean), f(s.min), f(s.max))
+        }
+        Some(s) => f(s.mean),
+    }
+}
+
+/// Ratios and small rates: three significant digits, exact zero as "0".
+fn small(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else if v.abs() >= 0.1 {
+        format!("{v:.3}")
+    } else if v.abs() >= 0.01 {
+        format!("{v:.4}")
+    } else if v.abs() >= 0.001 {
+        format!("{v:.5}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn dedup(it: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for s in it {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    }
+    v
+}
+
+/// "host vm: AMD EPYC (2 CPUs, 24GiB), Linux 6.18.0 x86_64; data on ext4, device vda1 (disk vda)".
+pub fn machine_line(r: &RunRecord) -> String {
+    let e = &r.environment;
+    let unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+    let mut s = format!(
+        "host {}: {} ({} CPUs, {}), Linux {} {}; data on {}",
+        unknown(&e.hostname),
+        e.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        e.cpus,
+        e.memory_bytes
+            .map(format_size)
+            .unwrap_or_else(|| "? memory".into()),
+        unknown(&e.kernel),
+        e.arch.as_deref().unwrap_or(""),
+        e.fs_type.as_deref().unwrap_or("an unknown file system"),
+    );
+    match (&e.device, &e.disk) {
+        (Some(d), Some(k)) if d != k => {
+            let _ = write!(s, ", device {d} (disk {k})");
+        }
+        (Some(d), _) => {
+            let _ = write!(s, ", device {d}");
+        }
+        (None, _) => {
+            let why = e
+                .reasons
+                .get("device")
+                .map(String::as_str)
+                .unwrap_or("unknown");
+            let _ = write!(s, ", no block device ({why})");
+        }
+    }
+    let _ = write!(
+        s,
+        "; {} {}",
+        format_size(r.data_file.size),
+        r.data_file.origin
+    );
+    s.replace("  ", " ")
+}
+
+/// The command as a shell would take it back.
+pub fn command_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One line from the workload object in run.json: "64MiB file, 4KiB random reads, ...".
+pub fn describe_workload(w: &serde_json::Value) -> String {
+    let size = |k: &str| w.get(k).and_then(|v| v.as_u64()).map(format_size);
+    let text = |k: &str| w.get(k).and_then(|v| v.as_str()).map(String::from);
+    let ns = |v: &serde_json::Value| v.as_u64().map(|n| format_ns(n as f64));
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(s) = size("size") {
+        parts.push(format!("{s} file"));
+    }
+    let pattern = w.get("pattern").map(pattern_text).unwrap_or_default();
+    if let Some(b) = size("block") {
+        parts.push(format!("{b} {pattern} reads").replace("  ", " "));
+    }
+    if let Some(t) = text("touch") {
+        parts.push(format!("touch {t}"));
+    }
+    if let Some(s) = text("start") {
+        parts.push(format!("{s} start"));
+    }
+    if let Some(stop) = w.get("stop") {
+        if let Some(d) = stop.get("duration").and_then(ns) {
+            parts.push(format!("{d} per backend"));
+        } else if let Some(o) = stop.get("ops").and_then(|v| v.as_u64()) {
+            parts.push(format!("{o} ops per backend"));
+        }
+    }
+    if let Some(d) = w.get("warmup").and_then(ns) {
+        parts.push(format!("{d} warm-up"));
+    }
+    if parts.is_empty() {
+        "workload details not recorded".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn pattern_text(p: &serde_json::Value) -> String {
+    let Some(obj) = p.as_object() else {
+        return p.as_str().unwrap_or("").to_string();
+    };
+    let kind = obj.get("kind").and_then(|k| k.as_str()).unwrap_or("?");
+    let opts: Vec<String> = obj
+        .iter()
+        .filter(|(k, _)| *k != "kind")
+        .map(|(k, v)| match (k.as_str(), v.as_u64()) {
+            ("chunk", Some(b)) => format!("chunk={}", format_size(b)),
+            _ => format!("{k}={v}"),
+        })
+        .collect();
+    if opts.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}:{}", opts.join(","))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::probe::Counters;
+
+    /// The sample record with a second repeat, a `direct` result and counters filled
+    /// in the way the probes will fill them.
+    pub fn record_with_counters() -> RunRecord {
+        let mut r = crate::record::tests::sample_record();
+        r.workload = serde_json::json!({
+            "name": "quick", "size": 67108864u64, "block": 4096, "pattern": {"kind": "random"},
+            "touch": "first", "start": "cold", "stop": {"duration": 1_500_000_000u64},
+            "warmup": 300_000_000u64
+        });
+        r.environment.hostname = Some("vm".into());
+        r.environment.cpu_model = Some("Test CPU".into());
+        r.environment.cpus = 2;
+        r.environment.memory_bytes = Some(24 << 30);
+        r.environment.kernel = Some("6.18.0".into());
+        r.environment.arch = Some("x86_64".into());
+        r.environment.fs_type = Some("ext4".into());
+        r.environment.device = Some("vda".into());
+        r.environment.disk = Some("vda".into());
+        r.command = vec![
+            "faultline".into(),
+            "run".into(),
+            "workloads/quick.toml".into(),
+        ];
+        let m = &mut r.backends[0];
+        m.counters = Counters {
+            major_faults: Some(5),
+            tlb_shootdowns_system: Some(1),
+            read_amplification: Some(1.5),
+            ..Counters::default()
+        };
+        let mut m2 = m.clone();
+        m2.repeat = 1;
+        m2.ops_per_sec = 3.5;
+        m2.counters.major_faults = Some(0);
+        let mut direct = m.clone();
+        direct.name = "direct".into();
+        direct.kind = "direct".into();
+        direct.ops_per_sec = 1.25;
+        direct.counters = Counters::default();
+        direct
+            .reasons
+            .insert("major_faults".into(), "perf_event_open: EACCES".into());
+        r.backends[1].threads = 1;
+        r.backends.push(m2);
+        r.backends.push(direct);
+        r
+    }
+
+    #[test]
+    fn snapshot() {
+        let got = report_markdown(&[record_with_counters()], None);
+        let want = "\
+# faultline report
+
+## quick
+
+64MiB file, 4KiB random reads, touch first, cold start, 1.50s per backend, 300ms warm-up; 1 run(s) pooled.
+
+| backend | threads | runs | ops/s | MiB/s | p50 | p99 | p99.9 | major faults/op | TLB shootdowns/1k ops | read amp. | vs direct |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| mmap:advice=random | 2 | 2 | 3.00 (2.50-3.50) | 0.0 | 2.00us | 50.0us | 50.0us | 0.500 (0-1.00) | 200 | 1.50 | 2.40x |
+| direct | 1 | skipped | - | - | - | - | - | - | - | - | - |
+| direct | 2 | 1 | 1.25 | 0.0 | 2.00us | 50.0us | 50.0us | n/a | n/a | n/a | 1.00x |
+
+Values are means over the pooled runs, with (min-max) when they differ; latency per operation; `vs` is ops/s relative to the reference backend at the same thread count.
+
+- direct x1 skipped: no O_DIRECT here
+- n/a major_faults: perf_event_open: EACCES (direct x2)
+- n/a read_amplification: not recorded by the version of faultline that made this run (direct x2)
+- n/a tlb_shootdowns_system: not recorded by the version of faultline that made this run (direct x2)
+
+Machine: host vm: Test CPU (2 CPUs, 24GiB), Linux 6.18.0 x86_64; data on ext4, device vda; 1MiB generated  
+Command: `faultline run workloads/quick.toml` (2026-01-01T00:00:00Z)  
+";
+        assert_eq!(got, want, "\n{got}");
+    }
+
+    #[test]
+    fn reference_and_pooling_across_records() {
+        let a = record_with_counters();
+        let mut b = a.clone();
+        b.environment.hostname = Some("other".into());
+        b.complete = false;
+        let got = report_markdown(&[a, b], Some("mmap:advice=random"));
+        assert_eq!(
+            got.matches("\n## quick").count(),
+            1,
+            "one table per workload"
+        );
+        assert!(got.contains("| vs mmap:advice=random |"), "{got}");
+        assert!(got.contains("| 1.00x |"), "{got}");
+        assert!(got.contains("different machines"), "{got}");
+        assert!(got.contains("interrupted: incomplete"), "{got}");
+        let none = report_markdown(&[record_with_counters()], Some("pread"));
+        assert!(
+            none.contains("`pread` did not run in this workload"),
+            "{none}"
+        );
+    }
+
+    #[test]
+    fn commands_are_quoted_for_a_shell() {
+        let argv: Vec<String> = [
+            "faultline",
+            "run",
+            "-b",
+            "mmap:advice=random,populate",
+            "a b",
+            "it's",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            command_line(&argv),
+            "faultline run -b mmap:advice=random,populate 'a b' 'it'\\''s'"
+        );
+    }
+}

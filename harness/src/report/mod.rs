@@ -1,0 +1,19 @@
+//! Reading finished runs back: the markdown report, the comparison of two sets of runs
+//! (regression tracking), and the exports for continuous-benchmarking services.
+//!
+//! Everything here except `load` is a pure function from records to text, so each
+//! output is tested on fixed records. Repeats of one backend at one thread count (and
+//! the same backend in several records of the same workload) are pooled into one
+//! `aggregate::Row`: the mean with its min-max spread.
+
+pub mod aggregate;
+pub mod commands;
+pub mod compare;
+pub mod export;
+pub mod load;
+pub mod markdown;
+pub mod metric;
+
+pub use aggregate::{Row, Spread};
+pub use compare::{compare, Comparison};
+pub use markdown::report_markdown;
