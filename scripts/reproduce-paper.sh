@@ -7,7 +7,7 @@
 #
 #   scripts/reproduce-paper.sh [--quick] [--scale S] [--duration D] [--out DIR] [-- extra run flags]
 #
-#   --quick       file 1 GiB, limit 256 MiB, 8 s per backend: under 5 minutes here
+#   --quick       file 1 GiB, limit 256 MiB, 8 s per backend, 250 ms intervals: under 5 minutes here
 #   --scale S     multiply the default sizes (file 4 GiB, limit 1 GiB) by S (e.g. 0.5, 2)
 #   --duration D  measured time per backend (default 60s; --quick 8s)
 #   --out DIR     where the result directories go (default results/paper/<UTC time>)
@@ -16,10 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scale=1; duration=60s; quick=0; zram=1; out=""; extra=()
+scale=1; duration=60s; interval=1s; quick=0; zram=1; out=""; extra=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --quick) quick=1; scale=0.25; duration=8s ;;
+    --quick) quick=1; scale=0.25; duration=8s; interval=250ms ;;
     --scale) scale=$2; shift ;;
     --duration) duration=$2; shift ;;
     --out) out=$2; shift ;;
@@ -54,14 +54,14 @@ for fig in paper-fig1-random-read paper-fig2-seq-scan; do
     echo
     echo "== $fig on $dev"
     "$bin" run "workloads/$fig.toml" --size "${size_mib}MiB" --page-cache-limit "${limit_mib}MiB" \
-      --duration "$duration" "${devflag[@]}" --plot --out "$d" "${extra[@]}" \
+      --duration "$duration" --interval "$interval" "${devflag[@]}" --plot --out "$d" "${extra[@]}" \
       || echo "note: $fig on $dev exited non-zero; its result (if any) is in $d"
     [ -f "$d/run.json" ] && dirs+=("$d")
   done
 done
 
 if "$bin" report --help >/dev/null 2>&1; then
-  "$bin" report "${dirs[@]}" --out "$out/report.md" && echo "report: $out/report.md"
+  "$bin" report "${dirs[@]}" --out "$out/report.md"
 fi
 echo
 echo "results: ${dirs[*]}"
