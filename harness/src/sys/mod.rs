@@ -3,6 +3,8 @@
 //! Rust. Each wrapper returns `std::io::Result` and leaves interpretation to the caller.
 
 pub mod perf;
+pub mod process;
+pub mod shared_map;
 pub mod sigbus;
 
 use std::alloc::{self, Layout};
