@@ -18,7 +18,8 @@ With no command, runs the default workload (workloads/quick.toml, or its built-i
     after_help = "Examples:\n  faultline                                  run the default demo\n  \
 faultline run workloads/random-read.toml --threads 2 --duration 5s\n  \
 faultline run workloads/quick.toml --backend pread --backend mmap:advice=random\n  \
-faultline list                             backends, options and workloads"
+faultline list                             backends, options and workloads\n  \
+faultline claim logscan --size 256MiB       test a claim (logscan, flush, atomics)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,6 +34,9 @@ pub enum Command {
     List(ListArgs),
     /// Show the environment record and, for each probe, whether it works here and why not.
     Env(EnvArgs),
+    /// Test one popular claim about mmap (logscan, flush, atomics): a table and a result
+    /// directory under results/claims/<name>/.
+    Claim(crate::claim::ClaimArgs),
 }
 
 #[derive(Debug, Args, Default)]

@@ -8,6 +8,7 @@ fn main() {
         Some(Command::Run(args)) => faultline::app::run(args),
         Some(Command::List(args)) => faultline::app::list(args),
         Some(Command::Env(args)) => faultline::app::env(args),
+        Some(Command::Claim(args)) => faultline::app::claim(args),
     };
     match result {
         Ok(code) => std::process::exit(code),
