@@ -366,10 +366,10 @@ pub fn run(a: &AtomicsArgs) -> Result<i32> {
     if a.control {
         variants.push(Variant::ProcessesLoadStore);
     }
+    let exe = super::self_exe()?;
     let started_at = super::now();
     let out = super::reserve_dir(a.out.as_deref(), "atomics", &started_at)?;
     let env = Environment::collect(&dir);
-    let exe = super::self_exe()?;
     let params = Params {
         procs: a.procs,
         increments: a.increments,

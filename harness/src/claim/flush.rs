@@ -568,7 +568,7 @@ pub fn run(a: &FlushArgs) -> Result<i32> {
         a.policies.clone()
     };
     let mut methods = a.methods.clone();
-    methods.dedup();
+    super::dedup_keep_order(&mut methods);
     if methods.is_empty() {
         bail!("--method is empty: give mmap, pwrite or mmap,pwrite");
     }

@@ -383,12 +383,13 @@ pub fn run(a: &LogscanArgs) -> Result<i32> {
     } else {
         a.variants.clone()
     };
-    variants.dedup();
+    super::dedup_keep_order(&mut variants);
     let mut caches = a.cache.clone();
-    caches.dedup();
+    super::dedup_keep_order(&mut caches);
     if caches.is_empty() {
         bail!("--cache is empty: give cold, warm or cold,warm");
     }
+    let exe = super::self_exe()?;
     let started_at = super::now();
     let dir = super::reserve_dir(a.out.as_deref(), "logscan", &started_at)?;
     let data_dir = a
@@ -403,7 +404,6 @@ pub fn run(a: &LogscanArgs) -> Result<i32> {
         }
     };
     let env = Environment::collect(&log.path);
-    let exe = super::self_exe()?;
     if !a.quiet {
         eprintln!(
             "faultline claim logscan: {} log, {} lines, {} contain ERROR ({}), {} repeat(s), {}\n  log: {} on {} / {}",

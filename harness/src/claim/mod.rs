@@ -243,6 +243,19 @@ pub fn collect_child(mut child: std::process::Child) -> Result<ChildRun> {
     })
 }
 
+/// Remove repeated entries, keeping the first of each in place.
+pub fn dedup_keep_order<T: PartialEq + Clone>(v: &mut Vec<T>) {
+    let mut seen: Vec<T> = Vec::with_capacity(v.len());
+    v.retain(|x| {
+        if seen.contains(x) {
+            false
+        } else {
+            seen.push(x.clone());
+            true
+        }
+    });
+}
+
 /// Median of a non-empty sample (mean of the middle two for an even count); None when
 /// empty.
 pub fn median(v: &[f64]) -> Option<f64> {
@@ -321,6 +334,13 @@ pub fn self_status_bytes() -> std::collections::BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dedup_keeps_the_first() {
+        let mut v = vec![3, 1, 3, 2, 1];
+        dedup_keep_order(&mut v);
+        assert_eq!(v, vec![3, 1, 2]);
+    }
 
     #[test]
     fn medians() {
