@@ -1190,7 +1190,7 @@ fn rows(vs: &[VariantResult]) -> Vec<Vec<String>> {
 
 pub fn table(vs: &[VariantResult]) -> String {
     let mut t = super::table(&HEAD, &rows(vs), 1);
-    t.push_str("  latency: per write, including the flush it triggered; max at risk: most bytes written and not yet flushed; max age: longest time from a write to the flush that covered it; kernel-cleaned: of the pages written since the last flush, those already clean (written back without being asked) just before the final flush\n");
+    t.push_str("  latency: per write, including the flush it triggered; max at risk: most bytes written and not yet flushed; max age: longest time from a write to the flush that covered it; kernel-cleaned: of the pages written since the last flush, those already clean, under writeback or evicted (written back without being asked) just before the final flush\n");
     t
 }
 
