@@ -144,11 +144,6 @@ pub fn write_result<P: Serialize, V: Serialize>(
     dir.commit()
 }
 
-/// The command line of this run, as one shell-like string for summaries.
-pub fn command_line() -> String {
-    std::env::args().collect::<Vec<_>>().join(" ")
-}
-
 /// A short description of the machine for summaries, from the environment record.
 pub fn machine_line(e: &Environment) -> String {
     format!(
