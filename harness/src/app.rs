@@ -389,6 +389,11 @@ fn describe_workloads(dir: &Path) -> Result<String> {
     Ok(out)
 }
 
+/// `faultline claim <name>`: one experiment per claim (see `claim`).
+pub fn claim(args: &crate::claim::ClaimArgs) -> Result<i32> {
+    crate::claim::run(args)
+}
+
 /// `faultline env`.
 pub fn env(args: &EnvArgs) -> Result<i32> {
     let path = args.path.clone().unwrap_or_else(|| {

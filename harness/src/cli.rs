@@ -22,7 +22,8 @@ faultline run workloads/random-read.toml --threads 2 --duration 5s\n  \
 faultline run workloads/quick.toml --backend pread --backend mmap:advice=random\n  \
 faultline run --plot                       the default demo, with charts\n  \
 faultline plot results/quick/2026-11-21T214602Z-vm\n  \
-faultline list                             backends, options and workloads"
+faultline list                             backends, options and workloads\n  \
+faultline claim logscan --size 256MiB       test a claim (logscan, flush, atomics)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -43,6 +44,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Show the environment record and, for each probe, whether it works here and why not.
     Env(EnvArgs),
+    /// Test one popular claim about mmap (logscan, flush, atomics): a table and a result
+    /// directory under results/claims/<name>/.
+    Claim(crate::claim::ClaimArgs),
 }
 
 #[derive(Debug, Args, Default)]

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod claim;
 pub mod cli;
 pub mod datafile;
 pub mod env;

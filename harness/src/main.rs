@@ -11,6 +11,7 @@ fn main() {
         Some(Command::Env(args)) => faultline::app::env(args),
         Some(Command::Report(args)) => faultline::app::report(args),
         Some(Command::Compare(args)) => faultline::app::compare(args),
+        Some(Command::Claim(args)) => faultline::app::claim(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

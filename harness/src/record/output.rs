@@ -27,6 +27,17 @@ impl ResultDir {
         started_at: &str,
         host: &str,
     ) -> Result<ResultDir> {
+        Self::reserve_under(out, Path::new("results"), workload, started_at, host)
+    }
+
+    /// As `reserve`, with the default location `<base>/<name>/<UTC time>-<host>/`.
+    pub fn reserve_under(
+        out: Option<&Path>,
+        base: &Path,
+        name: &str,
+        started_at: &str,
+        host: &str,
+    ) -> Result<ResultDir> {
         let final_path = match out {
             Some(p) => {
                 if p.exists() {
@@ -44,7 +55,7 @@ impl ResultDir {
                 p.to_path_buf()
             }
             None => {
-                let base = Path::new("results").join(sanitize(workload));
+                let base = base.join(sanitize(name));
                 let name = format!("{}-{}", stamp(started_at), sanitize(host));
                 let mut p = base.join(&name);
                 let mut n = 2;

@@ -4,6 +4,8 @@
 
 pub mod madvise;
 pub mod perf;
+pub mod process;
+pub mod shared_map;
 pub mod sigbus;
 
 use std::alloc::{self, Layout};

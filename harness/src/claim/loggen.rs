@@ -1,0 +1,776 @@
+//! The generated log of the logscan claim: realistic timestamped text lines of varying
+//! length, about 1% of them containing `ERROR`, produced by a deterministic PRNG so
+//! the exact number of matching lines is known before any variant runs.
+//!
+//! The file is generated in independent chunks of `CHUNK` bytes (each seeded by its
+//! index, each ending with a newline), so generation runs in parallel and any chunk can
+//! be regenerated to check an existing file. Like the data file, it is created once in
+//! the data directory, named after its size and content tag, and reused; its line
+//! counts are stored beside it in a small JSON file.
+
+use crate::datafile::page::mix;
+use crate::{interrupt, sys, units};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Changes whenever the generated text changes, so old files are not reused.
+pub const FORMAT_VERSION: u64 = 1;
+/// Bytes per independently generated chunk.
+pub const CHUNK: usize = 4 << 20;
+/// The longest generated line, newline included.
+pub const MAX_LINE: usize = 1200;
+/// The shortest filler line that closes a chunk.
+const MIN_FILL: usize = 96;
+/// The substring the scanners count lines with.
+pub const NEEDLE: &[u8] = b"ERROR";
+/// Maximum gap between two lines' timestamps (microseconds).
+const MAX_GAP_US: u64 = 1000;
+/// Every line is at least this long, so a chunk has at most CHUNK / MIN_LINE lines.
+const MIN_LINE: u64 = 40;
+/// Time span reserved for one chunk: timestamps increase across chunk boundaries.
+const CHUNK_SPAN_US: u64 = (CHUNK as u64 / MIN_LINE) * MAX_GAP_US;
+/// 2026-01-01T00:00:00Z in microseconds since the Unix epoch.
+const BASE_US: u64 = 1_767_225_600 * 1_000_000;
+
+/// The content tag of a log with this seed.
+pub fn log_tag(seed: u64) -> u64 {
+    mix(seed ^ mix(FORMAT_VERSION.wrapping_add(0x6c6f_6773_6361_6e00)))
+}
+
+/// Lines in a chunk and how many of them contain `ERROR`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub lines: u64,
+    pub error_lines: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.lines += o.lines;
+        self.error_lines += o.error_lines;
+    }
+}
+
+/// SplitMix64: small, fast, and the same on every platform and Rust version.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix(self.0)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        // Multiply-shift: unbiased enough for text generation, no division.
+        ((self.next() as u128 * n as u128) >> 64) as u64
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut x = v;
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+    }
+    out.extend_from_slice(&buf[..width]);
+}
+
+fn push_hex(out: &mut Vec<u8>, v: u64, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (i * 4)) & 15) as usize]);
+    }
+}
+
+/// Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `2026-01-01T00:00:00.000000Z` (27 bytes).
+fn push_timestamp(out: &mut Vec<u8>, us: u64) {
+    let secs = us / 1_000_000;
+    let (y, m, d) = civil((secs / 86_400) as i64);
+    let sod = secs % 86_400;
+    push_padded(out, y.max(0) as u64, 4);
+    out.push(b'-');
+    push_padded(out, m as u64, 2);
+    out.push(b'-');
+    push_padded(out, d as u64, 2);
+    out.push(b'T');
+    push_padded(out, sod / 3600, 2);
+    out.push(b':');
+    push_padded(out, sod / 60 % 60, 2);
+    out.push(b':');
+    push_padded(out, sod % 60, 2);
+    out.push(b'.');
+    push_padded(out, us % 1_000_000, 6);
+    out.push(b'Z');
+}
+
+const COMPONENTS: &[&str] = &[
+    "http.server",
+    "http.client",
+    "db.pool",
+    "db.query",
+    "storage.wal",
+    "storage.compactor",
+    "cache",
+    "auth",
+    "scheduler",
+    "replication",
+    "metrics",
+    "gc",
+    "api.v2",
+    "ingest",
+    "billing",
+    "search.index",
+];
+const INFO_MSGS: &[&str] = &[
+    "request completed",
+    "cache miss, fetching from origin",
+    "flushed memtable to level 0",
+    "opened segment",
+    "checkpoint written",
+    "connection accepted",
+    "compaction finished",
+    "lease renewed",
+    "user logged in",
+    "batch committed",
+];
+const DEBUG_MSGS: &[&str] = &[
+    "enter handler",
+    "lock acquired",
+    "page fetched",
+    "span closed",
+    "config reloaded",
+    "heartbeat sent",
+    "parsed request headers",
+];
+const WARN_MSGS: &[&str] = &[
+    "slow request",
+    "retrying operation",
+    "queue depth above soft limit",
+    "replica lagging behind leader",
+    "disk usage above 80%",
+    "deprecated API called",
+];
+const ERROR_MSGS: &[&str] = &[
+    "request failed",
+    "write rejected: disk full",
+    "checksum mismatch in segment",
+    "connection reset by peer",
+    "timeout waiting for lock",
+    "unhandled exception in worker",
+];
+const KEYS: &[&str] = &[
+    "user", "req", "status", "bytes", "dur_ms", "shard", "retries", "peer", "queue", "offset",
+    "conn", "errors", "path", "method", "region", "attempt",
+];
+const PATHS: &[&str] = &[
+    "/api/v1/items",
+    "/api/v2/orders",
+    "/healthz",
+    "/login",
+    "/static/app.js",
+    "/api/v1/search",
+];
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE"];
+/// A few non-ASCII values: the naive scanner validates UTF-8, as real logs require.
+const REGIONS: &[&str] = &[
+    "eu-west",
+    "us-east",
+    "ap-south",
+    "Zürich",
+    "São Paulo",
+    "東京",
+];
+const FRAMES: &[&str] = &[
+    "at storage::wal::append (wal.rs:214)",
+    "at db::txn::commit (txn.rs:88)",
+    "at http::server::dispatch (server.rs:412)",
+    "at runtime::task::poll (task.rs:57)",
+    "at core::ops::function::FnOnce::call_once",
+    "at scheduler::worker::run (worker.rs:133)",
+];
+
+/// One log line ending in '\n', at most MAX_LINE bytes. Returns true when it contains
+/// `ERROR` (decided by construction; no other text can contain it).
+fn push_line(rng: &mut Rng, ts_us: u64, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    push_timestamp(out, ts_us);
+    let r = rng.below(10_000);
+    // Levels: 0.9% ERROR, 13% WARN (1 in 130 of them mention an upstream ERROR: about
+    // 0.1% of lines), 45% INFO, 30% DEBUG, the rest TRACE.
+    let (level, msgs): (&[u8], &[&str]) = if r < 90 {
+        (b" ERROR ", ERROR_MSGS)
+    } else if r < 1390 {
+        (b" WARN  ", WARN_MSGS)
+    } else if r < 5890 {
+        (b" INFO  ", INFO_MSGS)
+    } else if r < 8890 {
+        (b" DEBUG ", DEBUG_MSGS)
+    } else {
+        (b" TRACE ", DEBUG_MSGS)
+    };
+    let mut has_error = r < 90;
+    out.extend_from_slice(level);
+    out.push(b'[');
+    out.extend_from_slice(rng.pick(COMPONENTS).as_bytes());
+    out.extend_from_slice(b"] tid=");
+    push_u64(out, 1 + rng.below(64));
+    out.push(b' ');
+    if (90..1390).contains(&r) && rng.below(130) == 0 {
+        out.extend_from_slice(b"upstream returned ERROR, retrying");
+        has_error = true;
+    } else {
+        out.extend_from_slice(rng.pick(msgs).as_bytes());
+    }
+    let pairs = rng.below(9);
+    for _ in 0..pairs {
+        out.push(b' ');
+        let key = rng.pick(KEYS);
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'=');
+        match key {
+            "user" | "req" | "conn" | "peer" => push_hex(out, rng.next(), 16),
+            "path" => {
+                out.extend_from_slice(rng.pick(PATHS).as_bytes());
+                out.push(b'/');
+                push_u64(out, rng.below(100_000));
+            }
+            "method" => out.extend_from_slice(rng.pick(METHODS).as_bytes()),
+            "region" => out.extend_from_slice(rng.pick(REGIONS).as_bytes()),
+            "status" => push_u64(
+                out,
+                [200, 201, 204, 304, 400, 404, 429, 500][rng.below(8) as usize],
+            ),
+            _ => {
+                let bits = 4 + rng.below(24);
+                push_u64(out, rng.below(1 << bits))
+            }
+        }
+    }
+    // Error lines sometimes name a cause that says ERROR again (counted once per line),
+    // and about 2% of all lines carry a one-line stack trace: long lines.
+    if has_error && rng.below(10) == 0 {
+        out.extend_from_slice(b" cause=\"nested ERROR in callee\"");
+    }
+    if rng.below(50) == 0 {
+        out.extend_from_slice(b" trace=\"");
+        let frames = 2 + rng.below(24);
+        for i in 0..frames {
+            let f = rng.pick(FRAMES);
+            // Leave room for the closing quote and newline.
+            if out.len() - start + f.len() + 3 + 2 > MAX_LINE {
+                break;
+            }
+            if i > 0 {
+                out.extend_from_slice(b" | ");
+            }
+            out.extend_from_slice(f.as_bytes());
+        }
+        out.push(b'"');
+    }
+    out.push(b'\n');
+    debug_assert!(out.len() - start <= MAX_LINE);
+    has_error
+}
+
+/// A line of exactly `len` bytes (>= MIN_FILL, <= MAX_LINE) without ERROR.
+fn push_filler(out: &mut Vec<u8>, ts_us: u64, len: usize) {
+    let start = out.len();
+    push_timestamp(out, ts_us);
+    out.extend_from_slice(b" DEBUG [heartbeat] tid=0 keepalive pad=");
+    let used = out.len() - start;
+    out.resize(start + len - 1, b'.');
+    debug_assert!(used < len);
+    out.push(b'\n');
+}
+
+/// Generate chunk `index` (of `len` bytes, at least 4 KiB) of the log with tag `tag`
+/// into `out` (cleared first). Every chunk ends with a newline.
+pub fn generate_chunk(tag: u64, index: u64, len: usize, out: &mut Vec<u8>) -> Counts {
+    out.clear();
+    out.reserve(len);
+    let mut rng = Rng(mix(tag ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d)));
+    let mut ts = BASE_US + index * CHUNK_SPAN_US;
+    let mut c = Counts::default();
+    while len - out.len() >= MAX_LINE + MIN_FILL {
+        ts += rng.below(MAX_GAP_US + 1);
+        if push_line(&mut rng, ts, out) {
+            c.error_lines += 1;
+        }
+        c.lines += 1;
+    }
+    let rest = len - out.len();
+    if rest <= MAX_LINE {
+        push_filler(out, ts, rest);
+        c.lines += 1;
+    } else {
+        push_filler(out, ts, rest / 2);
+        push_filler(out, ts, rest - rest / 2);
+        c.lines += 2;
+    }
+    debug_assert_eq!(out.len(), len);
+    c
+}
+
+/// Check a requested log size: a whole number of 4 KiB pages.
+pub fn check_size(size: u64) -> Result<()> {
+    if size < 4096 || size % 4096 != 0 {
+        bail!(
+            "--size {}: the log size must be a multiple of 4KiB and at least 4KiB, e.g. 64MiB or 2GiB",
+            units::format_size(size)
+        );
+    }
+    Ok(())
+}
+
+fn chunks(size: u64) -> u64 {
+    size.div_ceil(CHUNK as u64)
+}
+
+fn chunk_len(size: u64, index: u64) -> usize {
+    (size - index * CHUNK as u64).min(CHUNK as u64) as usize
+}
+
+/// What is stored beside the log: its identity and its exact counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogMeta {
+    pub format_version: u64,
+    pub size: u64,
+    pub seed: u64,
+    pub tag: u64,
+    pub chunk: u64,
+    pub lines: u64,
+    pub error_lines: u64,
+}
+
+/// A generated log ready to scan.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogFile {
+    pub path: PathBuf,
+    pub size: u64,
+    pub seed: u64,
+    pub tag: u64,
+    /// Lines in the file and lines containing ERROR, known from generation.
+    pub lines: u64,
+    pub error_lines: u64,
+    /// True when this run created the file (false: reused).
+    pub created: bool,
+    pub create_secs: Option<f64>,
+}
+
+pub fn file_name(size: u64, tag: u64) -> String {
+    format!(
+        "faultline-log-{}-{:016x}.log",
+        units::format_size(size),
+        tag
+    )
+}
+
+fn meta_path(log: &Path) -> PathBuf {
+    log.with_extension("log.json")
+}
+
+/// The log of `size` bytes for `seed` in `dir`: reused when present and intact,
+/// created otherwise.
+pub fn prepare(dir: &Path, size: u64, seed: u64, quiet: bool) -> Result<LogFile> {
+    check_size(size)?;
+    let tag = log_tag(seed);
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}; choose another with --data-dir",
+            dir.display()
+        )
+    })?;
+    let path = dir.join(file_name(size, tag));
+    if path.exists() {
+        let meta = check_existing(&path, size, seed, tag)?;
+        return Ok(LogFile {
+            path,
+            size,
+            seed,
+            tag,
+            lines: meta.lines,
+            error_lines: meta.error_lines,
+            created: false,
+            create_secs: None,
+        });
+    }
+    let t0 = Instant::now();
+    let counts = create(&path, size, seed, tag, quiet)?;
+    Ok(LogFile {
+        path,
+        size,
+        seed,
+        tag,
+        lines: counts.lines,
+        error_lines: counts.error_lines,
+        created: true,
+        create_secs: Some(t0.elapsed().as_secs_f64()),
+    })
+}
+
+/// An existing log must have its metadata, the right size, and the right bytes in
+/// the first, a middle and the last chunk (regenerated and compared).
+fn check_existing(path: &Path, size: u64, seed: u64, tag: u64) -> Result<LogMeta> {
+    let damaged = |why: String| {
+        anyhow::anyhow!(
+            "log {} exists but {why}; it is damaged or not from this faultline version: delete it (and {}) to have it created again",
+            path.display(),
+            meta_path(path).display()
+        )
+    };
+    let mp = meta_path(path);
+    let text = std::fs::read_to_string(&mp).map_err(|e| {
+        damaged(format!(
+            "its counts file {} cannot be read ({e})",
+            mp.display()
+        ))
+    })?;
+    let meta: LogMeta = serde_json::from_str(&text)
+        .map_err(|e| damaged(format!("its counts file is not valid ({e})")))?;
+    let want = (FORMAT_VERSION, size, seed, tag, CHUNK as u64);
+    if (
+        meta.format_version,
+        meta.size,
+        meta.seed,
+        meta.tag,
+        meta.chunk,
+    ) != want
+    {
+        return Err(damaged("its counts file describes another log".into()));
+    }
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = f.metadata()?.len();
+    if len != size {
+        return Err(damaged(format!("holds {len} bytes instead of {size}")));
+    }
+    let n = chunks(size);
+    let mut want = Vec::new();
+    let mut got = Vec::new();
+    let mut idx = vec![0, n / 2, n - 1];
+    idx.dedup();
+    for i in idx {
+        let l = chunk_len(size, i);
+        generate_chunk(tag, i, l, &mut want);
+        got.resize(l, 0);
+        f.read_exact_at(&mut got, i * CHUNK as u64)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if got != want {
+            return Err(damaged(format!(
+                "chunk {i} does not hold the expected text"
+            )));
+        }
+    }
+    Ok(meta)
+}
+
+/// Generate the log into `<name>.partial` in parallel, fsync, drop it from the page
+/// cache, write the counts file, rename both into place. Partial files are removed on
+/// error or interruption.
+fn create(path: &Path, size: u64, seed: u64, tag: u64, quiet: bool) -> Result<Counts> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let free = sys::free_space(parent).unwrap_or(u64::MAX);
+    if free < size {
+        bail!(
+            "not enough space for the log in {}: it needs {} and {} is free; use --data-dir on a larger file system or a smaller --size",
+            parent.display(),
+            units::format_size(size),
+            units::format_size(free)
+        );
+    }
+    let partial = path.with_extension("log.partial");
+    let meta_partial = path.with_extension("log.json.partial");
+    for p in [&partial, &meta_partial] {
+        if p.exists() {
+            bail!(
+                "{} is left over from an interrupted creation; delete it and run again",
+                p.display()
+            );
+        }
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let result = fill(&file, &partial, size, tag, quiet).and_then(|counts| {
+        let meta = LogMeta {
+            format_version: FORMAT_VERSION,
+            size,
+            seed,
+            tag,
+            chunk: CHUNK as u64,
+            lines: counts.lines,
+            error_lines: counts.error_lines,
+        };
+        let mut m = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&meta_partial)
+            .with_context(|| format!("cannot create {}", meta_partial.display()))?;
+        std::io::Write::write_all(&mut m, serde_json::to_string_pretty(&meta)?.as_bytes())?;
+        m.sync_all()?;
+        std::fs::rename(&partial, path)
+            .with_context(|| format!("cannot rename {} into place", partial.display()))?;
+        std::fs::rename(&meta_partial, meta_path(path))
+            .with_context(|| format!("cannot rename {} into place", meta_partial.display()))?;
+        Ok(counts)
+    });
+    match result {
+        Ok(c) => {
+            if let Ok(d) = File::open(parent) {
+                let _ = d.sync_all();
+            }
+            Ok(c)
+        }
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(&partial);
+            let _ = std::fs::remove_file(&meta_partial);
+            // A log renamed into place without its counts file would be refused later;
+            // remove it too.
+            if !meta_path(path).exists() {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn fill(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<Counts> {
+    let n = chunks(size);
+    let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let lines = AtomicU64::new(0);
+    let errors = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let threads = sys::online_cpus().clamp(1, 4);
+    let bar = crate::ui::bytes_bar(
+        size,
+        &format!(
+            "creating {}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        quiet,
+    );
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    let mut buf = Vec::with_capacity(CHUNK);
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        if interrupt::requested() {
+                            failed.store(true, Ordering::Relaxed);
+                            bail!("interrupted while creating the log; nothing was kept");
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return Ok(());
+                        }
+                        let c = generate_chunk(tag, i, chunk_len(size, i), &mut buf);
+                        if let Err(e) = file.write_all_at(&buf, i * CHUNK as u64) {
+                            failed.store(true, Ordering::Relaxed);
+                            if e.raw_os_error() == Some(libc::ENOSPC) {
+                                bail!("no space left while creating {}; use --data-dir on a larger file system or a smaller --size", path.display());
+                            }
+                            return Err(e).with_context(|| format!("writing {}", path.display()));
+                        }
+                        lines.fetch_add(c.lines, Ordering::Relaxed);
+                        errors.fetch_add(c.error_lines, Ordering::Relaxed);
+                        done.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        while !handles.iter().all(|h| h.is_finished()) {
+            bar.set_position(done.load(Ordering::Relaxed));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a generator thread panicked")))
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    for r in results {
+        r?;
+    }
+    file.sync_all()
+        .with_context(|| format!("cannot flush {}", path.display()))?;
+    // The first cold scan should not find the freshly written text in the page cache.
+    let _ = sys::drop_file_cache(file);
+    Ok(Counts {
+        lines: lines.load(Ordering::Relaxed),
+        error_lines: errors.load(Ordering::Relaxed),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Count independently of the generator's bookkeeping: split the text into lines
+    /// with std and search with str::contains.
+    fn naive(text: &[u8]) -> Counts {
+        let s = std::str::from_utf8(text).expect("the log is valid UTF-8");
+        let mut c = Counts::default();
+        for l in s.lines() {
+            c.lines += 1;
+            if l.contains("ERROR") {
+                c.error_lines += 1;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn chunk_counts_match_a_naive_scan() {
+        let tag = log_tag(7);
+        let mut buf = Vec::new();
+        let mut total = Counts::default();
+        for i in 0..3 {
+            let c = generate_chunk(tag, i, CHUNK, &mut buf);
+            assert_eq!(buf.len(), CHUNK);
+            assert_eq!(*buf.last().unwrap(), b'\n');
+            assert_eq!(naive(&buf), c, "chunk {i}");
+            total += c;
+        }
+        // About 1% of lines contain ERROR.
+        let frac = total.error_lines as f64 / total.lines as f64;
+        assert!((0.007..0.013).contains(&frac), "{frac} of {total:?}");
+    }
+
+    #[test]
+    fn lines_vary_in_length_and_respect_the_bounds() {
+        let mut buf = Vec::new();
+        generate_chunk(log_tag(1), 0, CHUNK, &mut buf);
+        let lens: Vec<usize> = buf
+            .split_inclusive(|&b| b == b'\n')
+            .map(|l| l.len())
+            .collect();
+        let min = *lens.iter().min().unwrap();
+        let max = *lens.iter().max().unwrap();
+        assert!(min >= MIN_LINE as usize, "{min}");
+        assert!(max <= MAX_LINE, "{max}");
+        assert!(max > 500, "some long lines: {max}");
+        let mean = buf.len() as f64 / lens.len() as f64;
+        assert!((80.0..250.0).contains(&mean), "mean line {mean}");
+        // Lower-case "error" occurs (errors=...), and must not be counted.
+        assert!(memchr::memmem::find(&buf, b"errors=").is_some());
+    }
+
+    #[test]
+    fn deterministic_and_seed_dependent() {
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        generate_chunk(log_tag(3), 5, 8192, &mut a);
+        generate_chunk(log_tag(3), 5, 8192, &mut b);
+        generate_chunk(log_tag(4), 5, 8192, &mut c);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), 8192);
+    }
+
+    #[test]
+    fn small_chunks_end_exactly() {
+        let mut buf = Vec::new();
+        for len in [4096usize, 4096 + 8, 5000, 12288, 1300 + 96] {
+            let c = generate_chunk(log_tag(2), 0, len, &mut buf);
+            assert_eq!(buf.len(), len);
+            assert_eq!(naive(&buf), c, "len {len}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_civil_and_increase() {
+        let mut v = Vec::new();
+        push_timestamp(&mut v, BASE_US);
+        assert_eq!(
+            std::str::from_utf8(&v).unwrap(),
+            "2026-01-01T00:00:00.000000Z"
+        );
+        v.clear();
+        // 2028-02-29T12:34:56.789012Z
+        push_timestamp(&mut v, 1_835_440_496_789_012);
+        assert_eq!(
+            std::str::from_utf8(&v).unwrap(),
+            "2028-02-29T12:34:56.789012Z"
+        );
+        // Chunk k's last timestamp is before chunk k+1's first.
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        generate_chunk(log_tag(1), 0, CHUNK, &mut a);
+        generate_chunk(log_tag(1), 1, 8192, &mut b);
+        let last = a[..a.len() - 1]
+            .rsplit(|&c| c == b'\n')
+            .next()
+            .unwrap()
+            .get(..27)
+            .unwrap()
+            .to_vec();
+        assert!(last < b[..27].to_vec());
+    }
+
+    #[test]
+    fn file_is_created_reused_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let size = CHUNK as u64 + 8192;
+        let a = prepare(d.path(), size, 11, true).unwrap();
+        assert!(a.created);
+        let text = std::fs::read(&a.path).unwrap();
+        assert_eq!(text.len() as u64, size);
+        let c = naive(&text);
+        assert_eq!((c.lines, c.error_lines), (a.lines, a.error_lines));
+        let b = prepare(d.path(), size, 11, true).unwrap();
+        assert!(!b.created);
+        assert_eq!((b.lines, b.error_lines), (a.lines, a.error_lines));
+        // Damage the last chunk: refused with advice.
+        let f = OpenOptions::new().write(true).open(&a.path).unwrap();
+        f.write_all_at(b"X", size - 10).unwrap();
+        drop(f);
+        let e = prepare(d.path(), size, 11, true).unwrap_err().to_string();
+        assert!(e.contains("delete it"), "{e}");
+        assert!(check_size(5000).is_err());
+        assert!(check_size(0).is_err());
+    }
+}
