@@ -51,3 +51,24 @@ pub fn cell_bar(total_ms: Option<u64>, message: &str, quiet: bool) -> ProgressBa
     bar.set_prefix(message.to_string());
     bar
 }
+
+/// Wait for scoped worker threads while a bar shows `done`, then collect their results
+/// (a panicked worker becomes an error naming `what`).
+pub fn join_with_progress<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, anyhow::Result<T>>>,
+    bar: &ProgressBar,
+    done: &std::sync::atomic::AtomicU64,
+    what: &str,
+) -> Vec<anyhow::Result<T>> {
+    while !handles.iter().all(|h| h.is_finished()) {
+        bar.set_position(done.load(std::sync::atomic::Ordering::Relaxed));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a {what} thread panicked")))
+        })
+        .collect()
+}

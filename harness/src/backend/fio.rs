@@ -487,18 +487,8 @@ impl Drop for ScratchDir {
 
 fn not_run(status: Status, reason: String, threads: usize, notes: Vec<String>) -> Outcome {
     Outcome {
-        status,
-        reason: Some(reason),
         notes,
-        threads,
-        queue_depth: 1,
-        ops: 0,
-        elapsed_ns: 0,
-        hist: None,
-        timeseries: Vec::new(),
-        verify_errors: 0,
-        interrupted: false,
-        ..Outcome::default()
+        ..Outcome::not_run(status, reason, threads)
     }
 }
 

@@ -15,7 +15,7 @@
 //! Each open reads /proc/self/smaps_rollup before and after loading and notes how many
 //! bytes really are mapped with huge pages: the advices are best effort.
 
-use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
+use super::{Backend, MemoryWorker, OpenCtx, OpenError, Worker};
 use crate::spec::backend::{HugepageMode, HugepageOptions};
 use crate::spec::Touch;
 use crate::sys::madvise::{madvise_huge, HugeAdvice};
@@ -271,7 +271,9 @@ enum Memory {
 }
 
 pub struct HugePage {
-    // Field order is drop order: the mapping is unmapped before the pool shrinks back.
+    // Field order is drop order: the SIGBUS registration goes before the mapping, the
+    // mapping is unmapped before the pool shrinks back.
+    _sigbus: Option<sys::sigbus::Registration>,
     mem: Memory,
     /// Where the data starts in `mem` (anonymous regions are over-allocated to start at
     /// a 2 MiB boundary).
@@ -566,7 +568,16 @@ impl HugePage {
                 )
             }
         };
+        // The file mapping (mode=thp) raises SIGBUS if the file is truncated under it.
+        let sigbus = match &mem {
+            Memory::File(m) => Some(
+                sys::sigbus::register(m.as_ptr(), m.len())
+                    .map_err(|e| failed(format!("cannot install the SIGBUS handler: {e}")))?,
+            ),
+            Memory::Anon(_) => None,
+        };
         let mut hp = HugePage {
+            _sigbus: sigbus,
             mem,
             start,
             len,
@@ -609,19 +620,13 @@ impl HugePage {
     }
 }
 
-struct HugePageWorker<'a> {
-    data: &'a [u8],
-    block: usize,
-    touch: Touch,
-}
-
 impl Backend for HugePage {
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
-        Ok(Box::new(HugePageWorker {
-            data: self.data(),
-            block: self.block,
-            touch: self.touch,
-        }))
+        Ok(Box::new(MemoryWorker::new(
+            self.data(),
+            self.block,
+            self.touch,
+        )))
     }
 
     /// The open-time notes, plus the huge pages mapped now when that changed (called
@@ -648,18 +653,6 @@ impl Backend for HugePage {
         let base = self.baseline?.get(self.field)?;
         let now = HugeUsage::read_self().ok()?.get(self.field)?;
         Some(now.saturating_sub(base).min(self.region))
-    }
-}
-
-impl Worker for HugePageWorker<'_> {
-    #[inline]
-    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
-        let start = offset as usize;
-        let block = self
-            .data
-            .get(start..start + self.block)
-            .ok_or_else(|| OpError(format!("offset {offset} is outside the mapping")))?;
-        Ok(consume(block, offset, self.touch))
     }
 }
 

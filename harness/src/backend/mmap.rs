@@ -3,7 +3,7 @@
 //! operation reads the block straight from the mapping: page faults, read-around and
 //! eviction are the kernel's.
 
-use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
+use super::{Backend, MemoryWorker, OpenCtx, OpenError, Worker};
 use crate::spec::backend::{MmapAdvice, MmapOptions};
 use crate::spec::Touch;
 use crate::sys;
@@ -95,54 +95,14 @@ impl Mmap {
     }
 }
 
-struct MmapWorker<'a> {
-    data: &'a [u8],
-    block: usize,
-    touch: Touch,
-    sigbus_seen: u64,
-}
-
 impl Backend for Mmap {
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
-        Ok(Box::new(MmapWorker {
-            data: &self.map,
-            block: self.block,
-            touch: self.touch,
-            sigbus_seen: sys::sigbus::hits(),
-        }))
+        Ok(Box::new(MemoryWorker::new(
+            &self.map, self.block, self.touch,
+        )))
     }
 
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }
-}
-
-impl Worker for MmapWorker<'_> {
-    #[inline]
-    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
-        let start = offset as usize;
-        let block = self
-            .data
-            .get(start..start + self.block)
-            .ok_or_else(|| OpError(format!("offset {offset} is outside the mapping")))?;
-        let fold = consume(block, offset, self.touch);
-        if sys::sigbus::hits() != self.sigbus_seen {
-            return Err(sigbus_error(self.data, offset));
-        }
-        Ok(fold)
-    }
-}
-
-#[cold]
-fn sigbus_error(data: &[u8], offset: u64) -> OpError {
-    let addr = sys::sigbus::last_addr();
-    let base = data.as_ptr() as usize;
-    let at = if addr >= base && addr < base + data.len() {
-        format!("file offset {}", addr - base)
-    } else {
-        format!("address {addr:#x}")
-    };
-    OpError(format!(
-        "SIGBUS while reading the block at offset {offset} (fault at {at}): the mapped file was truncated or the device failed the read"
-    ))
 }

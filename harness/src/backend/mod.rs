@@ -139,6 +139,58 @@ pub fn preflight(spec: &BackendSpec, target: &Target, w: &Workload) -> Result<()
     }
 }
 
+/// A worker that reads blocks straight from memory: a file mapping (`mmap`, `hugepage`
+/// thp) or a region the data was loaded into. For a file mapping registered for SIGBUS
+/// recovery (`sys::sigbus`), a SIGBUS during the read becomes this operation's error.
+pub struct MemoryWorker<'a> {
+    pub data: &'a [u8],
+    pub block: usize,
+    pub touch: Touch,
+    /// `sys::sigbus::hits()` when the worker was made.
+    pub sigbus_seen: u64,
+}
+
+impl<'a> MemoryWorker<'a> {
+    pub fn new(data: &'a [u8], block: usize, touch: Touch) -> MemoryWorker<'a> {
+        MemoryWorker {
+            data,
+            block,
+            touch,
+            sigbus_seen: crate::sys::sigbus::hits(),
+        }
+    }
+}
+
+impl Worker for MemoryWorker<'_> {
+    #[inline]
+    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
+        let start = offset as usize;
+        let block = self
+            .data
+            .get(start..start + self.block)
+            .ok_or_else(|| OpError(format!("offset {offset} is outside the mapping")))?;
+        let fold = consume(block, offset, self.touch);
+        if crate::sys::sigbus::hits() != self.sigbus_seen {
+            return Err(sigbus_error(self.data, offset));
+        }
+        Ok(fold)
+    }
+}
+
+#[cold]
+fn sigbus_error(data: &[u8], offset: u64) -> OpError {
+    let addr = crate::sys::sigbus::last_addr();
+    let base = data.as_ptr() as usize;
+    let at = if addr >= base && addr < base + data.len() {
+        format!("file offset {}", addr - base)
+    } else {
+        format!("address {addr:#x}")
+    };
+    OpError(format!(
+        "SIGBUS while reading the block at offset {offset} (fault at {at}): the mapped file was truncated or the device failed the read"
+    ))
+}
+
 /// Read a block that is now in memory, as `touch` asks, and return its header fold.
 #[inline]
 pub fn consume(data: &[u8], offset: u64, touch: Touch) -> u64 {

@@ -800,27 +800,13 @@ pub fn table(vs: &[VariantResult]) -> String {
 }
 
 fn md_table(vs: &[VariantResult]) -> String {
-    let mut s = format!("| {} |\n", HEAD.join(" | "));
-    s.push_str(&format!("|{}\n", " --- |".repeat(HEAD.len())));
-    for r in rows(vs) {
-        s.push_str(&format!("| {} |\n", r.join(" | ")));
-    }
-    s
+    super::md_table(&HEAD, rows(vs))
 }
 
 pub fn summary(rec: &ClaimRecord<Params, VariantResult>, table: &str) -> String {
     let p = &rec.parameters;
     let mut s = String::new();
-    let _ = writeln!(s, "# Claim: atomics\n\n> {}\n", rec.statement);
-    let _ = writeln!(
-        s,
-        "Command: `{}`  \nMachine: {}  \nStarted {}, finished {}{}.  \nThe machine may have been shared with other work; the harness does not isolate it.\n",
-        rec.command.join(" "),
-        super::machine_line(&rec.environment),
-        rec.started_at,
-        rec.finished_at,
-        if rec.complete { "" } else { " (INTERRUPTED: incomplete)" }
-    );
+    s.push_str(&super::summary_header("atomics", rec));
     let _ = writeln!(
         s,
         "{} workers each added 1 to every counter {} times ({}). Expected final value of every counter: {}. ops/s = all increments / the span from the first worker's first increment to the last worker's last (CLOCK_MONOTONIC, comparable across processes); ns/op/worker = workers / ops/s; overlap = the workers' summed busy time / (workers x span): 1.00 when they incremented at the same time throughout, 1/workers when one ran after the other (contention then is not measured; a busy machine does that).\n",

@@ -307,7 +307,7 @@ impl Records {
     pub fn new(len: usize, tag: u64, slots: u64) -> Records {
         let n = [61u64, 59, 53, 47]
             .into_iter()
-            .find(|p| slots % p != 0)
+            .find(|p| !slots.is_multiple_of(*p))
             .unwrap_or(61);
         let plen = len - 24;
         let mut pool = Vec::with_capacity(n as usize);
@@ -534,13 +534,13 @@ fn page_states_readable() -> Result<(), String> {
 /// `faultline claim flush`.
 pub fn run(a: &FlushArgs) -> Result<i32> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
-    if a.record < 32 || a.record % 8 != 0 {
+    if a.record < 32 || !a.record.is_multiple_of(8) {
         bail!(
             "--record {}: a record needs at least 32 bytes and a multiple of 8 (sequence number, tag, payload, checksum), e.g. 4KiB",
             a.record
         );
     }
-    if a.size < 4096 || a.size % 4096 != 0 {
+    if a.size < 4096 || !a.size.is_multiple_of(4096) {
         bail!(
             "--size {}: use a multiple of 4KiB, e.g. 256MiB",
             units::format_size(a.size)
@@ -797,7 +797,7 @@ fn measure(
     let mut book = Book::new(r.policy, slots * a.record, 0);
     let mut n: u64 = 0;
     loop {
-        if n % 64 == 0 && interrupt::requested() {
+        if n.is_multiple_of(64) && interrupt::requested() {
             break;
         }
         if Instant::now() >= deadline {
@@ -1195,27 +1195,13 @@ pub fn table(vs: &[VariantResult]) -> String {
 }
 
 fn md_table(vs: &[VariantResult]) -> String {
-    let mut s = format!("| {} |\n", HEAD.join(" | "));
-    s.push_str(&format!("|{}\n", " --- |".repeat(HEAD.len())));
-    for r in rows(vs) {
-        s.push_str(&format!("| {} |\n", r.join(" | ")));
-    }
-    s
+    super::md_table(&HEAD, rows(vs))
 }
 
 pub fn summary(rec: &ClaimRecord<Params, VariantResult>, table: &str) -> String {
     let p = &rec.parameters;
     let mut s = String::new();
-    let _ = writeln!(s, "# Claim: flush\n\n> {}\n", rec.statement);
-    let _ = writeln!(
-        s,
-        "Command: `{}`  \nMachine: {}  \nStarted {}, finished {}{}.  \nThe machine may have been shared with other work; the harness does not isolate it.\n",
-        rec.command.join(" "),
-        super::machine_line(&rec.environment),
-        rec.started_at,
-        rec.finished_at,
-        if rec.complete { "" } else { " (INTERRUPTED: incomplete)" }
-    );
+    s.push_str(&super::summary_header("flush", rec));
     let _ = writeln!(
         s,
         "Each variant appended {} records to a new {} file (a ring of {} slots) for {}, then flushed what was left and re-read the file to check every record. mmap = copy into a shared writable mapping, flush = msync(MS_SYNC) of the range written since the last flush; pwrite = pwrite(2), flush = fdatasync(2). Kernel writeback settings: {}.\n",

@@ -349,7 +349,7 @@ pub fn generate_chunk(tag: u64, index: u64, len: usize, out: &mut Vec<u8>) -> Co
 
 /// Check a requested log size: a whole number of 4 KiB pages.
 pub fn check_size(size: u64) -> Result<()> {
-    if size < 4096 || size % 4096 != 0 {
+    if size < 4096 || !size.is_multiple_of(4096) {
         bail!(
             "--size {}: the log size must be a multiple of 4KiB and at least 4KiB, e.g. 64MiB or 2GiB",
             units::format_size(size)
@@ -620,17 +620,7 @@ fn fill(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<Co
                 })
             })
             .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
-            bar.set_position(done.load(Ordering::Relaxed));
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a generator thread panicked")))
-            })
-            .collect()
+        crate::ui::join_with_progress(handles, &bar, &done, "generator")
     });
     bar.finish_and_clear();
     for r in results {

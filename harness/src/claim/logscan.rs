@@ -766,12 +766,7 @@ pub fn table(vs: &[VariantResult]) -> String {
 }
 
 fn md_table(vs: &[VariantResult]) -> String {
-    let mut s = format!("| {} |\n", HEAD.join(" | "));
-    s.push_str(&format!("|{}\n", " --- |".repeat(HEAD.len())));
-    for r in rows(vs) {
-        s.push_str(&format!("| {} |\n", r.join(" | ")));
-    }
-    s
+    super::md_table(&HEAD, rows(vs))
 }
 
 fn find(vs: &[VariantResult], v: Variant, c: Cache) -> Option<&VariantResult> {
@@ -783,16 +778,7 @@ fn find(vs: &[VariantResult], v: Variant, c: Cache) -> Option<&VariantResult> {
 pub fn summary(rec: &ClaimRecord<Params, VariantResult>, table: &str) -> String {
     let p = &rec.parameters;
     let mut s = String::new();
-    let _ = writeln!(s, "# Claim: logscan\n\n> {}\n", rec.statement);
-    let _ = writeln!(
-        s,
-        "Command: `{}`  \nMachine: {}  \nStarted {}, finished {}{}.  \nThe machine may have been shared with other work; the harness does not isolate it.\n",
-        rec.command.join(" "),
-        super::machine_line(&rec.environment),
-        rec.started_at,
-        rec.finished_at,
-        if rec.complete { "" } else { " (INTERRUPTED: incomplete)" }
-    );
+    s.push_str(&super::summary_header("logscan", rec));
     let _ = writeln!(
         s,
         "Log: {} ({} bytes), {} lines, {} of them contain `ERROR` (known from the generator; every run must report exactly this). Each variant ran {} time(s) per cache state in its own process; cold = `posix_fadvise(DONTNEED)` on the log first, warm = the log read once first. Time is measured inside the child from opening the file to releasing the buffer or mapping; peak RSS is the child's own VmHWM (/proc/self/status, read at the end of the scan). wait4's `ru_maxrss` is in claim.json too, but it is not the child's alone: a child started with vfork/posix_spawn (as Rust's `Command` does) carries its parent's peak RSS into it at exec. user/sys s are the child's CPU times from wait4; when the machine is busy, elapsed time can exceed them.\n",

@@ -145,6 +145,29 @@ pub fn write_result<P: Serialize, V: Serialize>(
 }
 
 /// A short description of the machine for summaries, from the environment record.
+/// A markdown table with header `head` and the given rows.
+pub fn md_table(head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut s = format!("| {} |\n", head.join(" | "));
+    s.push_str(&format!("|{}\n", " --- |".repeat(head.len())));
+    for r in rows {
+        s.push_str(&format!("| {} |\n", r.join(" | ")));
+    }
+    s
+}
+
+/// The opening of every claim's summary.md: title, the claim, command, machine, times.
+pub fn summary_header<P: Serialize, V: Serialize>(name: &str, rec: &ClaimRecord<P, V>) -> String {
+    format!(
+        "# Claim: {name}\n\n> {}\n\nCommand: `{}`  \nMachine: {}  \nStarted {}, finished {}{}.  \nThe machine may have been shared with other work; the harness does not isolate it.\n\n",
+        rec.statement,
+        rec.command.join(" "),
+        machine_line(&rec.environment),
+        rec.started_at,
+        rec.finished_at,
+        if rec.complete { "" } else { " (INTERRUPTED: incomplete)" }
+    )
+}
+
 pub fn machine_line(e: &Environment) -> String {
     format!(
         "{} CPUs ({}), {} RAM, kernel {}, {} on {}",

@@ -350,17 +350,7 @@ fn fill(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()
                 })
             })
             .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
-            bar.set_position(done.load(Ordering::Relaxed));
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a writer thread panicked")))
-            })
-            .collect()
+        crate::ui::join_with_progress(handles, &bar, &done, "writer")
     });
     bar.finish_and_clear();
     for e in errors {

@@ -323,7 +323,7 @@ pub fn mount_of(mountinfo: &str, path: &Path) -> Option<Mount> {
         if l.len() < 5 || r.len() < 2 {
             continue;
         }
-        let mp = unescape(l[4]);
+        let mp = crate::probe::parse::unescape_mountinfo(l[4]);
         if !path.starts_with(&mp) {
             continue;
         }
@@ -339,27 +339,6 @@ pub fn mount_of(mountinfo: &str, path: &Path) -> Option<Mount> {
         }
     }
     best
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

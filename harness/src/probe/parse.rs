@@ -549,7 +549,7 @@ pub fn parse_cgroup_mounts(mountinfo: &str) -> CgroupMounts {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo` (octal).
-fn unescape_mountinfo(s: &str) -> String {
+pub fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

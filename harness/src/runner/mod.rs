@@ -249,7 +249,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn not_run(status: Status, reason: String, threads: usize) -> Outcome {
+    /// A cell that measured nothing: skipped or failed before it started.
+    pub fn not_run(status: Status, reason: String, threads: usize) -> Outcome {
         Outcome {
             status,
             reason: Some(reason),

@@ -37,7 +37,7 @@ impl AtomicMap {
     /// Map the first `len` bytes (a multiple of 8, at most the file's size) of `file`,
     /// shared and writable.
     pub fn new(file: &File, len: usize) -> io::Result<AtomicMap> {
-        if len == 0 || len % 8 != 0 {
+        if len == 0 || !len.is_multiple_of(8) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("an atomic mapping needs a non-zero multiple of 8 bytes, not {len}"),
