@@ -61,7 +61,11 @@ for fig in paper-fig1-random-read paper-fig2-seq-scan; do
 done
 
 if "$bin" report --help >/dev/null 2>&1; then
-  "$bin" report "${dirs[@]}" --out "$out/report.md"
+  # One report per device: the same workload on disk and on zram must not be pooled.
+  for dev in disk zram; do
+    sel=(); for d in "${dirs[@]}"; do [[ $d == *-$dev ]] && sel+=("$d"); done
+    [ ${#sel[@]} -gt 0 ] && "$bin" report "${sel[@]}" --out "$out/report-$dev.md"
+  done
 fi
 echo
 echo "results: ${dirs[*]}"

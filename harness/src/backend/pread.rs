@@ -29,7 +29,10 @@ impl Pread {
 
 struct PreadWorker {
     file: File,
-    buf: Vec<u8>,
+    /// Page-aligned, as fio's buffers are: a block copied into a buffer that straddles
+    /// pages touches one page more.
+    buf: crate::sys::AlignedBuf,
+    len: usize,
     touch: Touch,
 }
 
@@ -40,7 +43,9 @@ impl Backend for Pread {
             .map_err(|e| OpenError::Failed(format!("cannot open {}: {e}", self.path.display())))?;
         Ok(Box::new(PreadWorker {
             file,
-            buf: vec![0u8; self.block],
+            buf: crate::sys::AlignedBuf::new(self.block, crate::sys::page_size())
+                .map_err(|e| OpenError::Failed(format!("cannot allocate a buffer: {e}")))?,
+            len: self.block,
             touch: self.touch,
         }))
     }
@@ -49,8 +54,9 @@ impl Backend for Pread {
 impl Worker for PreadWorker {
     #[inline]
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
-        read_block(&self.file, &mut self.buf, offset)?;
-        Ok(consume(&self.buf, offset, self.touch))
+        let buf = &mut self.buf[..self.len];
+        read_block(&self.file, buf, offset)?;
+        Ok(consume(buf, offset, self.touch))
     }
 }
 
