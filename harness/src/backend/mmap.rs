@@ -77,6 +77,15 @@ impl Mmap {
             );
         }
         if o.lock {
+            if let Some(limit) = ctx.workload.page_cache_limit {
+                if t.size + t.size / 16 > limit {
+                    return Err(OpenError::Unavailable(format!(
+                        "`lock` pins all {} of the file in memory, which does not fit page_cache_limit {}: the memory cgroup would kill the run; drop `lock` or the limit",
+                        crate::units::format_size(t.size),
+                        crate::units::format_size(limit)
+                    )));
+                }
+            }
             map.lock().map_err(|e| {
                 OpenError::Unavailable(format!(
                     "mlock of {} bytes failed: {e}; raise the locked-memory limit (ulimit -l) or run as root",

@@ -425,7 +425,11 @@ impl BackendSpec {
     }
 
     /// True when the backend reads through the page cache or a mapping of it, so a cold
-    /// start (dropping the file's cached pages) changes what it measures.
+    /// start (dropping the file's cached pages) changes what it measures and a
+    /// page-cache limit applies to it. False for O_DIRECT readers and for backends that
+    /// hold the data in their own anonymous memory (buffer pool, hugepage hugetlb and
+    /// anon-thp): inside a page-cache cgroup that memory would be charged and could be
+    /// OOM-killed.
     pub fn uses_page_cache(&self) -> bool {
         !matches!(
             self.kind,
@@ -433,6 +437,10 @@ impl BackendSpec {
                 | BackendKind::Bufferpool(_)
                 | BackendKind::Uring(UringOptions { direct: true, .. })
                 | BackendKind::Fio(FioOptions { direct: true, .. })
+                | BackendKind::Hugepage(HugepageOptions {
+                    mode: HugepageMode::Hugetlb | HugepageMode::AnonThp,
+                    ..
+                })
         )
     }
 }
@@ -554,6 +562,12 @@ mod tests {
         );
         assert_eq!(u("uring:sqpoll,sqpoll_idle=5").sqpoll_idle_ms, Some(5));
         assert!(BackendSpec::parse("uring").unwrap().uses_page_cache());
+        assert!(!BackendSpec::parse("hugepage:mode=anon-thp")
+            .unwrap()
+            .uses_page_cache());
+        assert!(BackendSpec::parse("hugepage:mode=thp")
+            .unwrap()
+            .uses_page_cache());
         assert!(!BackendSpec::parse("uring:direct")
             .unwrap()
             .uses_page_cache());
