@@ -450,24 +450,7 @@ pub fn run(a: &AtomicsArgs) -> Result<i32> {
     rec.finished_at = super::now();
     let table = table(&rec.variants);
     let summary = summary(&rec, &table);
-    let path = super::write_result(out, &rec, &summary, &[])?;
-    println!("{table}");
-    for f in &rec.failures {
-        eprintln!("FAILED: {f}");
-    }
-    println!("result: {}", path.display());
-    if interrupted {
-        eprintln!("interrupted: the result holds what was measured and is marked incomplete");
-        return Ok(130);
-    }
-    if !rec.failures.is_empty() {
-        eprintln!(
-            "error: {} run(s) failed; see claim.json",
-            rec.failures.len()
-        );
-        return Ok(1);
-    }
-    Ok(0)
+    super::conclude(out, &rec, &table, &summary, interrupted, "run(s) failed")
 }
 
 fn empty_run(repeat: u32, expected: u64) -> RunMeasure {

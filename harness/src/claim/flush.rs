@@ -660,24 +660,14 @@ pub fn run(a: &FlushArgs) -> Result<i32> {
     rec.finished_at = super::now();
     let table = table(&rec.variants);
     let summary = summary(&rec, &table);
-    let path = super::write_result(out, &rec, &summary, &[])?;
-    println!("{table}");
-    for f in &rec.failures {
-        eprintln!("FAILED: {f}");
-    }
-    println!("result: {}", path.display());
-    if interrupted {
-        eprintln!("interrupted: the result holds what was measured and is marked incomplete");
-        return Ok(130);
-    }
-    if !rec.failures.is_empty() {
-        eprintln!(
-            "error: {} variant(s) failed; see claim.json",
-            rec.failures.len()
-        );
-        return Ok(1);
-    }
-    Ok(0)
+    super::conclude(
+        out,
+        &rec,
+        &table,
+        &summary,
+        interrupted,
+        "variant(s) failed",
+    )
 }
 
 /// Where a variant writes: a mapping or a descriptor.

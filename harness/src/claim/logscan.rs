@@ -511,26 +511,14 @@ pub fn run(a: &LogscanArgs) -> Result<i32> {
     rec.finished_at = super::now();
     let table = table(&rec.variants);
     let summary = summary(&rec, &table);
-    let path = super::write_result(dir, &rec, &summary, &[])?;
-    println!("{table}");
-    if !rec.failures.is_empty() {
-        for f in &rec.failures {
-            eprintln!("FAILED: {f}");
-        }
-    }
-    println!("result: {}", path.display());
-    if interrupted {
-        eprintln!("interrupted: the result holds what was measured and is marked incomplete");
-        return Ok(130);
-    }
-    if !rec.failures.is_empty() {
-        eprintln!(
-            "error: {} run(s) failed or counted wrong; see claim.json",
-            rec.failures.len()
-        );
-        return Ok(1);
-    }
-    Ok(0)
+    super::conclude(
+        dir,
+        &rec,
+        &table,
+        &summary,
+        interrupted,
+        "run(s) failed or counted wrong",
+    )
 }
 
 /// Set the cache state, run one variant in a child process, check its counts.

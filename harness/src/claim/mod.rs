@@ -130,6 +130,33 @@ pub fn reserve_dir(out: Option<&Path>, claim: &str, started_at: &str) -> Result<
 
 /// Write claim.json and summary.md (plus `extra` files) and rename the directory into
 /// place. Returns the final path.
+/// Write the result, print the table and failures, and return the exit code: 130 when
+/// interrupted, 1 when a check failed (`what` names the failed unit, e.g. "run(s)").
+pub fn conclude<P: Serialize, V: Serialize>(
+    dir: ResultDir,
+    rec: &ClaimRecord<P, V>,
+    table: &str,
+    summary: &str,
+    interrupted: bool,
+    what: &str,
+) -> Result<i32> {
+    let path = write_result(dir, rec, summary, &[])?;
+    println!("{table}");
+    for f in &rec.failures {
+        eprintln!("FAILED: {f}");
+    }
+    println!("result: {}", path.display());
+    if interrupted {
+        eprintln!("interrupted: the result holds what was measured and is marked incomplete");
+        return Ok(130);
+    }
+    if !rec.failures.is_empty() {
+        eprintln!("error: {} {what}; see claim.json", rec.failures.len());
+        return Ok(1);
+    }
+    Ok(0)
+}
+
 pub fn write_result<P: Serialize, V: Serialize>(
     dir: ResultDir,
     rec: &ClaimRecord<P, V>,
