@@ -44,7 +44,7 @@ grow_fd = last["fds"] - first["fds"]
 grow_maps = last["maps"] - first["maps"]
 grow_rss = (last["rss_bytes"] - first["rss_bytes"]) / 2**20
 print(f"growth: fds {grow_fd:+d}, maps {grow_maps:+d}, rss {grow_rss:+.1f} MiB")
-ok = grow_fd <= 0 and grow_maps <= 2 and grow_rss < 16
+ok = grow_fd <= 0 and grow_maps <= 2 and grow_rss < 4
 print("LEAK CHECK:", "ok" if ok else "GROWTH FOUND")
 sys.exit(0 if ok else 1)
 PY

@@ -2,6 +2,7 @@ use clap::Parser;
 use faultline::cli::{Cli, Command, RunArgs};
 
 fn main() {
+    faultline::sys::keep_large_allocations_mapped();
     let cli = Cli::parse();
     let result = match &cli.command {
         None => faultline::app::run(&RunArgs::default()),
