@@ -4,9 +4,12 @@
 mod common;
 use common::*;
 
-fn run_backend(spec: &str, extra: &str) {
-    let dir = scratch("backend");
-    let wl = tiny_workload(&dir, extra);
+/// Run `spec` on workload `wl` through the binary; the output and run.json.
+fn run_spec(
+    spec: &str,
+    dir: &std::path::Path,
+    wl: &std::path::Path,
+) -> (std::process::Output, serde_json::Value) {
     let out = dir.join("result");
     let o = run(&[
         "run",
@@ -19,8 +22,16 @@ fn run_backend(spec: &str, extra: &str) {
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("run.json").exists(), "{}", text(&o));
     let r = load(&out);
+    (o, r)
+}
+
+fn run_backend(spec: &str, extra: &str) {
+    let dir = scratch("backend");
+    let wl = tiny_workload(&dir, extra);
+    let (o, r) = run_spec(spec, &dir, &wl);
+    assert!(o.status.success(), "{}", text(&o));
     assert_eq!(r["schema"], 1);
     assert_eq!(r["complete"], true);
     let backends = r["backends"].as_array().unwrap();
@@ -263,19 +274,7 @@ fn run_ops(spec: &str, ops: u64, extra: &str) -> serde_json::Value {
 }
 
 fn run_wl(spec: &str, dir: &std::path::Path, wl: &std::path::Path) -> serde_json::Value {
-    let out = dir.join("result");
-    let o = run(&[
-        "run",
-        wl.to_str().unwrap(),
-        "--backend",
-        spec,
-        "--data-dir",
-        data_dir().to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    let r = load(&out);
+    let (o, r) = run_spec(spec, dir, wl);
     let b = r["backends"][0].clone();
     assert!(
         o.status.success() || b["status"] == "skipped",

@@ -338,16 +338,7 @@ pub fn run(a: &AtomicsArgs) -> Result<i32> {
     if total > u64::MAX as u128 / 2 {
         bail!("--procs x --increments x counters is too large; use fewer increments");
     }
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::spec::DEFAULT_DATA_DIR));
-    std::fs::create_dir_all(&dir).with_context(|| {
-        format!(
-            "cannot create the directory {}; choose another with --dir",
-            dir.display()
-        )
-    })?;
+    let dir = super::work_dir(&a.dir, "--dir")?;
     let mut layouts = vec![Layout {
         counters: a.counters as u64,
         stride: 8,

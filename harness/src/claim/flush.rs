@@ -572,16 +572,7 @@ pub fn run(a: &FlushArgs) -> Result<i32> {
     if methods.is_empty() {
         bail!("--method is empty: give mmap, pwrite or mmap,pwrite");
     }
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::spec::DEFAULT_DATA_DIR));
-    std::fs::create_dir_all(&dir).with_context(|| {
-        format!(
-            "cannot create the directory {}; choose another with --dir",
-            dir.display()
-        )
-    })?;
+    let dir = super::work_dir(&a.dir, "--dir")?;
     let free = sys::free_space(&dir).unwrap_or(u64::MAX);
     if free < a.size {
         bail!(

@@ -172,6 +172,21 @@ pub fn write_result<P: Serialize, V: Serialize>(
 }
 
 /// A short description of the machine for summaries, from the environment record.
+/// The directory a claim creates its files in: `dir` or faultline-data/, created if
+/// missing. `flag` names the option in the error.
+pub fn work_dir(dir: &Option<PathBuf>, flag: &str) -> Result<PathBuf> {
+    let dir = dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::spec::DEFAULT_DATA_DIR));
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "cannot create the directory {}; choose another with {flag}",
+            dir.display()
+        )
+    })?;
+    Ok(dir)
+}
+
 /// A markdown table with header `head` and the given rows.
 pub fn md_table(head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut s = format!("| {} |\n", head.join(" | "));

@@ -337,6 +337,10 @@ pub fn run_cell(
         }
         // Per-interval counters would need readings during fio's run; totals only.
         o.counters.huge_page_bytes = None;
+        reasons.0.insert(
+            "timeseries".into(),
+            "fio: every interval's counters are null: the harness reads its system-wide probes only before and after the fio run (the totals)".into(),
+        );
         o.reasons = reasons;
         o.notes
             .push("counters: system-wide totals read around the fio run; none per interval".into());
