@@ -3,8 +3,9 @@
 use crate::cli::{EnvArgs, ListArgs, PlotArgs, RunArgs};
 use crate::datafile;
 use crate::env::Environment;
+use crate::record::Status;
 use crate::record::{self, output::ResultDir, BackendResult, RunRecord};
-use crate::runner::{self, Status};
+use crate::runner;
 use crate::spec::{self, Workload};
 use crate::{interrupt, plot as charts, units};
 use anyhow::{bail, Context, Result};

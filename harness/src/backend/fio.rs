@@ -9,7 +9,7 @@
 //! `runner::run_cell` hands the whole cell to [`run_cell`].
 
 use crate::datafile::Target;
-use crate::runner::{self, Interval, Outcome, Status};
+use crate::record::{self, Interval, Outcome, Status};
 use crate::spec::backend::{BackendKind, FioEngine, FioOptions};
 use crate::spec::{BackendSpec, Pattern, Start, StopAt, Workload};
 use crate::{interrupt, units};
@@ -353,9 +353,9 @@ pub fn parse_json(text: &str) -> Result<FioResult, String> {
 /// Load fio's latency bins (value in ns -> count) into a histogram of the runner's
 /// bounds: each bin value recorded with its count.
 pub fn histogram_of(bins: &[(u64, u64)]) -> Histogram<u64> {
-    let mut h = runner::new_histogram();
+    let mut h = record::new_histogram();
     for &(v, c) in bins {
-        h.saturating_record_n(v.clamp(1, runner::HIST_MAX_NS), c);
+        h.saturating_record_n(v.clamp(1, record::HIST_MAX_NS), c);
     }
     h
 }

@@ -7,7 +7,7 @@ use crate::datafile::Target;
 use crate::env::Environment;
 use crate::probe::Counters;
 use crate::record::{encode_histogram, latency_of, BackendResult, RunRecord, SCHEMA};
-use crate::runner::{new_histogram, Interval, Status};
+use crate::record::{new_histogram, Interval, Status};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};

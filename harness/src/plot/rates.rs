@@ -5,7 +5,7 @@
 
 use crate::probe::Counters;
 use crate::record::BackendResult;
-use crate::runner::Interval;
+use crate::record::Interval;
 
 /// One interval with its bounds in seconds.
 #[derive(Debug, Clone, Copy)]

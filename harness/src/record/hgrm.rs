@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn format_has_header_rows_and_footer() {
-        let mut h = crate::runner::new_histogram();
+        let mut h = crate::record::new_histogram();
         for v in 1..=1000u64 {
             h.record(v * 1000).unwrap();
         }

@@ -1,6 +1,7 @@
 //! The one result schema (run.json) and the exporters built on it. Every exporter is a
 //! pure function from the record to bytes, so each can be tested on a fixed record.
 
+pub mod cell;
 pub mod csv;
 pub mod hgrm;
 pub mod output;
@@ -10,10 +11,10 @@ pub mod table;
 use crate::datafile::Target;
 use crate::env::Environment;
 use crate::probe::Counters;
-use crate::runner::{Interval, Outcome, Status};
 use crate::spec::{BackendSpec, Workload};
 use anyhow::{Context, Result};
 use base64::Engine;
+pub use cell::{new_histogram, Interval, Outcome, Status, HIST_MAX_NS};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -265,7 +266,7 @@ pub(crate) mod tests {
 
     /// A fixed record for exporter tests.
     pub fn sample_record() -> RunRecord {
-        let mut h = crate::runner::new_histogram();
+        let mut h = crate::record::new_histogram();
         for v in [1_000u64, 2_000, 2_000, 3_000, 50_000] {
             h.record(v).unwrap();
         }
@@ -349,15 +350,15 @@ pub(crate) mod tests {
 
     #[test]
     fn histogram_round_trips_and_merges() {
-        let mut a = crate::runner::new_histogram();
-        let mut b = crate::runner::new_histogram();
+        let mut a = crate::record::new_histogram();
+        let mut b = crate::record::new_histogram();
         for v in 1..=1000u64 {
             a.record(v * 100).unwrap();
         }
         for v in 1..=500u64 {
             b.record(v * 1000).unwrap();
         }
-        let mut m = crate::runner::new_histogram();
+        let mut m = crate::record::new_histogram();
         m.add(&a).unwrap();
         m.add(&b).unwrap();
         assert_eq!(m.len(), 1500);

@@ -1,7 +1,7 @@
 //! The summary table printed at the end of a run.
 
 use super::RunRecord;
-use crate::runner::Status;
+use crate::record::Status;
 use crate::units::{format_count, format_ns};
 
 pub fn summary_table(r: &RunRecord) -> String {

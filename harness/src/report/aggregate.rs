@@ -3,8 +3,8 @@
 //! mean with the min-max spread. Only results with status `ok` carry metrics; skipped
 //! and failed results are counted and keep their reasons.
 
+use crate::record::Status;
 use crate::record::{BackendResult, RunRecord};
-use crate::runner::Status;
 use std::collections::BTreeMap;
 
 /// Mean, smallest and largest value of one metric over `n` results.

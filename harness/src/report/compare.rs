@@ -519,7 +519,7 @@ mod tests {
             .iter_mut()
             .find(|b| b.name == "direct" && b.threads == 2)
             .unwrap();
-        d.status = crate::runner::Status::Failed;
+        d.status = crate::record::Status::Failed;
         d.reason = Some("pread: EIO".into());
         d.ops = 0;
         new.backends

@@ -11,6 +11,7 @@ pub mod access;
 use crate::backend::{self, OpError, OpenCtx, OpenError, Worker};
 use crate::datafile::{self, page, Target};
 use crate::probe::{self, Counters, ProbeSet, Reasons, ThreadProbes};
+use crate::record::cell::{new_histogram, Interval, Outcome, Status};
 use crate::spec::backend::BackendKind;
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
 use crate::sys::perf::FaultRing;
@@ -24,13 +25,6 @@ use std::time::{Duration, Instant};
 const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
 const STOP: u8 = 2;
-
-/// Highest latency the histograms hold (1 hour); longer samples are clamped to it.
-pub const HIST_MAX_NS: u64 = 3_600_000_000_000;
-
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIST_MAX_NS, 3).expect("static histogram bounds are valid")
-}
 
 /// Per-thread progress, on its own cache line so that threads do not share lines.
 #[repr(align(128))]
@@ -201,73 +195,6 @@ impl<'a> Driver<'a> {
             self.complete(off, fold, ns);
         }
         Ok(())
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    #[default]
-    Ok,
-    Skipped,
-    Failed,
-}
-
-/// One sampling interval: deltas over (t_ns - previous t_ns].
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Interval {
-    /// End of the interval, ns since the measured phase began.
-    pub t_ns: u64,
-    pub ops: u64,
-    pub bytes: u64,
-    /// Probe counters over this interval (deltas; gauges at its end).
-    #[serde(flatten)]
-    pub counters: crate::probe::Counters,
-}
-
-/// What one cell produced.
-#[derive(Default)]
-pub struct Outcome {
-    pub status: Status,
-    pub reason: Option<String>,
-    pub notes: Vec<String>,
-    pub threads: usize,
-    pub queue_depth: u32,
-    pub ops: u64,
-    pub elapsed_ns: u64,
-    pub hist: Option<Histogram<u64>>,
-    pub timeseries: Vec<Interval>,
-    pub verify_errors: u64,
-    pub interrupted: bool,
-    /// Time to open the backend (before the measured phase), ns.
-    pub setup_ns: u64,
-    /// Probe counters over the measured phase.
-    pub counters: Counters,
-    pub reasons: Reasons,
-    /// Latencies of the operations that took a major fault.
-    pub fault_hist: Option<Histogram<u64>>,
-}
-
-impl Outcome {
-    /// A cell that measured nothing: skipped or failed before it started.
-    pub fn not_run(status: Status, reason: String, threads: usize) -> Outcome {
-        Outcome {
-            status,
-            reason: Some(reason),
-            notes: Vec::new(),
-            threads,
-            queue_depth: 1,
-            ops: 0,
-            elapsed_ns: 0,
-            hist: None,
-            timeseries: Vec::new(),
-            verify_errors: 0,
-            interrupted: false,
-            setup_ns: 0,
-            counters: Counters::default(),
-            reasons: Reasons::default(),
-            fault_hist: None,
-        }
     }
 }
 
