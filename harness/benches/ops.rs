@@ -140,7 +140,7 @@ fn record(c: &mut Criterion) {
     });
     // Latencies of the size the runner sees, so the samples land in different buckets.
     let values: Vec<u64> = (0..1024u64).map(|i| 50 + page::mix(i) % 200_000).collect();
-    let mut h = faultline::runner::new_histogram();
+    let mut h = faultline::record::new_histogram();
     g.bench_function("histogram_record", |b| {
         let mut i = 0usize;
         b.iter(|| {
@@ -148,7 +148,7 @@ fn record(c: &mut Criterion) {
             i += 1;
         })
     });
-    let mut h = faultline::runner::new_histogram();
+    let mut h = faultline::record::new_histogram();
     g.bench_function("clock_pair_and_record", |b| {
         b.iter(|| {
             let t0 = Instant::now();
