@@ -13,6 +13,7 @@ pub mod cli;
 pub mod datafile;
 pub mod env;
 pub mod interrupt;
+pub mod plan;
 pub mod plot;
 pub mod probe;
 pub mod record;
