@@ -6,11 +6,12 @@
 //! the workers and samples their progress; the outcomes form one `record::RunRecord`,
 //! from which every exporter (run.json, CSV, .hgrm, table) is a pure function.
 
-pub mod app;
+pub mod cmd;
 pub mod backend;
 pub mod claim;
 pub mod cli;
 pub mod datafile;
+pub mod driver;
 pub mod env;
 pub mod interrupt;
 pub mod plan;
