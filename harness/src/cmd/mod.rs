@@ -11,13 +11,13 @@ pub mod run;
 
 use anyhow::{bail, Context, Result};
 use claim::ClaimArgs;
+use clap::{Parser, Subcommand};
 use compare::CompareArgs;
 use env::EnvArgs;
 use list::ListArgs;
 use plot::PlotArgs;
 use report::ReportArgs;
 use run::RunArgs;
-use clap::{Parser, Subcommand};
 use std::io::Write as _;
 use std::path::Path;
 

@@ -171,7 +171,13 @@ impl<'a> Driver<'a> {
         Driver {
             shared,
             me: &shared.progress[index],
-            gen: OffsetGen::new(cfg.pattern, cfg.nblocks, cfg.block, cfg.seed, &shared.cursor),
+            gen: OffsetGen::new(
+                cfg.pattern,
+                cfg.nblocks,
+                cfg.block,
+                cfg.seed,
+                &shared.cursor,
+            ),
             block: cfg.block,
             verify_tag: cfg.verify_tag,
             quota: cfg.quota,
@@ -304,4 +310,3 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 }
-

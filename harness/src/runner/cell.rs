@@ -78,7 +78,9 @@ fn run_external(c: &Cell, ext: &dyn External, ctx: &OpenCtx) -> Outcome {
     ] {
         reasons.0.insert(
             k.into(),
-            format!("{name} runs in its own processes, which the harness's thread probes do not see"),
+            format!(
+                "{name} runs in its own processes, which the harness's thread probes do not see"
+            ),
         );
     }
     // Per-interval counters would need readings during the tool's run; totals only.

@@ -27,13 +27,8 @@ pub fn run_plan(setup: &mut Setup, rec: &mut RunRecord, ui: &dyn Reporter) -> Re
         let spec = &w.backends[c.variant];
         let outcome = setup.run_cell(spec, c.threads, c.repeat, ui)?;
         let interrupted = outcome.interrupted;
-        let b = BackendResult::from_outcome(
-            spec,
-            outcome,
-            c.repeat,
-            w.block,
-            setup.target.verifies(),
-        )?;
+        let b =
+            BackendResult::from_outcome(spec, outcome, c.repeat, w.block, setup.target.verifies())?;
         ui.cell_done(&b);
         rec.backends.push(b);
         rec.process.push(ProcessSnapshot::take(rec.backends.len()));
