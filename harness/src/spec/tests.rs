@@ -183,10 +183,10 @@ fn cross_field_checks() {
 #[test]
 fn overrides_replace_and_recheck() {
     let mut w = parse("size = \"8MiB\"").unwrap();
-    w.apply(&Overrides {
+    w.apply(&Settings {
         threads: Some(vec![4]),
         block: Some(65536),
-        backends: vec![BackendSpec::parse("direct").unwrap()],
+        backends: Some(vec![BackendSpec::parse("direct").unwrap()]),
         duration: Some(Duration::from_secs(2)),
         ..Default::default()
     })
@@ -196,7 +196,7 @@ fn overrides_replace_and_recheck() {
     assert_eq!(w.backends[0].name, "direct");
     assert_eq!(w.stop, StopAt::Duration(Duration::from_secs(2)));
     let e = w
-        .apply(&Overrides {
+        .apply(&Settings {
             block: Some(16 << 20),
             ..Default::default()
         })
@@ -204,7 +204,7 @@ fn overrides_replace_and_recheck() {
         .to_string();
     assert!(e.contains("larger than `size`"), "{e}");
     let e = w
-        .apply(&Overrides {
+        .apply(&Settings {
             threads: Some(vec![0]),
             ..Default::default()
         })
