@@ -16,8 +16,8 @@ use toml::{Spanned, Value};
 
 pub use backend::BackendSpec;
 pub use pattern::Pattern;
-pub use settings::{Settings, ThreadCounts, KEYS};
 use settings::Wire;
+pub use settings::{Settings, ThreadCounts, KEYS};
 
 /// The built-in default workload (a copy of workloads/quick.toml), used when that file
 /// is not present in the working directory.

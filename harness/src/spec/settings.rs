@@ -184,13 +184,9 @@ settings! {
         /// The operation; only read is implemented (the key is there for writes and mixes).
         op: Op = (Op::Read), "\"read\"",
             toml |f, k, v| f.parsed(k, v, parse_op), cli #[arg(skip)];
-        /// How much of each block to read: first (one u64 per 4 KiB page) or all.
-        touch: Touch = (Touch::First), "\"first\"",
-            toml |f, k, v| f.parsed(k, v, parse_touch),
-            cli #[arg(long, value_name = "first|all", value_parser = parse_touch)];
         /// Read an existing file or block device instead of a generated data file
         /// (opened read-only; verification is off).
-        file: PathBuf = none, "none",
+        file: PathBuf = none, "(none)",
             toml |f, k, v| f.string(k, v).map(PathBuf::from),
             cli #[arg(long, value_name = "PATH")];
         /// Where generated data files live (default faultline-data/).
@@ -205,6 +201,10 @@ settings! {
         start: Start = (Start::Cold), "\"cold\"",
             toml |f, k, v| f.parsed(k, v, parse_start),
             cli #[arg(long, value_name = "cold|warm", value_parser = parse_start)];
+        /// How much of each block to read: first (one u64 per 4 KiB page) or all.
+        touch: Touch = (Touch::First), "\"first\"",
+            toml |f, k, v| f.parsed(k, v, parse_touch),
+            cli #[arg(long, value_name = "first|all", value_parser = parse_touch)];
         /// Operations in flight per thread for asynchronous backends.
         queue_depth: u32 = (1), "1",
             toml |f, k, v| f.int(k, v, 1, MAX_QUEUE_DEPTH).map(|n| n as u32),
@@ -216,16 +216,16 @@ settings! {
             check |flag, n| check_int(flag, *n as u64, 1, MAX_REPEATS),
             cli #[arg(long, value_name = "N")];
         /// Seeds the offsets and the data file's content.
-        seed: u64 = (0x6661_756c_746c_696e), "fixed",
+        seed: u64 = (0x6661_756c_746c_696e), "(fixed)",
             toml |f, k, v| f.int(k, v, 0, i64::MAX as u64), cli #[arg(skip)];
         /// Run the measured threads in a memory cgroup with this limit, so the page cache is
         /// smaller than the file (root or a delegated cgroup), e.g. 256MiB.
-        page_cache_limit: u64 = none, "none",
+        page_cache_limit: u64 = none, "(none)",
             toml Fields::size,
             cli #[arg(long, value_name = "S", value_parser = units::parse_size)];
         /// Read from an emulated fast device hot-added for the run instead of a data file:
         /// zram or zram:SIZE (RAM-backed, needs root; removed afterwards).
-        device: Device = none, "none",
+        device: Device = none, "(none)",
             toml |f, k, v| f.parsed(k, v, parse_device),
             cli #[arg(long, value_name = "zram[:SIZE]", value_parser = parse_device)];
         /// Attribute major faults to operations (a histogram of faulting operations and the
@@ -242,7 +242,7 @@ settings! {
             check |_, d| if d.is_zero() { Err("must be longer than 0".to_string()) } else { Ok(()) },
             cli #[arg(long, short = 'd', value_name = "D", value_parser = units::parse_duration, conflicts_with = "ops")];
         /// Measured operations per backend (in total over all threads) instead of a duration.
-        ops: u64 = none, "none",
+        ops: u64 = none, "(none)",
             toml |f, k, v| f.int(k, v, 1, u64::MAX / 2),
             check |_, n| if *n == 0 { Err("must be at least 1".to_string()) } else { Ok(()) },
             cli #[arg(long, value_name = "N")];
@@ -250,7 +250,7 @@ settings! {
     cli_only {
         /// Drop the whole page cache (echo 3 > /proc/sys/vm/drop_caches, root) before each
         /// backend, besides the default per-file cold start.
-        drop_caches: bool = (false), "off",
+        drop_caches: bool = (false), "(off)",
             cli #[arg(long, num_args = 0, default_missing_value = "true")];
     }
 }
@@ -293,7 +293,9 @@ pub fn parse_threads(s: &str) -> Result<ThreadCounts, String> {
             format!("`{part}` is not a thread count; use a whole number such as 2, or a list such as 1,2,4")
         })?;
         if n == 0 || n as u64 > MAX_THREADS {
-            return Err(format!("{n} threads is out of range; use 1 to {MAX_THREADS}"));
+            return Err(format!(
+                "{n} threads is out of range; use 1 to {MAX_THREADS}"
+            ));
         }
         v.push(n);
     }
@@ -306,7 +308,9 @@ fn checked<T>(
     v: &T,
     check: impl FnOnce(&str, &T) -> Result<(), String>,
 ) -> Result<(), SpecError> {
-    let flag = cli_flag(key).map(|f| f.long).unwrap_or_else(|| key.to_string());
+    let flag = cli_flag(key)
+        .map(|f| f.long)
+        .unwrap_or_else(|| key.to_string());
     check(&flag, v).map_err(|m| SpecError::new(flag, m))
 }
 
@@ -342,11 +346,12 @@ pub fn describe() -> String {
         let left = if s.in_file {
             format!("{} = {}", s.key, s.default)
         } else {
-            "(command line only)".to_string()
+            format!("{} (command line only)", s.key)
         };
         let flag = cli_flag(s.key).map(|f| f.usage).unwrap_or_default();
         let help = s.help.split_whitespace().collect::<Vec<_>>().join(" ");
-        let _ = writeln!(out, "  {left:<44} {flag}");
+        let line = format!("  {left:<40} {flag}");
+        let _ = writeln!(out, "{}", line.trim_end());
         let _ = writeln!(out, "      {help}");
     }
     out
