@@ -52,6 +52,7 @@ macro_rules! settings {
     // A given value, as the field stores it.
     (@given $v:expr, none) => { Some($v) };
     (@given $v:expr, ($d:expr)) => { $v };
+    // The resolved type.
     (@type $t:ty, none) => { Option<$t> };
     (@type $t:ty, ($d:expr)) => { $t };
     (
