@@ -12,7 +12,6 @@
 
 pub mod backend;
 pub mod claim;
-pub mod cli;
 pub mod cmd;
 pub mod datafile;
 pub mod driver;

@@ -20,6 +20,8 @@ pub fn run(args: &ListArgs) -> Result<i32> {
     out.push_str(&spec::options::describe_kinds(spec::backend::KINDS));
     out.push_str("\nAccess patterns (workload key `pattern`, or --pattern):\n");
     out.push_str(&spec::options::describe_kinds(spec::pattern::KINDS));
+    out.push_str("\nWorkload settings (workload key = default, command-line flag):\n");
+    out.push_str(&spec::settings::describe());
     out.push_str(&format!("\nWorkloads in {}:\n", args.workloads.display()));
     out.push_str(&describe_workloads(&args.workloads)?);
     print!("{out}");

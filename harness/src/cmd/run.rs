@@ -4,14 +4,40 @@
 //! -> setup (data, cgroup, probes) -> every cell of the plan -> record -> files, charts
 //! -> the table or JSON on stdout -> exit code.
 
-pub use crate::cli::RunArgs;
 use crate::plot as charts;
 use crate::record::{self, output::ResultDir, RunRecord, Status};
 use crate::runner::{self, Setup};
-use crate::spec::Workload;
+use crate::spec::{self, Workload};
 use crate::{interrupt, ui};
 use anyhow::{Context, Result};
-use std::path::Path;
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Workload file (TOML). Default: workloads/quick.toml.
+    pub workload: Option<PathBuf>,
+
+    // The workload settings (spec::settings), each replacing the workload's own.
+    #[command(flatten)]
+    pub settings: spec::Settings,
+
+    /// Result directory (must not exist). Default: results/<workload>/<UTC time>-<host>/.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// No progress bars or per-backend lines; the table and result path still print.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Also draw the charts (SVG and PNG) into the result directory.
+    #[arg(long)]
+    pub plot: bool,
+    /// Print one JSON object (result directory, per-backend status, throughput and
+    /// latency) on stdout instead of the table. Progress still goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// `faultline run`. Returns the process exit code.
 pub fn run(args: &RunArgs) -> Result<i32> {
@@ -46,7 +72,7 @@ fn workload(args: &RunArgs) -> Result<Workload> {
         Some(p) => Workload::load(p)?,
         None => Workload::default_quick()?,
     };
-    w.apply(&args.overrides())?;
+    w.apply(&args.settings)?;
     Ok(w)
 }
 

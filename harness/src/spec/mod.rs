@@ -1,19 +1,23 @@
 //! Workload definitions: the TOML wire form (unknown keys are errors) and the validated
 //! `Workload` the runner consumes. Every error names the file (or CLI flag), the key,
-//! the value and what is allowed, on one line.
+//! the value and what is allowed, on one line. Each setting (key, type, default, flag,
+//! help, validation) is declared once, in `settings`.
 
 pub mod backend;
 pub mod options;
 pub mod pattern;
+pub mod settings;
 
 use crate::units;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::{Spanned, Value};
 
 pub use backend::BackendSpec;
 pub use pattern::Pattern;
+use settings::Wire;
+pub use settings::{Settings, ThreadCounts, KEYS};
 
 /// The built-in default workload (a copy of workloads/quick.toml), used when that file
 /// is not present in the working directory.
@@ -43,59 +47,6 @@ impl SpecError {
         }
     }
 }
-
-/// The keys of a workload file, as written. Values stay untyped (with their position)
-/// until validation, so every message can name the key, the value and what is allowed.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wire {
-    description: Option<Spanned<Value>>,
-    size: Option<Spanned<Value>>,
-    block: Option<Spanned<Value>>,
-    pattern: Option<Spanned<Value>>,
-    op: Option<Spanned<Value>>,
-    touch: Option<Spanned<Value>>,
-    threads: Option<Spanned<Value>>,
-    queue_depth: Option<Spanned<Value>>,
-    duration: Option<Spanned<Value>>,
-    ops: Option<Spanned<Value>>,
-    warmup: Option<Spanned<Value>>,
-    interval: Option<Spanned<Value>>,
-    start: Option<Spanned<Value>>,
-    backends: Option<Spanned<Value>>,
-    file: Option<Spanned<Value>>,
-    data_dir: Option<Spanned<Value>>,
-    repeats: Option<Spanned<Value>>,
-    seed: Option<Spanned<Value>>,
-    page_cache_limit: Option<Spanned<Value>>,
-    fault_attribution: Option<Spanned<Value>>,
-    device: Option<Spanned<Value>>,
-}
-
-/// The keys a workload file may have, for messages.
-pub const KEYS: &[&str] = &[
-    "description",
-    "size",
-    "block",
-    "pattern",
-    "op",
-    "touch",
-    "threads",
-    "queue_depth",
-    "duration",
-    "ops",
-    "warmup",
-    "interval",
-    "start",
-    "backends",
-    "file",
-    "data_dir",
-    "repeats",
-    "seed",
-    "page_cache_limit",
-    "fault_attribution",
-    "device",
-];
 
 /// Where the data lives when not in a file: an emulated device created for the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -196,30 +147,6 @@ pub struct Workload {
     pub size_given: bool,
 }
 
-/// Values given on the command line; each replaces the workload's own.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub backends: Vec<BackendSpec>,
-    pub threads: Option<Vec<usize>>,
-    pub duration: Option<Duration>,
-    pub ops: Option<u64>,
-    pub warmup: Option<Duration>,
-    pub size: Option<u64>,
-    pub block: Option<u64>,
-    pub pattern: Option<Pattern>,
-    pub file: Option<PathBuf>,
-    pub data_dir: Option<PathBuf>,
-    pub interval: Option<Duration>,
-    pub start: Option<Start>,
-    pub touch: Option<Touch>,
-    pub queue_depth: Option<u32>,
-    pub repeats: Option<u32>,
-    pub page_cache_limit: Option<u64>,
-    pub drop_caches: bool,
-    pub no_fault_attribution: bool,
-    pub device: Option<Device>,
-}
-
 impl Workload {
     /// Read and validate a workload file.
     pub fn load(path: &Path) -> Result<Workload, SpecError> {
@@ -259,241 +186,36 @@ impl Workload {
     pub fn parse(text: &str, origin: &str, name: &str) -> Result<Workload, SpecError> {
         let wire: Wire = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
         let f = Fields { text, origin };
-        let description = match &wire.description {
-            Some(v) => f.string("description", v)?,
-            None => String::new(),
-        };
-        let size = f
-            .opt(&wire.size, "size", |v| f.size("size", v))?
-            .unwrap_or(units::GIB);
-        let block = f
-            .opt(&wire.block, "block", |v| f.size("block", v))?
-            .unwrap_or(4 * units::KIB);
-        let pattern = f
-            .opt(&wire.pattern, "pattern", |v| {
-                let s = f.string("pattern", v)?;
-                Pattern::parse(&s).map_err(|e| f.err(v, format!("key `pattern`: {e}")))
-            })?
-            .unwrap_or(Pattern::Random);
-        let op = f
-            .opt(&wire.op, "op", |v| {
-                let s = f.string("op", v)?;
-                match s.as_str() {
-                    "read" => Ok(Op::Read),
-                    "write" | "readwrite" | "mix" => Err(f.err(
-                        v,
-                        format!(
-                            "key `op`: `{s}` is not supported yet; this version measures reads only (op = \"read\")"
-                        ),
-                    )),
-                    _ => Err(f.err(v, format!("key `op`: `{s}` is not an operation; allowed: read"))),
-                }
-            })?
-            .unwrap_or(Op::Read);
-        let touch = f
-            .opt(&wire.touch, "touch", |v| {
-                let s = f.string("touch", v)?;
-                parse_touch(&s).map_err(|e| f.err(v, format!("key `touch`: {e}")))
-            })?
-            .unwrap_or(Touch::First);
-        let threads = f
-            .opt(&wire.threads, "threads", |v| f.threads(v))?
-            .unwrap_or_else(|| vec![1]);
-        let queue_depth = f
-            .opt(&wire.queue_depth, "queue_depth", |v| {
-                f.int("queue_depth", v, 1, MAX_QUEUE_DEPTH)
-            })?
-            .unwrap_or(1) as u32;
-        let duration = f.opt(&wire.duration, "duration", |v| {
-            f.duration("duration", v, false)
-        })?;
-        let ops = f.opt(&wire.ops, "ops", |v| f.int("ops", v, 1, u64::MAX / 2))?;
-        let stop = match (duration, ops) {
-            (Some(_), Some(_)) => {
-                let at = wire.ops.as_ref().map(|v| f.loc(v)).unwrap_or_default();
-                return Err(SpecError::new(
-                    at,
-                    "give either `duration` or `ops`, not both",
-                ));
-            }
-            (Some(d), None) => StopAt::Duration(d),
-            (None, Some(n)) => StopAt::Ops(n),
-            (None, None) => StopAt::Duration(Duration::from_secs(10)),
-        };
-        let warmup = f
-            .opt(&wire.warmup, "warmup", |v| f.duration("warmup", v, true))?
-            .unwrap_or(Duration::from_secs(1));
-        let interval = f
-            .opt(&wire.interval, "interval", |v| {
-                f.duration("interval", v, false)
-            })?
-            .unwrap_or(Duration::from_secs(1));
-        let start = f
-            .opt(&wire.start, "start", |v| {
-                let s = f.string("start", v)?;
-                parse_start(&s).map_err(|e| f.err(v, format!("key `start`: {e}")))
-            })?
-            .unwrap_or(Start::Cold);
-        let backends = match &wire.backends {
-            Some(v) => f.backends(v)?,
-            None => ["pread", "direct", "mmap"]
-                .iter()
-                .map(|s| BackendSpec::parse(s).expect("built-in backend names parse"))
-                .collect(),
-        };
-        let file = f.opt(&wire.file, "file", |v| {
-            f.string("file", v).map(PathBuf::from)
-        })?;
-        let data_dir = f
-            .opt(&wire.data_dir, "data_dir", |v| {
-                f.string("data_dir", v).map(PathBuf::from)
-            })?
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let repeats = f
-            .opt(&wire.repeats, "repeats", |v| {
-                f.int("repeats", v, 1, MAX_REPEATS)
-            })?
-            .unwrap_or(1) as u32;
-        let seed = f
-            .opt(&wire.seed, "seed", |v| f.int("seed", v, 0, i64::MAX as u64))?
-            .unwrap_or(0x6661_756c_746c_696e);
-        let page_cache_limit = f.opt(&wire.page_cache_limit, "page_cache_limit", |v| {
-            f.size("page_cache_limit", v)
-        })?;
-        let fault_attribution = f
-            .opt(&wire.fault_attribution, "fault_attribution", |v| {
-                match v.get_ref() {
-                    Value::Boolean(b) => Ok(*b),
-                    other => Err(f.err(
-                        v,
-                        format!(
-                            "key `fault_attribution`: expected true or false, got {}",
-                            show(other)
-                        ),
-                    )),
-                }
-            })?
-            .unwrap_or(true);
-        let device = f.opt(&wire.device, "device", |v| {
-            let s = f.string("device", v)?;
-            parse_device(&s).map_err(|e| f.err(v, format!("key `device`: {e}")))
-        })?;
-        let w = Workload {
-            name: name.to_string(),
-            source: origin.to_string(),
-            description,
-            size,
-            block,
-            pattern,
-            op,
-            touch,
-            threads,
-            queue_depth,
-            stop,
-            warmup,
-            interval,
-            start,
-            backends,
-            file,
-            data_dir,
-            repeats,
-            seed,
-            page_cache_limit,
-            fault_attribution,
-            device,
-            drop_caches: false,
-            size_given: wire.size.is_some(),
-        };
+        let given = Settings::from_wire(&wire, &f)?;
+        if let (Some(_), Some(ops)) = (&wire.duration, &wire.ops) {
+            return Err(SpecError::new(
+                f.loc(ops),
+                "give either `duration` or `ops`, not both",
+            ));
+        }
+        let w = given.resolve(name, origin);
         w.check().map_err(|m| SpecError::new(origin, m))?;
         Ok(w)
     }
 
     /// Apply command-line values, then re-check the combination.
-    pub fn apply(&mut self, o: &Overrides) -> Result<(), SpecError> {
-        if !o.backends.is_empty() {
-            self.backends = o.backends.clone();
+    pub fn apply(&mut self, o: &Settings) -> Result<(), SpecError> {
+        if o.duration.is_some() && o.ops.is_some() {
+            return Err(SpecError::new(
+                "--duration/--ops",
+                "give either --duration or --ops, not both",
+            ));
         }
-        if let Some(t) = &o.threads {
-            for &n in t {
-                check_int("--threads", n as u64, 1, MAX_THREADS)
-                    .map_err(|m| SpecError::new("--threads", m))?;
-            }
-            self.threads = t.clone();
+        o.merge_into(self)?;
+        if o.duration.is_some() || o.ops.is_some() {
+            self.stop = o.derived().stop();
         }
-        match (o.duration, o.ops) {
-            (Some(_), Some(_)) => {
-                return Err(SpecError::new(
-                    "--duration/--ops",
-                    "give either --duration or --ops, not both",
-                ))
-            }
-            (Some(d), None) => {
-                if d.is_zero() {
-                    return Err(SpecError::new("--duration", "must be longer than 0"));
-                }
-                self.stop = StopAt::Duration(d)
-            }
-            (None, Some(n)) => {
-                if n == 0 {
-                    return Err(SpecError::new("--ops", "must be at least 1"));
-                }
-                self.stop = StopAt::Ops(n)
-            }
-            (None, None) => {}
-        }
-        if let Some(v) = o.warmup {
-            self.warmup = v;
-        }
-        if let Some(v) = o.size {
-            self.size = v;
+        if o.size.is_some() {
             self.size_given = true;
         } else if o.file.is_some() {
             // The workload's size describes its generated file; a file given on the
             // command line is read whole unless --size says otherwise.
             self.size_given = false;
-        }
-        if let Some(v) = o.block {
-            self.block = v;
-        }
-        if let Some(v) = &o.pattern {
-            self.pattern = v.clone();
-        }
-        if let Some(v) = &o.file {
-            self.file = Some(v.clone());
-        }
-        if let Some(v) = &o.data_dir {
-            self.data_dir = v.clone();
-        }
-        if let Some(v) = o.interval {
-            self.interval = v;
-        }
-        if let Some(v) = o.start {
-            self.start = v;
-        }
-        if let Some(v) = o.touch {
-            self.touch = v;
-        }
-        if let Some(v) = o.queue_depth {
-            check_int("--queue-depth", v as u64, 1, MAX_QUEUE_DEPTH)
-                .map_err(|m| SpecError::new("--queue-depth", m))?;
-            self.queue_depth = v;
-        }
-        if let Some(v) = o.repeats {
-            check_int("--repeats", v as u64, 1, MAX_REPEATS)
-                .map_err(|m| SpecError::new("--repeats", m))?;
-            self.repeats = v;
-        }
-        if let Some(v) = o.page_cache_limit {
-            self.page_cache_limit = Some(v);
-        }
-        if o.drop_caches {
-            self.drop_caches = true;
-        }
-        if o.no_fault_attribution {
-            self.fault_attribution = false;
-        }
-        if let Some(d) = o.device {
-            self.device = Some(d);
         }
         self.check()
             .map_err(|m| SpecError::new(format!("{} with command-line values", self.source), m))
@@ -657,13 +379,35 @@ impl Fields<'_> {
         SpecError::new(self.loc(v), msg)
     }
 
-    fn opt<T>(
+    /// A key's value, if given, through its parser.
+    fn get<T>(
         &self,
         v: &Option<Spanned<Value>>,
-        _key: &str,
-        f: impl FnOnce(&Spanned<Value>) -> Result<T, SpecError>,
+        key: &'static str,
+        parse: impl FnOnce(&Self, &'static str, &Spanned<Value>) -> Result<T, SpecError>,
     ) -> Result<Option<T>, SpecError> {
-        v.as_ref().map(f).transpose()
+        v.as_ref().map(|v| parse(self, key, v)).transpose()
+    }
+
+    /// A string value through a parser whose message says what is allowed.
+    fn parsed<T>(
+        &self,
+        key: &str,
+        v: &Spanned<Value>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, SpecError> {
+        let s = self.string(key, v)?;
+        parse(&s).map_err(|e| self.err(v, format!("key `{key}`: {e}")))
+    }
+
+    fn boolean(&self, key: &str, v: &Spanned<Value>) -> Result<bool, SpecError> {
+        match v.get_ref() {
+            Value::Boolean(b) => Ok(*b),
+            other => Err(self.err(
+                v,
+                format!("key `{key}`: expected true or false, got {}", show(other)),
+            )),
+        }
     }
 
     fn string(&self, key: &str, v: &Spanned<Value>) -> Result<String, SpecError> {

@@ -183,10 +183,10 @@ fn cross_field_checks() {
 #[test]
 fn overrides_replace_and_recheck() {
     let mut w = parse("size = \"8MiB\"").unwrap();
-    w.apply(&Overrides {
+    w.apply(&Settings {
         threads: Some(vec![4]),
         block: Some(65536),
-        backends: vec![BackendSpec::parse("direct").unwrap()],
+        backends: Some(vec![BackendSpec::parse("direct").unwrap()]),
         duration: Some(Duration::from_secs(2)),
         ..Default::default()
     })
@@ -196,7 +196,7 @@ fn overrides_replace_and_recheck() {
     assert_eq!(w.backends[0].name, "direct");
     assert_eq!(w.stop, StopAt::Duration(Duration::from_secs(2)));
     let e = w
-        .apply(&Overrides {
+        .apply(&Settings {
             block: Some(16 << 20),
             ..Default::default()
         })
@@ -204,7 +204,7 @@ fn overrides_replace_and_recheck() {
         .to_string();
     assert!(e.contains("larger than `size`"), "{e}");
     let e = w
-        .apply(&Overrides {
+        .apply(&Settings {
             threads: Some(vec![0]),
             ..Default::default()
         })
@@ -224,4 +224,132 @@ fn load_reports_missing_and_directory() {
     );
     let e = Workload::load(Path::new("/tmp")).unwrap_err().to_string();
     assert!(e.contains("is a directory"), "{e}");
+}
+
+/// Parse `faultline run` flags into `Settings`, flattened as `RunArgs` does.
+fn flags(args: &[&str]) -> Result<Settings, String> {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Run {
+        #[command(flatten)]
+        s: Settings,
+    }
+    Run::try_parse_from(std::iter::once("run").chain(args.iter().copied()))
+        .map(|r| r.s)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn flags_fill_only_what_is_given() {
+    let s = flags(&[]).unwrap();
+    assert!(s.size.is_none() && s.backends.is_none() && s.threads.is_none());
+    assert!(s.fault_attribution.is_none() && s.drop_caches.is_none());
+    let s = flags(&[
+        "-b",
+        "pread",
+        "--backend",
+        "mmap",
+        "-t",
+        "1,2",
+        "--no-fault-attribution",
+        "--drop-caches",
+        "--queue-depth",
+        "4",
+    ])
+    .unwrap();
+    assert_eq!(s.backends.as_ref().map(Vec::len), Some(2));
+    assert_eq!(s.threads, Some(vec![1, 2]));
+    assert_eq!(s.fault_attribution, Some(false));
+    assert_eq!(s.drop_caches, Some(true));
+    assert_eq!(s.queue_depth, Some(4));
+    let e = flags(&["--seed", "1"]).unwrap_err();
+    assert!(
+        e.contains("unexpected argument"),
+        "seed is a file key only: {e}"
+    );
+    let e = flags(&["--duration", "1s", "--ops", "5"]).unwrap_err();
+    assert!(e.contains("cannot be used with"), "{e}");
+}
+
+#[test]
+fn flags_merge_field_by_field() {
+    let mut w = parse("size = \"8MiB\"\nops = 100\nrepeats = 2").unwrap();
+    assert!(w.fault_attribution && !w.drop_caches);
+    let given = flags(&[
+        "--no-fault-attribution",
+        "--drop-caches",
+        "-d",
+        "2s",
+        "--touch",
+        "all",
+    ]);
+    w.apply(&given.unwrap()).unwrap();
+    assert!(!w.fault_attribution && w.drop_caches);
+    assert_eq!(w.stop, StopAt::Duration(Duration::from_secs(2)));
+    assert_eq!(w.touch, Touch::All);
+    assert_eq!((w.repeats, w.size, w.size_given), (2, 8 << 20, true));
+    w.apply(&flags(&["--ops", "7", "--file", "/tmp/x"]).unwrap())
+        .unwrap();
+    assert_eq!(w.stop, StopAt::Ops(7));
+    assert_eq!(w.file, Some(PathBuf::from("/tmp/x")));
+    assert!(
+        !w.size_given,
+        "a file given on the command line is read whole"
+    );
+    let e = w
+        .apply(&Settings {
+            queue_depth: Some(0),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "--queue-depth: --queue-depth is 0; it must be at least 1"
+    );
+}
+
+#[test]
+fn every_setting_is_listed_with_its_flag() {
+    let in_file: Vec<&str> = settings::SETTINGS
+        .iter()
+        .filter(|s| s.in_file)
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(in_file, KEYS);
+    let list = settings::describe();
+    for s in settings::SETTINGS {
+        assert!(list.contains(s.key), "{} not in:\n{list}", s.key);
+        assert!(!s.help.trim().is_empty(), "{} has no help", s.key);
+    }
+    for f in [
+        "-b, --backend SPEC",
+        "-t, --threads N[,N...]",
+        "-d, --duration D",
+        "--queue-depth N",
+        "--no-fault-attribution",
+        "--drop-caches",
+    ] {
+        assert!(list.contains(f), "{f} not in:\n{list}");
+    }
+}
+
+/// The prose docs (README.md and docs/*.md) mention every key and every flag.
+#[test]
+fn docs_name_every_key_and_flag() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut docs = std::fs::read_to_string(root.join("README.md")).unwrap();
+    if let Ok(dir) = std::fs::read_dir(root.join("docs")) {
+        for e in dir.flatten() {
+            docs += &std::fs::read_to_string(e.path()).unwrap_or_default();
+        }
+    }
+    for s in settings::SETTINGS {
+        if s.in_file {
+            assert!(docs.contains(&format!("`{}`", s.key)), "key {}", s.key);
+        }
+        if let Some(f) = settings::cli_flag(s.key) {
+            assert!(docs.contains(&f.long), "flag {}", f.long);
+        }
+    }
 }

@@ -1,0 +1,359 @@
+//! Every workload setting, declared once in the `settings!` table below: its workload-file
+//! key, type, default, command-line flag, help text, the parser that validates a file's
+//! value (positioned messages through `Fields`) and the check a command-line value gets.
+//!
+//! From that one declaration come:
+//! * `Wire`: the keys of a workload file (serde, unknown keys are errors, values keep
+//!   their position) and `KEYS`, the list for messages;
+//! * `Settings`: one `Option` per setting, filled from a file (`from_wire`) or from the
+//!   command line (clap; `faultline run` flattens it into its arguments);
+//! * `resolve`: a file's values over the defaults, into a `Workload`;
+//! * `merge_into`: command-line values over a `Workload`'s own, field by field;
+//! * `SETTINGS` and `describe`: the "Workload settings" section of `faultline list`.
+//!
+//! The table has three parts. `stored` settings are `Workload` fields of the same name
+//! (`T`, or `Option<T>` when the default is `none`); `derived` settings are file keys and
+//! flags that become another field through a hook (`duration`/`ops` -> `stop`);
+//! `cli_only` settings are `Workload` fields set only from the command line.
+
+use super::{
+    check_int, parse_device, parse_start, parse_touch, BackendSpec, Device, Fields, Op, Pattern,
+    SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH, MAX_REPEATS, MAX_THREADS,
+};
+use crate::units;
+use clap::Args as _;
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::{Spanned, Value};
+
+/// Thread counts: each backend runs once per count. (An alias, so clap parses a whole
+/// comma-separated list as one value.)
+pub type ThreadCounts = Vec<usize>;
+
+/// One setting, as `faultline list` and the docs show it.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The workload-file key (also the field of `Settings`).
+    pub key: &'static str,
+    /// False for settings given only on the command line.
+    pub in_file: bool,
+    /// The default, as written in a workload file.
+    pub default: &'static str,
+    /// The help text (also the `--help` text of its flag).
+    pub help: &'static str,
+}
+
+macro_rules! settings {
+    // A stored value: the given value over the default (`none`: an Option field).
+    (@resolve $v:expr, none) => { $v.clone() };
+    (@resolve $v:expr, ($d:expr)) => { $v.clone().unwrap_or_else(|| $d) };
+    // A given value, as the field stores it.
+    (@given $v:expr, none) => { Some($v) };
+    (@given $v:expr, ($d:expr)) => { $v };
+    // The resolved type.
+    (@type $t:ty, none) => { Option<$t> };
+    (@type $t:ty, ($d:expr)) => { $t };
+    (
+        stored { $(
+            $(#[doc = $doc:literal])+
+            $key:ident: $ty:ty = $default:tt, $shown:literal,
+                toml $toml:expr, $(check $check:expr,)? cli #[arg($($arg:tt)*)];
+        )* }
+        derived { $(
+            $(#[doc = $ddoc:literal])+
+            $dkey:ident: $dty:ty = $ddefault:tt, $dshown:literal,
+                toml $dtoml:expr, $(check $dcheck:expr,)? cli #[arg($($darg:tt)*)];
+        )* }
+        cli_only { $(
+            $(#[doc = $cdoc:literal])+
+            $ckey:ident: $cty:ty = $cdefault:tt, $cshown:literal, cli #[arg($($carg:tt)*)];
+        )* }
+    ) => {
+        /// The keys of a workload file, as written. Values stay untyped (with their
+        /// position) until validation, so every message can name the key, the value and
+        /// what is allowed.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(super) struct Wire {
+            $( pub(super) $key: Option<Spanned<Value>>, )*
+            $( pub(super) $dkey: Option<Spanned<Value>>, )*
+        }
+
+        /// The keys a workload file may have, for messages.
+        pub const KEYS: &[&str] = &[$(stringify!($key),)* $(stringify!($dkey),)*];
+
+        /// Every setting, for `faultline list` and the docs.
+        pub const SETTINGS: &[Setting] = &[
+            $( Setting { key: stringify!($key), in_file: true, default: $shown, help: concat!($($doc),+) }, )*
+            $( Setting { key: stringify!($dkey), in_file: true, default: $dshown, help: concat!($($ddoc),+) }, )*
+            $( Setting { key: stringify!($ckey), in_file: false, default: $cshown, help: concat!($($cdoc),+) }, )*
+        ];
+
+        /// Values given for the settings, from a workload file or from the command line
+        /// (where each replaces the workload's own); `None` where not given.
+        #[derive(Debug, Default, Clone, clap::Args)]
+        pub struct Settings {
+            $( $(#[doc = $ddoc])+ #[arg($($darg)*)] pub $dkey: Option<$dty>, )*
+            $( $(#[doc = $doc])+ #[arg($($arg)*)] pub $key: Option<$ty>, )*
+            $( $(#[doc = $cdoc])+ #[arg($($carg)*)] pub $ckey: Option<$cty>, )*
+        }
+
+        /// The derived settings, resolved over their defaults.
+        pub(super) struct Derived {
+            $( pub(super) $dkey: settings!(@type $dty, $ddefault), )*
+        }
+
+        impl Settings {
+            /// Check and convert every key a workload file gives.
+            pub(super) fn from_wire(wire: &Wire, f: &Fields) -> Result<Settings, SpecError> {
+                Ok(Settings {
+                    $( $key: f.get(&wire.$key, stringify!($key), $toml)?, )*
+                    $( $dkey: f.get(&wire.$dkey, stringify!($dkey), $dtoml)?, )*
+                    $( $ckey: None, )*
+                })
+            }
+
+            /// The workload these values describe, defaults filling the rest. Cross-key
+            /// checks are the caller's (`Workload::check`).
+            pub(super) fn resolve(&self, name: &str, source: &str) -> Workload {
+                Workload {
+                    name: name.to_string(),
+                    source: source.to_string(),
+                    stop: self.derived().stop(),
+                    size_given: self.size.is_some(),
+                    $( $key: settings!(@resolve self.$key, $default), )*
+                    $( $ckey: settings!(@resolve self.$ckey, $cdefault), )*
+                }
+            }
+
+            pub(super) fn derived(&self) -> Derived {
+                Derived { $( $dkey: settings!(@resolve self.$dkey, $ddefault), )* }
+            }
+
+            /// Replace `w`'s values by the ones given here, field by field, checking
+            /// each first (these come from the command line; a file's were checked when
+            /// parsed). Derived settings are only checked: `Workload::apply` sets them.
+            pub(super) fn merge_into(&self, w: &mut Workload) -> Result<(), SpecError> {
+                $( $( if let Some(v) = &self.$dkey { checked(stringify!($dkey), v, $dcheck)?; } )? )*
+                $( if let Some(v) = &self.$key {
+                    $( checked(stringify!($key), v, $check)?; )?
+                    w.$key = settings!(@given v.clone(), $default);
+                } )*
+                $( if let Some(v) = &self.$ckey {
+                    w.$ckey = settings!(@given v.clone(), $cdefault);
+                } )*
+                Ok(())
+            }
+        }
+    };
+}
+
+settings! {
+    stored {
+        /// One line saying what the workload is for, shown by `faultline list`.
+        description: String = (String::new()), "\"\"",
+            toml Fields::string, cli #[arg(skip)];
+        /// Backend spec, e.g. pread, direct, mmap:advice=random,populate. Repeat the flag for
+        /// several; replaces the workload's list.
+        backends: Vec<BackendSpec> = (default_backends()), "[\"pread\", \"direct\", \"mmap\"]",
+            toml |f, _, v| f.backends(v),
+            cli #[arg(long = "backend", short = 'b', value_name = "SPEC", value_parser = BackendSpec::parse)];
+        /// Worker threads, a comma-separated list of counts to run each backend with, or
+        /// `cpus` (one per online CPU).
+        threads: ThreadCounts = (vec![1]), "1",
+            toml |f, _, v| f.threads(v),
+            check |flag, t| t.iter().try_for_each(|&n| check_int(flag, n as u64, 1, MAX_THREADS)),
+            cli #[arg(long, short = 't', value_name = "N[,N...]", value_parser = parse_threads)];
+        /// Warm-up time per backend before measuring (not recorded), e.g. 1s or 0s.
+        warmup: Duration = (Duration::from_secs(1)), "\"1s\"",
+            toml |f, k, v| f.duration(k, v, true),
+            cli #[arg(long, short = 'w', value_name = "D", value_parser = units::parse_duration)];
+        /// Data file size (B, KiB, MiB, GiB, TiB). With --file: how much of it to read.
+        size: u64 = (units::GIB), "\"1GiB\"",
+            toml Fields::size,
+            cli #[arg(long, short = 's', value_name = "S", value_parser = units::parse_size)];
+        /// Bytes per operation, e.g. 4KiB.
+        block: u64 = (4 * units::KIB), "\"4KiB\"",
+            toml Fields::size,
+            cli #[arg(long, value_name = "S", value_parser = units::parse_size)];
+        /// Access pattern: sequential[:chunk=S], random, zipf[:theta=F], hotset[:ops=P,size=P].
+        pattern: Pattern = (Pattern::Random), "\"random\"",
+            toml |f, k, v| f.parsed(k, v, Pattern::parse),
+            cli #[arg(long, value_name = "P", value_parser = Pattern::parse)];
+        /// The operation; only read is implemented (the key is there for writes and mixes).
+        op: Op = (Op::Read), "\"read\"",
+            toml |f, k, v| f.parsed(k, v, parse_op), cli #[arg(skip)];
+        /// Read an existing file or block device instead of a generated data file
+        /// (opened read-only; verification is off).
+        file: PathBuf = none, "(none)",
+            toml |f, k, v| f.string(k, v).map(PathBuf::from),
+            cli #[arg(long, value_name = "PATH")];
+        /// Where generated data files live (default faultline-data/).
+        data_dir: PathBuf = (PathBuf::from(super::DEFAULT_DATA_DIR)), "\"faultline-data\"",
+            toml |f, k, v| f.string(k, v).map(PathBuf::from),
+            cli #[arg(long, value_name = "DIR")];
+        /// Sampling interval for the time series, e.g. 250ms.
+        interval: Duration = (Duration::from_secs(1)), "\"1s\"",
+            toml |f, k, v| f.duration(k, v, false),
+            cli #[arg(long, value_name = "D", value_parser = units::parse_duration)];
+        /// Cache state before each backend: cold (drop the file's pages) or warm (read it once).
+        start: Start = (Start::Cold), "\"cold\"",
+            toml |f, k, v| f.parsed(k, v, parse_start),
+            cli #[arg(long, value_name = "cold|warm", value_parser = parse_start)];
+        /// How much of each block to read: first (one u64 per 4 KiB page) or all.
+        touch: Touch = (Touch::First), "\"first\"",
+            toml |f, k, v| f.parsed(k, v, parse_touch),
+            cli #[arg(long, value_name = "first|all", value_parser = parse_touch)];
+        /// Operations in flight per thread for asynchronous backends.
+        queue_depth: u32 = (1), "1",
+            toml |f, k, v| f.int(k, v, 1, MAX_QUEUE_DEPTH).map(|n| n as u32),
+            check |flag, n| check_int(flag, *n as u64, 1, MAX_QUEUE_DEPTH),
+            cli #[arg(long, value_name = "N")];
+        /// Run every backend this many times (alternating order) to see run-to-run spread.
+        repeats: u32 = (1), "1",
+            toml |f, k, v| f.int(k, v, 1, MAX_REPEATS).map(|n| n as u32),
+            check |flag, n| check_int(flag, *n as u64, 1, MAX_REPEATS),
+            cli #[arg(long, value_name = "N")];
+        /// Seeds the offsets and the data file's content.
+        seed: u64 = (0x6661_756c_746c_696e), "(fixed)",
+            toml |f, k, v| f.int(k, v, 0, i64::MAX as u64), cli #[arg(skip)];
+        /// Run the measured threads in a memory cgroup with this limit, so the page cache is
+        /// smaller than the file (root or a delegated cgroup), e.g. 256MiB.
+        page_cache_limit: u64 = none, "(none)",
+            toml Fields::size,
+            cli #[arg(long, value_name = "S", value_parser = units::parse_size)];
+        /// Read from an emulated fast device hot-added for the run instead of a data file:
+        /// zram or zram:SIZE (RAM-backed, needs root; removed afterwards).
+        device: Device = none, "(none)",
+            toml |f, k, v| f.parsed(k, v, parse_device),
+            cli #[arg(long, value_name = "zram[:SIZE]", value_parser = parse_device)];
+        /// Attribute major faults to operations (a histogram of faulting operations and the
+        /// time stalled in them; one atomic load per operation).
+        fault_attribution: bool = (true), "true",
+            toml Fields::boolean,
+            cli #[arg(long = "no-fault-attribution", num_args = 0, default_missing_value = "false",
+                help = "Do not attribute major faults to operations (saves one atomic load per operation)")];
+    }
+    derived {
+        /// Measured time per backend (ms, s, m), e.g. 10s.
+        duration: Duration = (Duration::from_secs(10)), "\"10s\"",
+            toml |f, k, v| f.duration(k, v, false),
+            check |_, d| if d.is_zero() { Err("must be longer than 0".to_string()) } else { Ok(()) },
+            cli #[arg(long, short = 'd', value_name = "D", value_parser = units::parse_duration, conflicts_with = "ops")];
+        /// Measured operations per backend (in total over all threads) instead of a duration.
+        ops: u64 = none, "(none)",
+            toml |f, k, v| f.int(k, v, 1, u64::MAX / 2),
+            check |_, n| if *n == 0 { Err("must be at least 1".to_string()) } else { Ok(()) },
+            cli #[arg(long, value_name = "N")];
+    }
+    cli_only {
+        /// Drop the whole page cache (echo 3 > /proc/sys/vm/drop_caches, root) before each
+        /// backend, besides the default per-file cold start.
+        drop_caches: bool = (false), "(off)",
+            cli #[arg(long, num_args = 0, default_missing_value = "true")];
+    }
+}
+
+impl Derived {
+    /// `ops` when given, else `duration`.
+    pub(super) fn stop(&self) -> StopAt {
+        match self.ops {
+            Some(n) => StopAt::Ops(n),
+            None => StopAt::Duration(self.duration),
+        }
+    }
+}
+
+fn default_backends() -> Vec<BackendSpec> {
+    ["pread", "direct", "mmap"]
+        .iter()
+        .map(|s| BackendSpec::parse(s).expect("built-in backend names parse"))
+        .collect()
+}
+
+fn parse_op(s: &str) -> Result<Op, String> {
+    match s {
+        "read" => Ok(Op::Read),
+        "write" | "readwrite" | "mix" => Err(format!(
+            "`{s}` is not supported yet; this version measures reads only (op = \"read\")"
+        )),
+        _ => Err(format!("`{s}` is not an operation; allowed: read")),
+    }
+}
+
+/// `--threads`: a comma-separated list of counts, or `cpus`.
+pub fn parse_threads(s: &str) -> Result<ThreadCounts, String> {
+    if s.trim() == "cpus" {
+        return Ok(vec![crate::sys::online_cpus()]);
+    }
+    let mut v = Vec::new();
+    for part in s.split(',') {
+        let n: usize = part.trim().parse().map_err(|_| {
+            format!("`{part}` is not a thread count; use a whole number such as 2, or a list such as 1,2,4")
+        })?;
+        if n == 0 || n as u64 > MAX_THREADS {
+            return Err(format!(
+                "{n} threads is out of range; use 1 to {MAX_THREADS}"
+            ));
+        }
+        v.push(n);
+    }
+    Ok(v)
+}
+
+/// Run a command-line value's check; its messages are located at the flag.
+fn checked<T>(
+    key: &str,
+    v: &T,
+    check: impl FnOnce(&str, &T) -> Result<(), String>,
+) -> Result<(), SpecError> {
+    let flag = cli_flag(key)
+        .map(|f| f.long)
+        .unwrap_or_else(|| key.to_string());
+    check(&flag, v).map_err(|m| SpecError::new(flag, m))
+}
+
+/// How a setting is written on the command line.
+pub struct Flag {
+    /// `--name`
+    pub long: String,
+    /// `-s, --size S`
+    pub usage: String,
+}
+
+/// The command-line flag of a setting, read from clap's own definition.
+pub fn cli_flag(key: &str) -> Option<Flag> {
+    let cmd = Settings::augment_args(clap::Command::new("run"));
+    let arg = cmd.get_arguments().find(|a| a.get_id().as_str() == key)?;
+    let long = format!("--{}", arg.get_long()?);
+    let mut usage = match arg.get_short() {
+        Some(c) => format!("-{c}, {long}"),
+        None => long.clone(),
+    };
+    let takes_value = arg.get_num_args().is_none_or(|n| n.takes_values());
+    if let (true, Some(names)) = (takes_value, arg.get_value_names()) {
+        let _ = write!(usage, " {}", names.join(" "));
+    }
+    Some(Flag { long, usage })
+}
+
+/// The "Workload settings" section of `faultline list`: each key with its default and
+/// command-line flag, then its help.
+pub fn describe() -> String {
+    let mut out = String::new();
+    for s in SETTINGS {
+        let left = if s.in_file {
+            format!("{} = {}", s.key, s.default)
+        } else {
+            format!("{} (command line only)", s.key)
+        };
+        let flag = cli_flag(s.key).map(|f| f.usage).unwrap_or_default();
+        let help = s.help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let line = format!("  {left:<40} {flag}");
+        let _ = writeln!(out, "{}", line.trim_end());
+        let _ = writeln!(out, "      {help}");
+    }
+    out
+}
