@@ -10,7 +10,7 @@ pub mod table;
 
 use crate::datafile::Target;
 use crate::env::Environment;
-use crate::probe::Counters;
+use crate::probe::{Counters, Reasons};
 use crate::spec::{BackendSpec, Workload};
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -18,7 +18,6 @@ pub use cell::{new_histogram, Interval, Outcome, Status, HIST_MAX_NS};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Version of the run.json layout. Bump on incompatible changes.
 pub const SCHEMA: u32 = 1;
@@ -127,7 +126,7 @@ pub struct BackendResult {
     pub fault_histogram: Option<String>,
     /// Why a counter is null: {counter name: reason}.
     #[serde(default)]
-    pub reasons: BTreeMap<String, String>,
+    pub reasons: Reasons,
 }
 
 impl BackendResult {
@@ -176,7 +175,7 @@ impl BackendResult {
             notes: o.notes,
             counters: o.counters,
             fault_histogram: o.fault_hist.as_ref().map(encode_histogram).transpose()?,
-            reasons: o.reasons.0,
+            reasons: o.reasons,
         })
     }
 
@@ -324,7 +323,7 @@ pub(crate) mod tests {
             notes: vec![],
             counters: Counters::default(),
             fault_histogram: None,
-            reasons: BTreeMap::new(),
+            reasons: Reasons::default(),
         };
         RunRecord {
             schema: SCHEMA,

@@ -10,7 +10,7 @@ pub mod access;
 
 use crate::backend::{self, OpError, OpenCtx, OpenError, Worker};
 use crate::datafile::{self, page, Target};
-use crate::probe::{self, Counters, ProbeSet, Reasons, ThreadProbes};
+use crate::probe::{self, CounterId, Counters, ProbeSet, ReasonKey, Reasons, ThreadProbes};
 use crate::record::cell::{new_histogram, Interval, Outcome, Status};
 use crate::spec::backend::BackendKind;
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
@@ -247,26 +247,25 @@ pub fn run_cell(
         let (after, mut reasons) = probes.read(&[]);
         o.counters = probe::delta(&before, &after, o.ops * w.block);
         for k in [
-            "minor_faults",
-            "major_faults",
-            "tlb_flush_process",
-            "cpu_user_ns",
-            "cpu_system_ns",
-            "fault_ops",
-            "stall_ns",
-            "huge_page_bytes",
+            CounterId::MinorFaults,
+            CounterId::MajorFaults,
+            CounterId::TlbFlushProcess,
+            CounterId::CpuUserNs,
+            CounterId::CpuSystemNs,
+            CounterId::FaultOps,
+            CounterId::StallNs,
+            CounterId::HugePageBytes,
         ] {
-            reasons.0.insert(
-                k.into(),
-                "fio runs in its own processes, which the harness's thread probes do not see"
-                    .into(),
+            reasons.replace(
+                k,
+                "fio runs in its own processes, which the harness's thread probes do not see",
             );
         }
         // Per-interval counters would need readings during fio's run; totals only.
         o.counters.huge_page_bytes = None;
-        reasons.0.insert(
-            "timeseries".into(),
-            "fio: every interval's counters are null: the harness reads its system-wide probes only before and after the fio run (the totals)".into(),
+        reasons.replace(
+            ReasonKey::Timeseries,
+            "fio: every interval's counters are null: the harness reads its system-wide probes only before and after the fio run (the totals)",
         );
         o.reasons = reasons;
         o.notes
@@ -567,21 +566,20 @@ fn finish(f: Finish) -> Outcome {
     let mut reasons = f.reasons;
     if !f.w.fault_attribution {
         reasons.set(
-            "fault_ops",
+            CounterId::FaultOps,
             "fault attribution is off (fault_attribution = false)",
         );
         reasons.set(
-            "stall_ns",
+            CounterId::StallNs,
             "fault attribution is off (fault_attribution = false)",
         );
     } else if fault_hist.is_none() {
         let why = reasons
-            .0
-            .get("major_faults")
-            .cloned()
-            .unwrap_or_else(|| "no fault ring".into());
-        reasons.set("fault_ops", why.clone());
-        reasons.set("stall_ns", why);
+            .get(CounterId::MajorFaults)
+            .unwrap_or("no fault ring")
+            .to_string();
+        reasons.set(CounterId::FaultOps, why.clone());
+        reasons.set(CounterId::StallNs, why);
     }
     let (status, reason) = if f.interrupted {
         (
