@@ -294,7 +294,7 @@ fn header(w: &Workload, t: &datafile::Target, env: &Environment) -> String {
         t.origin,
         match (t.created, t.create_secs) {
             (true, Some(secs)) => format!(", created in {secs:.1} s"),
-            _ if t.origin == "generated" => ", reused".to_string(),
+            _ if t.origin == crate::datafile::Origin::Generated => ", reused".to_string(),
             _ => String::new(),
         },
         env.fs_type.as_deref().unwrap_or("?"),

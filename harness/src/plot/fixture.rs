@@ -50,7 +50,7 @@ pub fn record(with_counters: bool) -> RunRecord {
         data_file: Target {
             path: "faultline-data/x.dat".into(),
             size: 1 << 30,
-            origin: "generated".into(),
+            origin: crate::datafile::Origin::Generated,
             verify_tag: Some(1),
             created: false,
             create_secs: None,
