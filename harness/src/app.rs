@@ -558,11 +558,7 @@ fn describe_probes(path: &Path) -> String {
         Ok((v, dir)) => {
             let writable = crate::sys::uid() == 0;
             format!(
-                "{} at {}{}",
-                match v {
-                    crate::probe::parse::CgroupVersion::V1 => "cgroup v1",
-                    crate::probe::parse::CgroupVersion::V2 => "cgroup v2",
-                },
+                "cgroup {v} at {}{}",
                 dir.display(),
                 if writable {
                     " (root: --page-cache-limit can create a child)"
