@@ -71,10 +71,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
             "  page cache limited to {} in memory cgroup {} ({})",
             units::format_size(cg.limit),
             cg.path().display(),
-            match cg.version {
-                crate::probe::parse::CgroupVersion::V1 => "v1",
-                crate::probe::parse::CgroupVersion::V2 => "v2",
-            }
+            cg.version
         );
     }
     // tracefs stays mounted (if this run mounted it) until the run ends.
