@@ -436,6 +436,22 @@ mod tests {
     }
 
     #[test]
+    fn origins_are_written_and_shown_by_name() {
+        for o in [
+            Origin::Generated,
+            Origin::File,
+            Origin::BlockDevice,
+            Origin::Zram,
+        ] {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.name()));
+            assert_eq!(serde_json::from_str::<Origin>(&json).unwrap(), o);
+            assert_eq!(o.to_string(), o.name());
+        }
+        assert_eq!(Origin::BlockDevice.to_string(), "block_device");
+    }
+
+    #[test]
     fn creates_verifiable_file_then_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
         let w = workload(dir.path(), "9MiB");
