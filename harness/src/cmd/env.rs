@@ -156,40 +156,32 @@ fn describe_probes(path: &Path) -> String {
     let probes = crate::probe::ProbeSet::new(path, None, tlb, true);
     let me = std::sync::Arc::new(crate::probe::ThreadProbes::open(&probes.thread_cfg));
     let (c, r) = probes.read(std::slice::from_ref(&me));
-    let v = serde_json::to_value(&c).unwrap_or_default();
     let mut out =
         String::from("\nProbes (counters of run.json; `null` counters carry these reasons):\n");
-    if let Some(map) = v.as_object() {
-        for (k, val) in map {
-            let state = if val.is_null() {
-                match k.as_str() {
-                    "read_amplification" => "computed from device_read_bytes".to_string(),
-                    "fault_ops" | "stall_ns" => match &me.major {
-                        Ok(_) => {
-                            "ok (attributed per operation from the major-fault ring)".to_string()
-                        }
-                        Err(e) => format!("unavailable: {e}"),
-                    },
-                    _ => format!(
-                        "unavailable: {}",
-                        r.0.get(k).map(String::as_str).unwrap_or("not read")
-                    ),
-                }
-            } else {
-                "ok".to_string()
-            };
-            let _ = writeln!(out, "  {:<28} {}", k, state);
-        }
+    // In name order, as run.json lists them.
+    let mut ids = crate::probe::CounterId::ALL;
+    ids.sort();
+    for id in ids {
+        use crate::probe::CounterId as C;
+        let state = if c.get(id).is_some() {
+            "ok".to_string()
+        } else {
+            match id {
+                C::ReadAmplification => "computed from device_read_bytes".to_string(),
+                C::FaultOps | C::StallNs => match &me.major {
+                    Ok(_) => "ok (attributed per operation from the major-fault ring)".to_string(),
+                    Err(e) => format!("unavailable: {e}"),
+                },
+                _ => format!("unavailable: {}", r.get(id).unwrap_or("not read")),
+            }
+        };
+        let _ = writeln!(out, "  {:<28} {}", id, state);
     }
     let cg = match crate::env::cgroup::locate() {
         Ok((v, dir)) => {
             let writable = crate::sys::uid() == 0;
             format!(
-                "{} at {}{}",
-                match v {
-                    crate::probe::parse::CgroupVersion::V1 => "cgroup v1",
-                    crate::probe::parse::CgroupVersion::V2 => "cgroup v2",
-                },
+                "cgroup {v} at {}{}",
                 dir.display(),
                 if writable {
                     " (root: --page-cache-limit can create a child)"

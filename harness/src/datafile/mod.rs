@@ -21,14 +21,45 @@ pub struct Target {
     pub path: PathBuf,
     /// Bytes the workload may read, from offset 0.
     pub size: u64,
-    /// `generated` (made by the harness), `file` or `block_device` (the user's, read-only).
-    pub origin: String,
+    pub origin: Origin,
     /// The content tag when every read is verified; None when verification is off.
     pub verify_tag: Option<u64>,
     /// True when this run created the file (false: reused or the user's).
     pub created: bool,
     /// Seconds spent creating it, when it was created.
     pub create_secs: Option<f64>,
+}
+
+/// Where the target comes from; in run.json as `generated`, `file`, `block_device` or
+/// `zram`, and shown the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The harness's data file (created by this run or reused).
+    Generated,
+    /// The user's file, read-only.
+    File,
+    /// The user's block device, read-only.
+    BlockDevice,
+    /// A data file on a zram device hot-added for the run.
+    Zram,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Generated => "generated",
+            Origin::File => "file",
+            Origin::BlockDevice => "block_device",
+            Origin::Zram => "zram",
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
 }
 
 impl Target {
@@ -105,7 +136,11 @@ fn user_target(path: &Path, w: &Workload) -> Result<Target> {
     Ok(Target {
         path: path.to_path_buf(),
         size,
-        origin: if is_bdev { "block_device" } else { "file" }.into(),
+        origin: if is_bdev {
+            Origin::BlockDevice
+        } else {
+            Origin::File
+        },
         verify_tag: None,
         created: false,
         create_secs: None,
@@ -144,7 +179,7 @@ fn generated_target(w: &Workload, quiet: bool) -> Result<Target> {
         return Ok(Target {
             path,
             size: w.size,
-            origin: "generated".into(),
+            origin: Origin::Generated,
             verify_tag: Some(tag),
             created: false,
             create_secs: None,
@@ -155,7 +190,7 @@ fn generated_target(w: &Workload, quiet: bool) -> Result<Target> {
     Ok(Target {
         path,
         size: w.size,
-        origin: "generated".into(),
+        origin: Origin::Generated,
         verify_tag: Some(tag),
         created: true,
         create_secs: Some(t0.elapsed().as_secs_f64()),
@@ -256,7 +291,7 @@ pub fn fill_device(path: &Path, size: u64, seed: u64, quiet: bool) -> Result<Tar
     Ok(Target {
         path: path.to_path_buf(),
         size,
-        origin: "zram".into(),
+        origin: Origin::Zram,
         verify_tag: Some(tag),
         created: true,
         create_secs: Some(t0.elapsed().as_secs_f64()),
@@ -398,6 +433,22 @@ mod tests {
             Workload::parse(&format!("size = \"{size}\"\nblock = \"4KiB\""), "t", "t").unwrap();
         w.data_dir = dir.to_path_buf();
         w
+    }
+
+    #[test]
+    fn origins_are_written_and_shown_by_name() {
+        for o in [
+            Origin::Generated,
+            Origin::File,
+            Origin::BlockDevice,
+            Origin::Zram,
+        ] {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.name()));
+            assert_eq!(serde_json::from_str::<Origin>(&json).unwrap(), o);
+            assert_eq!(o.to_string(), o.name());
+        }
+        assert_eq!(Origin::BlockDevice.to_string(), "block_device");
     }
 
     #[test]

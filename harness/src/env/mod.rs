@@ -145,15 +145,7 @@ impl Environment {
             }
         }
         match crate::env::cgroup::locate() {
-            Ok((v, _)) => {
-                self.cgroup_version = Some(
-                    match v {
-                        crate::probe::parse::CgroupVersion::V1 => "v1",
-                        crate::probe::parse::CgroupVersion::V2 => "v2",
-                    }
-                    .into(),
-                )
-            }
+            Ok((v, _)) => self.cgroup_version = Some(v.to_string()),
             Err(e) => {
                 self.reasons
                     .insert("cgroup_version".into(), format!("{e:#}"));

@@ -10,6 +10,7 @@ use super::legend::{Legend, Mark};
 use super::panel::{Line, Panel};
 use super::rates;
 use super::Prepared;
+use crate::probe::CounterId;
 
 pub const TITLE: &str = "Read amplification: device reads against application reads";
 
@@ -18,12 +19,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub fn prepare(ctx: &Context) -> Prepared<Figure> {
     let has_device = |g: &Group| {
         g.measured()
-            .any(|b| rates::has_counter(b, |c| c.device_read_bytes))
+            .any(|b| rates::has_counter(b, CounterId::DeviceReadBytes))
     };
     if !ctx.measured().any(&has_device) {
         return Prepared::Skip(format!(
             "no data: device_read_bytes: {}",
-            ctx.reason("device_read_bytes")
+            ctx.reason(CounterId::DeviceReadBytes)
         ));
     }
     let mut legend = Legend::default();
@@ -46,7 +47,7 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
                 dashed: false,
             });
             bandwidth.push(Line {
-                points: rates::counter_per_sec(b, |c| c.device_read_bytes)
+                points: rates::counter_per_sec(b, CounterId::DeviceReadBytes)
                     .into_iter()
                     .map(|(t, v)| (t, v / MIB))
                     .collect(),
@@ -78,7 +79,7 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
             Mark::Dashed,
         );
     }
-    for n in ctx.unavailable("device_read_bytes", has_device) {
+    for n in ctx.unavailable(CounterId::DeviceReadBytes, has_device) {
         legend.note(n);
     }
     let top = Scale::auto(
@@ -149,7 +150,7 @@ fn overall_ratio(g: &Group) -> Option<f64> {
     let (mut device, mut app) = (0u64, 0u64);
     for b in g.measured() {
         let d = b.counters.device_read_bytes.or_else(|| {
-            rates::has_counter(b, |c| c.device_read_bytes).then(|| {
+            rates::has_counter(b, CounterId::DeviceReadBytes).then(|| {
                 b.timeseries
                     .iter()
                     .filter_map(|iv| iv.counters.device_read_bytes)

@@ -2,6 +2,7 @@
 //! series is called and which colour it gets. Charts take the data ("what") from the
 //! groups built here, so every chart names and colours a backend the same way.
 
+use crate::probe::CounterId;
 use crate::record::{BackendResult, RunRecord};
 use plotters::style::RGBColor;
 
@@ -177,21 +178,21 @@ impl<'a> Context<'a> {
     }
 
     /// Why counter `key` is null, from the first measured result that says so.
-    pub fn reason(&self, key: &str) -> String {
+    pub fn reason(&self, key: CounterId) -> String {
         self.measured()
             .flat_map(|g| g.measured())
-            .find_map(|b| b.reasons.get(key).cloned())
+            .find_map(|b| b.reasons.get(key).map(str::to_string))
             .unwrap_or_else(|| NO_REASON.into())
     }
 
     /// Notes for the measured groups that lack counter `key` (by `has`), one per reason:
     /// "major_faults unavailable for pread, direct: <reason>".
-    pub fn unavailable(&self, key: &str, has: impl Fn(&Group) -> bool) -> Vec<String> {
+    pub fn unavailable(&self, key: CounterId, has: impl Fn(&Group) -> bool) -> Vec<String> {
         let mut by_reason: Vec<(String, Vec<&str>)> = Vec::new();
         for g in self.measured().filter(|g| !has(g)) {
             let why = g
                 .measured()
-                .find_map(|b| b.reasons.get(key).cloned())
+                .find_map(|b| b.reasons.get(key).map(str::to_string))
                 .unwrap_or_else(|| NO_REASON.into());
             match by_reason.iter_mut().find(|(r, _)| *r == why) {
                 Some((_, labels)) => labels.push(&g.label),

@@ -9,27 +9,24 @@ use super::legend::{Legend, Mark};
 use super::panel::{Line, Panel};
 use super::rates;
 use super::Prepared;
-use crate::probe::Counters;
+use crate::probe::CounterId;
 
 pub const TITLE: &str = "TLB shootdowns and major page faults over time";
 
 struct Metric {
-    key: &'static str,
-    get: fn(&Counters) -> Option<u64>,
+    key: CounterId,
     caption: &'static str,
     y_desc: &'static str,
 }
 
 const SHOOTDOWNS: Metric = Metric {
-    key: "tlb_shootdowns_system",
-    get: |c| c.tlb_shootdowns_system,
+    key: CounterId::TlbShootdownsSystem,
     caption: "TLB shootdowns (all CPUs, /proc/interrupts TLB row)",
     y_desc: "shootdowns per second",
 };
 
 const MAJOR_FAULTS: Metric = Metric {
-    key: "major_faults",
-    get: |c| c.major_faults,
+    key: CounterId::MajorFaults,
     caption: "Major page faults of the measured threads",
     y_desc: "major faults per second",
 };
@@ -89,15 +86,15 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
 }
 
 fn group_has(g: &Group, m: &Metric) -> bool {
-    g.measured().any(|b| rates::has_counter(b, m.get))
+    g.measured().any(|b| rates::has_counter(b, m.key))
 }
 
 fn panel(ctx: &Context, m: &Metric, t_max: f64) -> Panel {
     let mut lines = Vec::new();
     for g in ctx.measured() {
-        for b in g.measured().filter(|b| rates::has_counter(b, m.get)) {
+        for b in g.measured().filter(|b| rates::has_counter(b, m.key)) {
             lines.push(Line {
-                points: rates::counter_per_sec(b, m.get),
+                points: rates::counter_per_sec(b, m.key),
                 color: g.color,
                 dashed: false,
             });
@@ -146,7 +143,7 @@ mod tests {
         let mut runs = [fixture::run("a", true)];
         for b in &mut runs[0].record.backends {
             b.reasons
-                .insert("major_faults".into(), "perf_event_open denied".into());
+                .replace(CounterId::MajorFaults, "perf_event_open denied");
             for iv in &mut b.timeseries {
                 iv.counters.major_faults = None;
             }

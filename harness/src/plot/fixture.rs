@@ -5,7 +5,7 @@
 use super::Run;
 use crate::datafile::Target;
 use crate::env::Environment;
-use crate::probe::Counters;
+use crate::probe::{CounterId, Counters, Reasons};
 use crate::record::{encode_histogram, latency_of, BackendResult, RunRecord, SCHEMA};
 use crate::record::{new_histogram, Interval, Status};
 use rand::rngs::SmallRng;
@@ -50,7 +50,7 @@ pub fn record(with_counters: bool) -> RunRecord {
         data_file: Target {
             path: "faultline-data/x.dat".into(),
             size: 1 << 30,
-            origin: "generated".into(),
+            origin: crate::datafile::Origin::Generated,
             verify_tag: Some(1),
             created: false,
             create_secs: None,
@@ -139,7 +139,7 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
                 read_amplification: Some(device_total as f64 / (ops_total * block) as f64),
                 ..Default::default()
             },
-            BTreeMap::new(),
+            Reasons::default(),
         )
     } else {
         (Counters::default(), null_reasons())
@@ -176,23 +176,23 @@ fn sample(rng: &mut SmallRng, median: f64, sigma: f64) -> f64 {
         .unwrap_or(median)
 }
 
-pub fn null_reasons() -> BTreeMap<String, String> {
-    BTreeMap::from([
+pub fn null_reasons() -> Reasons {
+    Reasons::from_iter([
         (
-            "tlb_shootdowns_system".to_string(),
-            "no TLB row in /proc/interrupts on this architecture".to_string(),
+            CounterId::TlbShootdownsSystem,
+            "no TLB row in /proc/interrupts on this architecture",
         ),
         (
-            "major_faults".to_string(),
-            "perf_event_open denied (perf_event_paranoid=3)".to_string(),
+            CounterId::MajorFaults,
+            "perf_event_open denied (perf_event_paranoid=3)",
         ),
         (
-            "device_read_bytes".to_string(),
-            "the data file is on tmpfs: no block device".to_string(),
+            CounterId::DeviceReadBytes,
+            "the data file is on tmpfs: no block device",
         ),
         (
-            "page_cache_bytes_end".to_string(),
-            "meminfo not readable in the test sandbox".to_string(),
+            CounterId::PageCacheBytesEnd,
+            "meminfo not readable in the test sandbox",
         ),
     ])
 }
@@ -220,6 +220,6 @@ fn skipped(repeat: u32) -> BackendResult {
         notes: vec![],
         counters: Counters::default(),
         fault_histogram: None,
-        reasons: BTreeMap::new(),
+        reasons: Reasons::default(),
     }
 }

@@ -3,7 +3,7 @@
 //! ended (the first at 0, the start of the measured phase). The last interval may be
 //! shorter than the others, so rates divide by each interval's own length.
 
-use crate::probe::Counters;
+use crate::probe::CounterId;
 use crate::record::BackendResult;
 use crate::record::Interval;
 
@@ -52,17 +52,20 @@ pub fn ops_per_sec(b: &BackendResult) -> Vec<(f64, f64)> {
 }
 
 /// Points (interval end in s, counter per second) for the intervals where the counter
-/// was read; intervals where it is null are left out (never drawn as 0).
-pub fn counter_per_sec(b: &BackendResult, get: fn(&Counters) -> Option<u64>) -> Vec<(f64, f64)> {
+/// (a count: see `Counters::count`) was read; intervals where it is null are left out
+/// (never drawn as 0).
+pub fn counter_per_sec(b: &BackendResult, id: CounterId) -> Vec<(f64, f64)> {
     steps(b)
         .iter()
-        .filter_map(|s| get(&s.iv.counters).map(|v| (s.end_s, s.rate(v as f64))))
+        .filter_map(|s| s.iv.counters.count(id).map(|v| (s.end_s, s.rate(v as f64))))
         .collect()
 }
 
 /// Whether any interval of `b` has the counter.
-pub fn has_counter(b: &BackendResult, get: fn(&Counters) -> Option<u64>) -> bool {
-    b.timeseries.iter().any(|iv| get(&iv.counters).is_some())
+pub fn has_counter(b: &BackendResult, id: CounterId) -> bool {
+    b.timeseries
+        .iter()
+        .any(|iv| iv.counters.count(id).is_some())
 }
 
 /// The end of the last interval, s.
@@ -100,7 +103,7 @@ mod tests {
     fn null_counters_are_left_out() {
         let r = fixture::record(false);
         let b = &r.backends[0];
-        assert!(counter_per_sec(b, |c| c.major_faults).is_empty());
-        assert!(!has_counter(b, |c| c.major_faults));
+        assert!(counter_per_sec(b, CounterId::MajorFaults).is_empty());
+        assert!(!has_counter(b, CounterId::MajorFaults));
     }
 }

@@ -76,7 +76,7 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
         } else {
             legend.note(format!(
                 "No page-cache fill marker: page-cache size unavailable ({}).",
-                ctx.reason("page_cache_bytes_end")
+                ctx.reason(crate::probe::CounterId::PageCacheBytesEnd)
             ));
         }
     }

@@ -2,9 +2,15 @@
 //! measured phase) and per sampling interval (deltas). A counter that could not be read
 //! is `None` (JSON null) and its reason is kept in the result's `reasons` map; it is
 //! never reported as 0.
+//!
+//! `CounterId` names one counter: its `name()` is the counter's key in run.json (the
+//! field of `Counters` and the key of its null reason), so code asks
+//! `counters.get(CounterId::MajorFaults)` instead of matching on key strings.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -46,4 +52,253 @@ pub struct Counters {
     /// Deltas of selected /proc/vmstat fields (pgmajfault, pgscan_*, pgsteal_*,
     /// workingset_refault_file, thp_*).
     pub vmstat: Option<BTreeMap<String, u64>>,
+}
+
+/// One counter of `Counters`. Ordered by name, as the keys of a JSON map of counters
+/// are, so maps keyed by `CounterId` list them as run.json does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CounterId {
+    MinorFaults,
+    MajorFaults,
+    FaultOps,
+    StallNs,
+    TlbShootdownsSystem,
+    TlbFlushProcess,
+    DeviceReadBytes,
+    DeviceWriteBytes,
+    DeviceReadIos,
+    DeviceBusyNs,
+    ReadAmplification,
+    PageCacheBytesEnd,
+    CgroupPageCacheBytesEnd,
+    HugePageBytes,
+    CpuUserNs,
+    CpuSystemNs,
+    MachineCpuUserNs,
+    MachineCpuSystemNs,
+    MachineCpuIdleNs,
+    MachineCpuIowaitNs,
+    Vmstat,
+}
+
+impl CounterId {
+    /// Every counter, in the field order of `Counters`.
+    pub const ALL: [CounterId; 21] = [
+        CounterId::MinorFaults,
+        CounterId::MajorFaults,
+        CounterId::FaultOps,
+        CounterId::StallNs,
+        CounterId::TlbShootdownsSystem,
+        CounterId::TlbFlushProcess,
+        CounterId::DeviceReadBytes,
+        CounterId::DeviceWriteBytes,
+        CounterId::DeviceReadIos,
+        CounterId::DeviceBusyNs,
+        CounterId::ReadAmplification,
+        CounterId::PageCacheBytesEnd,
+        CounterId::CgroupPageCacheBytesEnd,
+        CounterId::HugePageBytes,
+        CounterId::CpuUserNs,
+        CounterId::CpuSystemNs,
+        CounterId::MachineCpuUserNs,
+        CounterId::MachineCpuSystemNs,
+        CounterId::MachineCpuIdleNs,
+        CounterId::MachineCpuIowaitNs,
+        CounterId::Vmstat,
+    ];
+
+    /// The counter's key in run.json (its field name in `Counters`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CounterId::MinorFaults => "minor_faults",
+            CounterId::MajorFaults => "major_faults",
+            CounterId::FaultOps => "fault_ops",
+            CounterId::StallNs => "stall_ns",
+            CounterId::TlbShootdownsSystem => "tlb_shootdowns_system",
+            CounterId::TlbFlushProcess => "tlb_flush_process",
+            CounterId::DeviceReadBytes => "device_read_bytes",
+            CounterId::DeviceWriteBytes => "device_write_bytes",
+            CounterId::DeviceReadIos => "device_read_ios",
+            CounterId::DeviceBusyNs => "device_busy_ns",
+            CounterId::ReadAmplification => "read_amplification",
+            CounterId::PageCacheBytesEnd => "page_cache_bytes_end",
+            CounterId::CgroupPageCacheBytesEnd => "cgroup_page_cache_bytes_end",
+            CounterId::HugePageBytes => "huge_page_bytes",
+            CounterId::CpuUserNs => "cpu_user_ns",
+            CounterId::CpuSystemNs => "cpu_system_ns",
+            CounterId::MachineCpuUserNs => "machine_cpu_user_ns",
+            CounterId::MachineCpuSystemNs => "machine_cpu_system_ns",
+            CounterId::MachineCpuIdleNs => "machine_cpu_idle_ns",
+            CounterId::MachineCpuIowaitNs => "machine_cpu_iowait_ns",
+            CounterId::Vmstat => "vmstat",
+        }
+    }
+}
+
+impl Ord for CounterId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name().cmp(other.name())
+    }
+}
+
+impl PartialOrd for CounterId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for CounterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// A string that names no counter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown counter `{0}`")]
+pub struct UnknownCounter(pub String);
+
+impl FromStr for CounterId {
+    type Err = UnknownCounter;
+
+    fn from_str(s: &str) -> Result<CounterId, UnknownCounter> {
+        CounterId::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| UnknownCounter(s.to_string()))
+    }
+}
+
+/// The value of one counter that was read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CounterValue<'a> {
+    /// A count, bytes or nanoseconds.
+    Count(u64),
+    /// A ratio (read amplification).
+    Ratio(f64),
+    /// Counts by name (tlb_flush_process by reason, vmstat by field).
+    ByName(&'a BTreeMap<String, u64>),
+}
+
+impl Counters {
+    /// Counter `id`, or None when it is null.
+    pub fn get(&self, id: CounterId) -> Option<CounterValue<'_>> {
+        fn by_name(v: &Option<BTreeMap<String, u64>>) -> Option<CounterValue<'_>> {
+            v.as_ref().map(CounterValue::ByName)
+        }
+        let count = |v: Option<u64>| v.map(CounterValue::Count);
+        match id {
+            CounterId::MinorFaults => count(self.minor_faults),
+            CounterId::MajorFaults => count(self.major_faults),
+            CounterId::FaultOps => count(self.fault_ops),
+            CounterId::StallNs => count(self.stall_ns),
+            CounterId::TlbShootdownsSystem => count(self.tlb_shootdowns_system),
+            CounterId::TlbFlushProcess => by_name(&self.tlb_flush_process),
+            CounterId::DeviceReadBytes => count(self.device_read_bytes),
+            CounterId::DeviceWriteBytes => count(self.device_write_bytes),
+            CounterId::DeviceReadIos => count(self.device_read_ios),
+            CounterId::DeviceBusyNs => count(self.device_busy_ns),
+            CounterId::ReadAmplification => self.read_amplification.map(CounterValue::Ratio),
+            CounterId::PageCacheBytesEnd => count(self.page_cache_bytes_end),
+            CounterId::CgroupPageCacheBytesEnd => count(self.cgroup_page_cache_bytes_end),
+            CounterId::HugePageBytes => count(self.huge_page_bytes),
+            CounterId::CpuUserNs => count(self.cpu_user_ns),
+            CounterId::CpuSystemNs => count(self.cpu_system_ns),
+            CounterId::MachineCpuUserNs => count(self.machine_cpu_user_ns),
+            CounterId::MachineCpuSystemNs => count(self.machine_cpu_system_ns),
+            CounterId::MachineCpuIdleNs => count(self.machine_cpu_idle_ns),
+            CounterId::MachineCpuIowaitNs => count(self.machine_cpu_iowait_ns),
+            CounterId::Vmstat => by_name(&self.vmstat),
+        }
+    }
+
+    /// Counter `id` when it is a plain count (bytes, ns, events) and was read; None when
+    /// it is null or not a count (read_amplification, tlb_flush_process, vmstat).
+    pub fn count(&self, id: CounterId) -> Option<u64> {
+        match self.get(id)? {
+            CounterValue::Count(v) => Some(v),
+            CounterValue::Ratio(_) | CounterValue::ByName(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counters with every field set, each to a different value.
+    fn all_set() -> Counters {
+        let mut c = Counters {
+            read_amplification: Some(1.5),
+            tlb_flush_process: Some([("remote_shootdown".to_string(), 7)].into()),
+            vmstat: Some([("pgmajfault".to_string(), 9)].into()),
+            ..Default::default()
+        };
+        let fields = [
+            &mut c.minor_faults,
+            &mut c.major_faults,
+            &mut c.fault_ops,
+            &mut c.stall_ns,
+            &mut c.tlb_shootdowns_system,
+            &mut c.device_read_bytes,
+            &mut c.device_write_bytes,
+            &mut c.device_read_ios,
+            &mut c.device_busy_ns,
+            &mut c.page_cache_bytes_end,
+            &mut c.cgroup_page_cache_bytes_end,
+            &mut c.huge_page_bytes,
+            &mut c.cpu_user_ns,
+            &mut c.cpu_system_ns,
+            &mut c.machine_cpu_user_ns,
+            &mut c.machine_cpu_system_ns,
+            &mut c.machine_cpu_idle_ns,
+            &mut c.machine_cpu_iowait_ns,
+        ];
+        for (i, f) in fields.into_iter().enumerate() {
+            *f = Some(100 + i as u64);
+        }
+        c
+    }
+
+    #[test]
+    fn ids_are_the_json_keys_in_field_order() {
+        // A struct serializes its fields in declaration order.
+        let text = serde_json::to_string(&Counters::default()).unwrap();
+        let keys: Vec<&str> = text
+            .trim_matches(|c| c == '{' || c == '}')
+            .split(',')
+            .map(|kv| kv.split(':').next().unwrap().trim_matches('"'))
+            .collect();
+        let names: Vec<&str> = CounterId::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(
+            keys, names,
+            "one CounterId per field of Counters, in field order"
+        );
+        let mut sorted = CounterId::ALL;
+        sorted.sort();
+        assert!(sorted.windows(2).all(|w| w[0].name() < w[1].name()));
+        for id in CounterId::ALL {
+            assert_eq!(id.name().parse::<CounterId>(), Ok(id));
+            assert_eq!(id.to_string(), id.name());
+            assert_eq!(format!("{id:<30}|").len(), 31, "Display pads");
+        }
+        assert!("timeseries".parse::<CounterId>().is_err());
+    }
+
+    #[test]
+    fn get_reads_the_field_of_the_same_name() {
+        let c = all_set();
+        let v = serde_json::to_value(&c).unwrap();
+        for id in CounterId::ALL {
+            let json = &v[id.name()];
+            let got = match c.get(id).expect("every field is set") {
+                CounterValue::Count(n) => serde_json::json!(n),
+                CounterValue::Ratio(r) => serde_json::json!(r),
+                CounterValue::ByName(m) => serde_json::json!(m),
+            };
+            assert_eq!(&got, json, "{id}");
+            assert_eq!(c.count(id), json.as_u64(), "{id}");
+            assert_eq!(Counters::default().get(id), None, "{id}");
+        }
+    }
 }

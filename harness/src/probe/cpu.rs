@@ -2,7 +2,7 @@
 //! ticks), and of the whole machine (/proc/stat). Eviction and fault handling show up
 //! as system time.
 
-use super::{parse, Counters, Probe, Reasons, ThreadSet};
+use super::{parse, CounterId, Counters, Probe, Reasons, ThreadSet};
 
 pub struct Cpu {
     pub hz: u64,
@@ -21,8 +21,8 @@ impl Probe for Cpu {
                     sys += s;
                 }
                 Err(e) => {
-                    r.set("cpu_user_ns", e.clone());
-                    r.set("cpu_system_ns", e);
+                    r.set(CounterId::CpuUserNs, e.clone());
+                    r.set(CounterId::CpuSystemNs, e);
                     ok = false;
                     break;
                 }
@@ -32,8 +32,8 @@ impl Probe for Cpu {
             c.cpu_user_ns = ns(user);
             c.cpu_system_ns = ns(sys);
         } else if t.is_empty() {
-            r.set("cpu_user_ns", "no measured threads");
-            r.set("cpu_system_ns", "no measured threads");
+            r.set(CounterId::CpuUserNs, "no measured threads");
+            r.set(CounterId::CpuSystemNs, "no measured threads");
         }
         match std::fs::read_to_string("/proc/stat")
             .map_err(|e| e.to_string())
@@ -47,10 +47,10 @@ impl Probe for Cpu {
             }
             Err(e) => {
                 for f in [
-                    "machine_cpu_user_ns",
-                    "machine_cpu_system_ns",
-                    "machine_cpu_idle_ns",
-                    "machine_cpu_iowait_ns",
+                    CounterId::MachineCpuUserNs,
+                    CounterId::MachineCpuSystemNs,
+                    CounterId::MachineCpuIdleNs,
+                    CounterId::MachineCpuIowaitNs,
                 ] {
                     r.set(f, format!("cannot read /proc/stat: {e}"));
                 }

@@ -2,7 +2,7 @@
 //! the physical disks: bytes and I/Os read and written, busy time, from
 //! /sys/block/<disk>/stat. These count every process's I/O to those disks.
 
-use super::{device, parse, Counters, Probe, Reasons, ThreadSet};
+use super::{device, parse, CounterId, Counters, Probe, Reasons, ThreadSet};
 use std::path::Path;
 
 pub struct Disk {
@@ -21,11 +21,11 @@ impl Disk {
     }
 }
 
-const FIELDS: [&str; 4] = [
-    "device_read_bytes",
-    "device_write_bytes",
-    "device_read_ios",
-    "device_busy_ns",
+const FIELDS: [CounterId; 4] = [
+    CounterId::DeviceReadBytes,
+    CounterId::DeviceWriteBytes,
+    CounterId::DeviceReadIos,
+    CounterId::DeviceBusyNs,
 ];
 
 impl Probe for Disk {

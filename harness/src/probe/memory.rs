@@ -2,7 +2,7 @@
 //! memory cgroup), and the bytes this process has mapped with huge pages
 //! (/proc/self/smaps_rollup).
 
-use super::{parse, Counters, Probe, Reasons, ThreadSet};
+use super::{parse, CounterId, Counters, Probe, Reasons, ThreadSet};
 use crate::probe::parse::CgroupVersion;
 use std::path::PathBuf;
 
@@ -16,28 +16,31 @@ impl Probe for Memory {
         match std::fs::read_to_string("/proc/meminfo") {
             Ok(t) => match parse::meminfo_page_cache_bytes(&t) {
                 Some(v) => c.page_cache_bytes_end = Some(v),
-                None => r.set("page_cache_bytes_end", "/proc/meminfo has no Cached line"),
+                None => r.set(
+                    CounterId::PageCacheBytesEnd,
+                    "/proc/meminfo has no Cached line",
+                ),
             },
             Err(e) => r.set(
-                "page_cache_bytes_end",
+                CounterId::PageCacheBytesEnd,
                 format!("cannot read /proc/meminfo: {e}"),
             ),
         }
         match &self.cgroup_stat {
             None => r.set(
-                "cgroup_page_cache_bytes_end",
+                CounterId::CgroupPageCacheBytesEnd,
                 "the run has no memory cgroup (no page_cache_limit)",
             ),
             Some((p, v)) => match std::fs::read_to_string(p) {
                 Ok(t) => match parse::cgroup_page_cache_bytes(&parse::parse_flat_keyed(&t), *v) {
                     Some(b) => c.cgroup_page_cache_bytes_end = Some(b),
                     None => r.set(
-                        "cgroup_page_cache_bytes_end",
+                        CounterId::CgroupPageCacheBytesEnd,
                         format!("{} has no page-cache field", p.display()),
                     ),
                 },
                 Err(e) => r.set(
-                    "cgroup_page_cache_bytes_end",
+                    CounterId::CgroupPageCacheBytesEnd,
                     format!("cannot read {}: {e}", p.display()),
                 ),
             },
@@ -46,12 +49,12 @@ impl Probe for Memory {
             Ok(t) => match parse::smaps_huge_bytes(&t) {
                 Some(v) => c.huge_page_bytes = Some(v),
                 None => r.set(
-                    "huge_page_bytes",
+                    CounterId::HugePageBytes,
                     "/proc/self/smaps_rollup has no huge-page fields",
                 ),
             },
             Err(e) => r.set(
-                "huge_page_bytes",
+                CounterId::HugePageBytes,
                 format!("cannot read /proc/self/smaps_rollup: {e}"),
             ),
         }

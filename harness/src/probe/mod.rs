@@ -14,30 +14,20 @@ pub mod device;
 pub mod disk;
 pub mod memory;
 pub mod parse;
+pub mod reasons;
 pub mod shootdowns;
 pub mod thread;
 pub mod tlb;
 pub mod vmstat;
 
-pub use counters::Counters;
+pub use counters::{CounterId, CounterValue, Counters};
+pub use reasons::{ReasonKey, Reasons};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 pub use thread::{ThreadProbeConfig, ThreadProbes};
 
 /// The measured threads' own probes.
 pub type ThreadSet = [Arc<ThreadProbes>];
-
-/// Why counters are null, by counter name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reasons(pub BTreeMap<String, String>);
-
-impl Reasons {
-    pub fn set(&mut self, field: &str, why: impl Into<String>) {
-        self.0
-            .entry(field.to_string())
-            .or_insert_with(|| why.into());
-    }
-}
 
 pub trait Probe: Sync {
     /// Add this probe's cumulative readings to `c`, or say in `r` why it cannot.
@@ -64,7 +54,7 @@ impl ProbeSet {
         let tlb = match tlb {
             Ok(t) => Some(t),
             Err(e) => {
-                static_reasons.set("tlb_flush_process", e);
+                static_reasons.set(CounterId::TlbFlushProcess, e);
                 None
             }
         };

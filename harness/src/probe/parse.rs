@@ -367,7 +367,7 @@ pub fn parse_flat_keyed(text: &str) -> BTreeMap<String, u64> {
     out
 }
 
-/// Which cgroup hierarchy a file comes from.
+/// Which cgroup hierarchy a file comes from. Shown as "v1" or "v2".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CgroupVersion {
     V1,
@@ -376,7 +376,7 @@ pub enum CgroupVersion {
 
 impl std::fmt::Display for CgroupVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             CgroupVersion::V1 => "v1",
             CgroupVersion::V2 => "v2",
         })
@@ -1113,6 +1113,12 @@ Private_Hugetlb:       0 kB
             cgroup_page_cache_bytes(&BTreeMap::new(), CgroupVersion::V2),
             None
         );
+    }
+
+    #[test]
+    fn cgroup_versions_show_as_v1_and_v2() {
+        assert_eq!(CgroupVersion::V1.to_string(), "v1");
+        assert_eq!(format!("cgroup {}", CgroupVersion::V2), "cgroup v2");
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! System-wide TLB shootdown interrupts: the `TLB` row of /proc/interrupts, summed
 //! over CPUs (x86; arm64 has no such row, and AMD INVLPGB flushes without IPIs).
 
-use super::{parse, Counters, Probe, Reasons, ThreadSet};
+use super::{parse, CounterId, Counters, Probe, Reasons, ThreadSet};
 
 pub struct Shootdowns;
 
 impl Probe for Shootdowns {
     fn read(&self, _t: &ThreadSet, c: &mut Counters, r: &mut Reasons) {
-        let field = "tlb_shootdowns_system";
+        let field = CounterId::TlbShootdownsSystem;
         match std::fs::read_to_string("/proc/interrupts") {
             Err(e) => r.set(field, format!("cannot read /proc/interrupts: {e}")),
             Ok(text) => match parse::interrupts_tlb_total(&text) {

@@ -4,6 +4,7 @@
 //! thread's id for its CPU times.
 
 use super::tlb::TlbTracepoint;
+use super::CounterId;
 use crate::sys::perf::{FaultRing, PerfCounter};
 use perf_event_open_sys::bindings as pb;
 
@@ -90,7 +91,11 @@ pub struct ThreadCounters;
 impl super::Probe for ThreadCounters {
     fn read(&self, t: &super::ThreadSet, c: &mut super::Counters, r: &mut super::Reasons) {
         if t.is_empty() {
-            for f in ["minor_faults", "major_faults", "tlb_flush_process"] {
+            for f in [
+                CounterId::MinorFaults,
+                CounterId::MajorFaults,
+                CounterId::TlbFlushProcess,
+            ] {
                 r.set(f, "no measured threads");
             }
             return;
@@ -105,7 +110,7 @@ impl super::Probe for ThreadCounters {
                     (_, Err(e)) => {
                         minor = None;
                         r.set(
-                            "minor_faults",
+                            CounterId::MinorFaults,
                             format!("reading the perf counter failed: {e}"),
                         );
                     }
@@ -113,7 +118,7 @@ impl super::Probe for ThreadCounters {
                 },
                 Err(e) => {
                     minor = None;
-                    r.set("minor_faults", e.clone());
+                    r.set(CounterId::MinorFaults, e.clone());
                 }
             }
             match &th.major {
@@ -122,7 +127,7 @@ impl super::Probe for ThreadCounters {
                     (_, Err(e)) => {
                         major = None;
                         r.set(
-                            "major_faults",
+                            CounterId::MajorFaults,
                             format!("reading the perf counter failed: {e}"),
                         );
                     }
@@ -130,7 +135,7 @@ impl super::Probe for ThreadCounters {
                 },
                 Err(e) => {
                     major = None;
-                    r.set("major_faults", e.clone());
+                    r.set(CounterId::MajorFaults, e.clone());
                 }
             }
             match &th.tlb {
@@ -141,7 +146,7 @@ impl super::Probe for ThreadCounters {
                                 Ok(v) => *map.entry(name.clone()).or_insert(0) += v,
                                 Err(e) => {
                                     r.set(
-                                        "tlb_flush_process",
+                                        CounterId::TlbFlushProcess,
                                         format!("reading tlb:tlb_flush failed: {e}"),
                                     );
                                     tlb = None;
@@ -153,7 +158,7 @@ impl super::Probe for ThreadCounters {
                 }
                 Err(e) => {
                     tlb = None;
-                    r.set("tlb_flush_process", e.clone());
+                    r.set(CounterId::TlbFlushProcess, e.clone());
                 }
             }
         }

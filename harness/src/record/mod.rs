@@ -10,7 +10,7 @@ pub mod table;
 
 use crate::datafile::Target;
 use crate::env::Environment;
-use crate::probe::Counters;
+use crate::probe::{Counters, Reasons};
 use crate::spec::{BackendSpec, Workload};
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -18,7 +18,6 @@ pub use cell::{new_histogram, Interval, Outcome, Status, HIST_MAX_NS};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Version of the run.json layout. Bump on incompatible changes.
 pub const SCHEMA: u32 = 1;
@@ -127,7 +126,7 @@ pub struct BackendResult {
     pub fault_histogram: Option<String>,
     /// Why a counter is null: {counter name: reason}.
     #[serde(default)]
-    pub reasons: BTreeMap<String, String>,
+    pub reasons: Reasons,
 }
 
 impl BackendResult {
@@ -176,7 +175,7 @@ impl BackendResult {
             notes: o.notes,
             counters: o.counters,
             fault_histogram: o.fault_hist.as_ref().map(encode_histogram).transpose()?,
-            reasons: o.reasons.0,
+            reasons: o.reasons,
         })
     }
 
@@ -324,7 +323,7 @@ pub(crate) mod tests {
             notes: vec![],
             counters: Counters::default(),
             fault_histogram: None,
-            reasons: BTreeMap::new(),
+            reasons: Reasons::default(),
         };
         RunRecord {
             schema: SCHEMA,
@@ -338,7 +337,7 @@ pub(crate) mod tests {
             data_file: Target {
                 path: "faultline-data/x.dat".into(),
                 size: 1 << 20,
-                origin: "generated".into(),
+                origin: crate::datafile::Origin::Generated,
                 verify_tag: Some(1),
                 created: false,
                 create_secs: None,
@@ -414,5 +413,59 @@ pub(crate) mod tests {
         ] {
             assert!(v["backends"][0].get(key).is_some(), "{key}");
         }
+    }
+
+    /// `old` (a value as committed) is kept in `new` (after a round trip through the
+    /// typed record): every key with the same value; keys `new` adds (fields newer than
+    /// the file, filled with their defaults) must be empty.
+    fn kept(old: &serde_json::Value, new: &serde_json::Value, at: &str) {
+        use serde_json::Value;
+        match (old, new) {
+            (Value::Object(o), Value::Object(n)) => {
+                for (k, v) in o {
+                    kept(v, &n[k], &format!("{at}.{k}"));
+                }
+                for (k, v) in n.iter().filter(|(k, _)| !o.contains_key(*k)) {
+                    let empty = v.is_null()
+                        || v == &Value::Bool(false)
+                        || v == &serde_json::json!(0)
+                        || v.as_array().is_some_and(|a| a.is_empty());
+                    assert!(empty, "{at}.{k}: added as {v}");
+                }
+            }
+            (Value::Array(o), Value::Array(n)) => {
+                assert_eq!(o.len(), n.len(), "{at}");
+                for (i, (a, b)) in o.iter().zip(n).enumerate() {
+                    kept(a, b, &format!("{at}[{i}]"));
+                }
+            }
+            _ => assert_eq!(old, new, "{at}"),
+        }
+    }
+
+    /// Every committed run.json (results/) reads into the typed record (counters,
+    /// reasons, data-file origin) and writes back what it held.
+    #[test]
+    fn committed_results_round_trip() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results");
+        let loaded = crate::report::load::load(&root).unwrap();
+        assert!(loaded.len() >= 10, "{}", loaded.len());
+        let mut reasons = 0;
+        for l in &loaded {
+            let text = std::fs::read_to_string(&l.path).unwrap();
+            let old: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let new = serde_json::to_value(&l.record).unwrap();
+            kept(&old, &new, &l.path.display().to_string());
+            for (o, n) in old["backends"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&l.record.backends)
+            {
+                assert_eq!(o["reasons"], serde_json::to_value(&n.reasons).unwrap());
+                reasons += n.reasons.iter().count();
+            }
+        }
+        assert!(reasons > 0, "the committed results hold reasons");
     }
 }

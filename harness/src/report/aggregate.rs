@@ -3,6 +3,7 @@
 //! mean with the min-max spread. Only results with status `ok` carry metrics; skipped
 //! and failed results are counted and keep their reasons.
 
+use crate::probe::CounterId;
 use crate::record::Status;
 use crate::record::{BackendResult, RunRecord};
 use std::collections::BTreeMap;
@@ -64,11 +65,11 @@ impl Derived {
     ];
 
     /// The counter in run.json the value comes from (the key of its null reason).
-    pub fn counter(self) -> &'static str {
+    pub fn counter(self) -> CounterId {
         match self {
-            Derived::MajorFaultsPerOp => "major_faults",
-            Derived::TlbShootdownsPerKop => "tlb_shootdowns_system",
-            Derived::ReadAmplification => "read_amplification",
+            Derived::MajorFaultsPerOp => CounterId::MajorFaults,
+            Derived::TlbShootdownsPerKop => CounterId::TlbShootdownsSystem,
+            Derived::ReadAmplification => CounterId::ReadAmplification,
         }
     }
 
@@ -123,8 +124,8 @@ pub struct Row {
     pub p99: Option<Spread>,
     pub p999: Option<Spread>,
     pub derived: BTreeMap<Derived, Spread>,
-    /// Why a derived counter is n/a: {counter name: reason}.
-    pub unavailable: BTreeMap<&'static str, String>,
+    /// Why a derived counter is n/a: {counter: reason}, in counter-name order.
+    pub unavailable: BTreeMap<CounterId, String>,
 }
 
 impl Row {
@@ -212,7 +213,7 @@ fn pool(workload: String, name: String, threads: usize, g: &[&BackendResult]) ->
                 if !ok.is_empty() {
                     let why = ok
                         .iter()
-                        .find_map(|b| b.reasons.get(d.counter()).cloned())
+                        .find_map(|b| b.reasons.get(d.counter()).map(str::to_string))
                         .unwrap_or_else(|| NO_REASON.to_string());
                     unavailable.insert(d.counter(), why);
                 }
@@ -268,7 +269,7 @@ mod tests {
         let mf = m.derived(Derived::MajorFaultsPerOp).unwrap();
         assert_eq!((mf.mean, mf.n), (2.0, 1));
         assert!(m.derived(Derived::TlbShootdownsPerKop).is_none());
-        assert_eq!(m.unavailable["tlb_shootdowns_system"], NO_REASON);
+        assert_eq!(m.unavailable[&CounterId::TlbShootdownsSystem], NO_REASON);
         let d = &rows[1];
         assert_eq!(d.status_text(), "skipped");
         assert_eq!(d.reasons, vec!["no O_DIRECT here".to_string()]);

@@ -4,6 +4,7 @@
 //! the command under each table.
 
 use super::aggregate::{self, Derived, Row, Spread};
+use crate::probe::CounterId;
 use crate::record::RunRecord;
 use crate::units::{format_count, format_ns, format_size};
 use std::fmt::Write as _;
@@ -124,13 +125,13 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
     }
 
     // n/a cells: which counter, why, for which backends.
-    let mut why: Vec<(&str, String, Vec<String>)> = Vec::new();
+    let mut why: Vec<(CounterId, String, Vec<String>)> = Vec::new();
     for row in &rows {
         for (counter, reason) in &row.unavailable {
             let who = format!("{} x{}", row.name, row.threads);
             match why.iter_mut().find(|(c, r, _)| c == counter && r == reason) {
                 Some(e) => e.2.push(who),
-                None => why.push((counter, reason.clone(), vec![who])),
+                None => why.push((*counter, reason.clone(), vec![who])),
             }
         }
     }
@@ -402,7 +403,7 @@ pub(crate) mod tests {
         direct.counters = Counters::default();
         direct
             .reasons
-            .insert("major_faults".into(), "perf_event_open: EACCES".into());
+            .replace(CounterId::MajorFaults, "perf_event_open: EACCES");
         r.backends[1].threads = 1;
         r.backends.push(m2);
         r.backends.push(direct);

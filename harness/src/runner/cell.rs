@@ -5,7 +5,7 @@
 use crate::backend::{self, Backend, External, OpenCtx, OpenError, Opened};
 use crate::datafile::{self, page, Target};
 use crate::driver::{Driver, DriverConfig, Shared, WorkerOut};
-use crate::probe::{self, Counters, ProbeSet, Reasons, ThreadProbes};
+use crate::probe::{self, CounterId, Counters, ProbeSet, ReasonKey, Reasons, ThreadProbes};
 use crate::record::{new_histogram, Interval, Outcome, Status};
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
 use crate::ui::Reporter;
@@ -66,27 +66,24 @@ fn run_external(c: &Cell, ext: &dyn External, ctx: &OpenCtx) -> Outcome {
     let (after, mut reasons) = c.probes.read(&[]);
     o.counters = probe::delta(&before, &after, o.ops * c.workload.block);
     let name = ext.name();
+    let unseen =
+        format!("{name} runs in its own processes, which the harness's thread probes do not see");
     for k in [
-        "minor_faults",
-        "major_faults",
-        "tlb_flush_process",
-        "cpu_user_ns",
-        "cpu_system_ns",
-        "fault_ops",
-        "stall_ns",
-        "huge_page_bytes",
+        CounterId::MinorFaults,
+        CounterId::MajorFaults,
+        CounterId::TlbFlushProcess,
+        CounterId::CpuUserNs,
+        CounterId::CpuSystemNs,
+        CounterId::FaultOps,
+        CounterId::StallNs,
+        CounterId::HugePageBytes,
     ] {
-        reasons.0.insert(
-            k.into(),
-            format!(
-                "{name} runs in its own processes, which the harness's thread probes do not see"
-            ),
-        );
+        reasons.replace(k, unseen.clone());
     }
     // Per-interval counters would need readings during the tool's run; totals only.
     o.counters.huge_page_bytes = None;
-    reasons.0.insert(
-        "timeseries".into(),
+    reasons.replace(
+        ReasonKey::Timeseries,
         format!("{name}: every interval's counters are null: the harness reads its system-wide probes only before and after the {name} run (the totals)"),
     );
     o.reasons = reasons;
@@ -416,15 +413,14 @@ fn attribution_reasons(reasons: &mut Reasons, w: &Workload, attributed: bool) {
         "fault attribution is off (fault_attribution = false)".to_string()
     } else if !attributed {
         reasons
-            .0
-            .get("major_faults")
-            .cloned()
-            .unwrap_or_else(|| "no fault ring".into())
+            .get(CounterId::MajorFaults)
+            .unwrap_or("no fault ring")
+            .to_string()
     } else {
         return;
     };
-    reasons.set("fault_ops", why.clone());
-    reasons.set("stall_ns", why);
+    reasons.set(CounterId::FaultOps, why.clone());
+    reasons.set(CounterId::StallNs, why);
 }
 
 /// Merge the workers' results into the cell's outcome.

@@ -156,7 +156,7 @@ fn header(w: &Workload, t: &Target, env: &Environment) -> String {
     };
     let made = match (t.created, t.create_secs) {
         (true, Some(secs)) => format!(", created in {secs:.1} s"),
-        _ if t.origin == "generated" => ", reused".to_string(),
+        _ if t.origin == datafile::Origin::Generated => ", reused".to_string(),
         _ => String::new(),
     };
     let mut s = format!(
