@@ -12,6 +12,7 @@ pub mod direct;
 pub mod fio;
 pub mod hugepage;
 pub mod mmap;
+pub mod mock;
 pub mod pread;
 pub mod uring;
 
@@ -126,6 +127,7 @@ pub fn open<'a>(spec: &BackendSpec, ctx: &OpenCtx<'a>) -> Result<Box<dyn Backend
         )),
         BackendKind::Uring(o) => Ok(Box::new(uring::Uring::open(ctx, o)?)),
         BackendKind::Bufferpool(o) => Ok(Box::new(bufferpool::Bufferpool::open(ctx, o)?)),
+        BackendKind::Mock(o) => Ok(Box::new(mock::Mock::open(ctx, o)?)),
     }
 }
 
