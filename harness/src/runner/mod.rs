@@ -7,6 +7,9 @@
 //! what the backend itself needs. Progress is published with one relaxed store.
 
 pub mod access;
+pub mod ready;
+#[cfg(test)]
+mod tests;
 
 use crate::backend::{self, OpError, OpenCtx, OpenError, Worker};
 use crate::datafile::{self, page, Target};
@@ -305,6 +308,7 @@ pub fn run_cell(
         &format!("{} x{}", spec.name, threads),
         quiet,
     );
+    let ready = ready::Ready::from_env(&spec.name, threads, repeat);
 
     let (outs, t0, samples, thread_probes, interrupted, cache) = std::thread::scope(|s| {
         let be = &*be;
@@ -407,6 +411,7 @@ pub fn run_cell(
         };
         let mut samples = vec![sample(0)];
         shared.phase.store(MEASURE, Ordering::Relaxed);
+        ready.mark(0);
         let cache_before = be.counters();
         let t0 = Instant::now();
         let mut next = w.interval;
@@ -422,6 +427,7 @@ pub fn run_cell(
                     units::format_count(rate),
                     units::format_size((rate * w.block as f64) as u64)
                 ));
+                ready.mark(smp.ops);
                 samples.push(smp);
                 while next <= now {
                     next += w.interval;
