@@ -20,5 +20,7 @@ pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod sys;
+#[doc(hidden)]
+pub mod testkit;
 pub mod ui;
 pub mod units;

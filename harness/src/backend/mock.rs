@@ -78,7 +78,7 @@ impl Worker for MockWorker<'_> {
         self.done += 1;
         let n = self.done;
         let o = self.opts;
-        let stalled = o.stall_every.is_some_and(|k| n % k == 0);
+        let stalled = o.stall_every.is_some_and(|k| n.is_multiple_of(k));
         busy_wait(o.latency_ns + if stalled { o.stall_ns } else { 0 });
         if o.fail_at == Some(n) {
             return Err(OpError(format!(

@@ -54,31 +54,8 @@ pub fn load(dir: &Path) -> RunRecord {
     RunRecord::from_json(&t).expect("run.json is a faultline RunRecord")
 }
 
-/// The environment variable that turns a skip into a failure.
-pub const REQUIRE: &str = "FAULTLINE_REQUIRE";
-
-/// True when `FAULTLINE_REQUIRE` is `all` or names `capability` in its comma-separated
-/// list (backend kinds or specs such as `direct`, `uring`, `mmap:lock`, `hugepage`,
-/// `fio`; probes and environment controls such as `cgroup`, `zram`, `tracefs`; or
-/// `root`, `perf`, ...).
-pub fn required(capability: &str) -> bool {
-    let Ok(list) = std::env::var(REQUIRE) else {
-        return false;
-    };
-    list.split(',')
-        .map(str::trim)
-        .any(|c| c == "all" || c == capability)
-}
-
-/// A test (or part of one) cannot run here because `capability` is missing: print why,
-/// and fail when `FAULTLINE_REQUIRE` says this machine must have it.
-pub fn skip(capability: &str, reason: &str) {
-    eprintln!("SKIPPED ({capability}): {reason}");
-    assert!(
-        !required(capability),
-        "{REQUIRE} requires `{capability}`, but it was skipped: {reason}"
-    );
-}
+/// `FAULTLINE_REQUIRE`: see `faultline::testkit`.
+pub use faultline::testkit::skip;
 
 /// The capability a backend spec needs: its kind (`direct`, `uring`, `fio`, ...), or
 /// `mmap:lock` for a locked mapping (mlock needs RLIMIT_MEMLOCK or root).
