@@ -26,5 +26,7 @@ pub mod runner;
 pub mod spec;
 #[allow(unsafe_code)]
 pub mod sys;
+#[doc(hidden)]
+pub mod testkit;
 pub mod ui;
 pub mod units;

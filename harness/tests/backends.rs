@@ -3,13 +3,14 @@
 
 mod common;
 use common::*;
+use faultline::record::{BackendResult, RunRecord, Status};
 
 /// Run `spec` on workload `wl` through the binary; the output and run.json.
 fn run_spec(
     spec: &str,
     dir: &std::path::Path,
     wl: &std::path::Path,
-) -> (std::process::Output, serde_json::Value) {
+) -> (std::process::Output, RunRecord) {
     let out = dir.join("result");
     let o = run(&[
         "run",
@@ -32,13 +33,14 @@ fn run_backend(spec: &str, extra: &str) {
     let wl = tiny_workload(&dir, extra);
     let (o, r) = run_spec(spec, &dir, &wl);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(r["schema"], 1);
-    assert_eq!(r["complete"], true);
-    let backends = r["backends"].as_array().unwrap();
-    assert_eq!(backends.len(), 1);
-    assert_eq!(backends[0]["name"], spec);
-    let block = r["workload"]["block"].as_u64().unwrap();
-    check_backend(&backends[0], block);
+    assert_eq!(r.schema, 1);
+    assert!(r.complete);
+    assert_eq!(r.backends.len(), 1);
+    let b = &r.backends[0];
+    assert_eq!(b.name, spec);
+    assert_eq!(Some(b.block), r.workload["block"].as_u64());
+    // A skipped backend is reported as skipped (and fails under FAULTLINE_REQUIRE).
+    check_backend(b);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("p99.9") && stdout.contains(spec),
@@ -73,7 +75,8 @@ fn mmap_advice_variants() {
 fn mmap_populate_and_lock() {
     run_backend("mmap:advice=random,populate", "");
     // mlock of 4 MiB may exceed RLIMIT_MEMLOCK for non-root users: then the result is
-    // "skipped" with the reason, which check_backend accepts and prints.
+    // "skipped" with the reason, which check_backend prints (and FAULTLINE_REQUIRE
+    // naming `mmap:lock` turns into a failure).
     run_backend("mmap:lock", "");
 }
 
@@ -115,10 +118,9 @@ fn skewed_patterns_and_op_count() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let r = load(&out);
-    for b in r["backends"].as_array().unwrap() {
-        check_backend(b, 4096);
-        assert_eq!(b["ops"], 10001);
+    for b in &load(&out).backends {
+        assert!(check_backend(b), "{} is never skipped", b.name);
+        assert_eq!(b.ops, 10001);
     }
 }
 
@@ -140,10 +142,8 @@ fn every_shipped_workload_runs_tiny() {
         }
         let body = std::fs::read_to_string(&p).unwrap();
         if body.contains("page_cache_limit") && faultline::sys::uid() != 0 {
-            eprintln!(
-                "SKIPPED {}: its page_cache_limit needs root (a memory cgroup)",
-                p.display()
-            );
+            let why = format!("{}: its page_cache_limit needs root", p.display());
+            skip("cgroup", &why);
             continue;
         }
         let dir = scratch("wl");
@@ -167,11 +167,9 @@ fn every_shipped_workload_runs_tiny() {
         ]);
         assert!(o.status.success(), "{}: {}", p.display(), text(&o));
         let r = load(&out);
-        let block = r["workload"]["block"].as_u64().unwrap();
-        let bs = r["backends"].as_array().unwrap();
-        assert!(!bs.is_empty());
-        for b in bs {
-            check_backend(b, block);
+        assert!(!r.backends.is_empty());
+        for b in &r.backends {
+            check_backend(b);
         }
         n += 1;
         let _ = std::fs::remove_dir_all(&dir);
@@ -205,11 +203,11 @@ fn user_file_is_read_without_verification_and_untouched() {
         text(&o)
     );
     let r = load(&out);
-    assert_eq!(r["data_file"]["size"], 2u64 << 20);
-    assert!(r["data_file"]["verify_tag"].is_null());
-    for b in r["backends"].as_array().unwrap() {
-        assert!(b["verify_errors"].is_null());
-        check_backend(b, 4096);
+    assert_eq!(r.data_file.size, 2u64 << 20);
+    assert!(r.data_file.verify_tag.is_none());
+    for b in &r.backends {
+        assert!(b.verify_errors.is_none());
+        check_backend(b);
     }
     assert_eq!(
         std::fs::read(&f).unwrap(),
@@ -242,27 +240,26 @@ fn repeats_and_thread_lists_make_one_entry_per_cell() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let r = load(&out);
-    let bs = r["backends"].as_array().unwrap();
+    let bs = load(&out).backends;
     assert_eq!(bs.len(), 8);
-    for b in bs {
-        check_backend(b, 4096);
+    for b in &bs {
+        check_backend(b);
     }
     // Repeats alternate the order.
-    assert_eq!(bs[0]["name"], "pread");
-    assert_eq!(bs[4]["name"], "mmap");
+    assert_eq!(bs[0].name, "pread");
+    assert_eq!(bs[4].name, "mmap");
     assert!(out.join("pread.t2.r2.hgrm").exists());
 }
 
 /// Run one backend like `run_backend` and return its result object.
-fn run_one(spec: &str, extra: &str) -> serde_json::Value {
+fn run_one(spec: &str, extra: &str) -> BackendResult {
     let dir = scratch("one");
     let wl = tiny_workload(&dir, extra);
     run_wl(spec, &dir, &wl)
 }
 
 /// Run one backend for a fixed number of operations (total over 2 threads).
-fn run_ops(spec: &str, ops: u64, extra: &str) -> serde_json::Value {
+fn run_ops(spec: &str, ops: u64, extra: &str) -> BackendResult {
     let dir = scratch("ops");
     let wl = dir.join("ops.toml");
     std::fs::write(
@@ -273,11 +270,11 @@ fn run_ops(spec: &str, ops: u64, extra: &str) -> serde_json::Value {
     run_wl(spec, &dir, &wl)
 }
 
-fn run_wl(spec: &str, dir: &std::path::Path, wl: &std::path::Path) -> serde_json::Value {
+fn run_wl(spec: &str, dir: &std::path::Path, wl: &std::path::Path) -> BackendResult {
     let (o, r) = run_spec(spec, dir, wl);
-    let b = r["backends"][0].clone();
+    let b = r.backends[0].clone();
     assert!(
-        o.status.success() || b["status"] == "skipped",
+        o.status.success() || b.status == Status::Skipped,
         "{}",
         text(&o)
     );
@@ -312,15 +309,16 @@ fn uring_batch() {
 
 #[test]
 fn uring_takes_the_workloads_queue_depth_and_counts_ops_exactly() {
+    // A skip goes through `skip` (FAULTLINE_REQUIRE=uring makes it fail).
     let b = run_one("uring:direct", "queue_depth = 4");
-    if check_backend(&b, 4096) {
-        assert_eq!(b["queue_depth"], 4);
+    if check_backend(&b) {
+        assert_eq!(b.queue_depth, 4);
     }
     // An operation count with 8 reads in flight per thread: exactly that many measured.
     let b = run_ops("uring:qd=8,batch=2", 10001, "");
-    if check_backend(&b, 4096) {
-        assert_eq!(b["ops"], 10001);
-        assert_eq!(b["queue_depth"], 8);
+    if check_backend(&b) {
+        assert_eq!(b.ops, 10001);
+        assert_eq!(b.queue_depth, 8);
     }
 }
 
@@ -342,13 +340,8 @@ fn bufferpool_small_pool_heavy_eviction() {
     // 1 MiB of frames over a 4 MiB file, 2 threads: three reads in four miss.
     run_backend("bufferpool:pool=1MiB", "");
     let b = run_one("bufferpool:pool=1MiB", "");
-    if check_backend(&b, 4096) {
-        let notes: Vec<&str> = b["notes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap())
-            .collect();
+    if check_backend(&b) {
+        let notes = &b.notes;
         assert!(notes.iter().any(|n| n.contains("256 frames")), "{notes:?}");
         assert!(
             notes
@@ -366,8 +359,8 @@ fn bufferpool_hot_set_and_op_count() {
         20000,
         "pattern = \"hotset:ops=90,size=10\"",
     );
-    if check_backend(&b, 4096) {
-        assert_eq!(b["ops"], 20000);
+    if check_backend(&b) {
+        assert_eq!(b.ops, 20000);
     }
 }
 
@@ -375,7 +368,16 @@ fn bufferpool_hot_set_and_op_count() {
 fn bufferpool_too_small_is_skipped_with_the_reason() {
     // 2 frames for 2 threads: the pool needs at least 2 per thread.
     let b = run_one("bufferpool:pool=8KiB", "");
-    assert_eq!(b["status"], "skipped", "{b}");
-    let reason = b["reason"].as_str().unwrap();
+    assert_eq!(b.status, Status::Skipped, "{b:?}");
+    let reason = b.reason.as_deref().unwrap();
     assert!(reason.contains("at least 2 frames per thread"), "{reason}");
+}
+
+#[test]
+fn mock_runs_through_the_binary_and_verifies() {
+    run_backend("mock:latency=1us", "");
+    run_backend("mock:qd=4", "");
+    let b = run_ops("mock", 1001, "");
+    assert!(check_backend(&b));
+    assert_eq!(b.ops, 1001);
 }

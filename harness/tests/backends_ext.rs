@@ -4,10 +4,10 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
+use faultline::record::{BackendResult, Status};
 
 /// Run one backend on the tiny workload (plus `extra` keys) and return its result.
-fn run_one(spec: &str, extra: &str, env: &[(&str, &str)]) -> Value {
+fn run_one(spec: &str, extra: &str, env: &[(&str, &str)]) -> BackendResult {
     let dir = scratch("ext");
     let wl = tiny_workload(&dir, extra);
     let out = dir.join("result");
@@ -27,42 +27,32 @@ fn run_one(spec: &str, extra: &str, env: &[(&str, &str)]) -> Value {
         .output()
         .expect("run faultline");
     assert!(o.status.success(), "{}", text(&o));
-    let r = load(&out);
-    let b = r["backends"][0].clone();
-    assert_eq!(b["name"], spec);
+    let b = load(&out).backends.remove(0);
+    assert_eq!(b.name, spec);
     let _ = std::fs::remove_dir_all(&dir);
     b
 }
 
-fn notes(b: &Value) -> Vec<String> {
-    b["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn print_huge_notes(b: &Value) {
-    for n in notes(b) {
+fn print_huge_notes(b: &BackendResult) {
+    for n in &b.notes {
         if n.contains("huge pages") || n.contains("MADV_COLLAPSE") || n.contains("reserved") {
-            eprintln!("{}: {n}", b["name"].as_str().unwrap());
+            eprintln!("{}: {n}", b.name);
         }
     }
 }
 
-fn hugepage(spec: &str) -> Option<Value> {
+fn hugepage(spec: &str) -> Option<BackendResult> {
     let b = run_one(spec, "", &[]);
-    if !check_backend(&b, 4096) {
+    if !check_backend(&b) {
         return None;
     }
     print_huge_notes(&b);
     assert!(
-        notes(&b)
+        b.notes
             .iter()
             .any(|n| n.starts_with("huge pages mapped") || n.contains("huge pages mapped unknown")),
         "{spec}: a note says how many bytes were mapped with huge pages: {:?}",
-        notes(&b)
+        b.notes
     );
     Some(b)
 }
@@ -91,14 +81,17 @@ fn nr_hugepages() -> Option<u64> {
 #[test]
 fn hugepage_hugetlb_reserve_and_restore() {
     let Some(before) = nr_hugepages() else {
-        eprintln!("SKIPPED hugetlb: /proc/sys/vm/nr_hugepages is not readable here");
+        skip(
+            "hugepage",
+            "hugetlb: /proc/sys/vm/nr_hugepages is not readable here",
+        );
         return;
     };
-    // Without `reserve` and without free pages: skipped with a reason that says how
-    // many pages are needed and how to get them.
+    // Without `reserve` and without free pages: skipped (by design, not for a missing
+    // capability) with a reason that says how many pages are needed and how to get them.
     let b = run_one("hugepage:mode=hugetlb", "", &[]);
-    if b["status"] == "skipped" {
-        let r = b["reason"].as_str().unwrap();
+    if b.status == Status::Skipped {
+        let r = b.reason.as_deref().unwrap();
         assert!(
             r.contains("needs 2 huge pages")
                 && r.contains("hugepage:mode=hugetlb,reserve")
@@ -106,14 +99,17 @@ fn hugepage_hugetlb_reserve_and_restore() {
             "{r}"
         );
     } else {
-        check_backend(&b, 4096);
+        check_backend(&b);
     }
     assert_eq!(nr_hugepages(), Some(before));
 
     if faultline::sys::uid() != 0 {
-        eprintln!("SKIPPED hugepage:mode=hugetlb,reserve: needs root to change nr_hugepages");
         let b = run_one("hugepage:mode=hugetlb,reserve", "", &[]);
-        assert_ne!(b["status"], "failed", "{}", b["reason"]);
+        assert_ne!(b.status, Status::Failed, "{:?}", b.reason);
+        skip(
+            "hugepage",
+            "hugepage:mode=hugetlb,reserve: needs root to change nr_hugepages",
+        );
         return;
     }
     let b = run_one("hugepage:mode=hugetlb,reserve", "", &[]);
@@ -123,7 +119,7 @@ fn hugepage_hugetlb_reserve_and_restore() {
         "nr_hugepages is restored after the run"
     );
     if hugepage_checked(&b) {
-        let n = notes(&b);
+        let n = &b.notes;
         assert!(
             n.iter()
                 .any(|n| n.contains("huge pages mapped after loading: 4MiB of 4MiB")),
@@ -132,13 +128,15 @@ fn hugepage_hugetlb_reserve_and_restore() {
     }
 }
 
-fn hugepage_checked(b: &Value) -> bool {
-    let ok = check_backend(b, 4096);
+fn hugepage_checked(b: &BackendResult) -> bool {
+    let ok = check_backend(b);
     if ok {
         print_huge_notes(b);
     }
     ok
 }
+
+const FIO_MISSING: &str = "fio is not installed (apt-get install fio)";
 
 fn fio_installed() -> bool {
     std::process::Command::new("fio")
@@ -161,28 +159,18 @@ fn fio_installed() -> bool {
 ///   when its helper thread wakes): the note says how many they held. A gross error
 ///   (a job's lines mixed up, a window counted several times) would exceed what
 ///   completed by far; a few percent either way is what fio's log allows.
-fn check_fio(b: &Value, block: u64, qd: u64) -> bool {
-    let name = b["name"].as_str().unwrap().to_string();
-    match b["status"].as_str().unwrap() {
-        "ok" => {}
-        "skipped" => {
-            eprintln!("SKIPPED {name}: {}", b["reason"]);
-            assert!(b["reason"].as_str().is_some_and(|r| !r.is_empty()));
-            return false;
-        }
-        s => panic!("{name}: status {s}: {}", b["reason"]),
+fn check_fio(b: &BackendResult, block: u64, qd: u64) -> bool {
+    if !ran(b) {
+        return false;
     }
-    let ops = b["ops"].as_u64().unwrap();
-    let threads = b["threads"].as_u64().unwrap();
+    let name = &b.name;
+    let ops = b.ops;
     assert!(ops > 0, "{name}: no operations");
-    assert_eq!(b["bytes"].as_u64().unwrap(), ops * block);
-    assert_eq!(
-        b["queue_depth"].as_u64().unwrap(),
-        qd,
-        "{name}: queue depth"
-    );
-    let h = faultline::record::decode_histogram(b["histogram"].as_str().unwrap()).unwrap();
-    let slack = threads * qd;
+    assert_eq!(b.block, block);
+    assert_eq!(b.queue_depth, qd as u32, "{name}: queue depth");
+    check_latency_and_series(b);
+    let h = histogram(b);
+    let slack = b.threads as u64 * qd;
     if qd == 1 {
         assert_eq!(h.len(), ops, "{name}: histogram count == ops (sync engine)");
     } else {
@@ -192,22 +180,7 @@ fn check_fio(b: &Value, block: u64, qd: u64) -> bool {
             h.len()
         );
     }
-    let l = &b["latency_ns"];
-    let v: Vec<u64> = ["min", "p50", "p90", "p99", "p999", "max"]
-        .iter()
-        .map(|k| l[k].as_u64().unwrap())
-        .collect();
-    assert!(v.windows(2).all(|w| w[0] <= w[1]), "{name}: {v:?}");
-    assert!(v[0] > 0);
-    let ts = b["timeseries"].as_array().unwrap();
-    assert!(!ts.is_empty());
-    let sum: u64 = ts.iter().map(|i| i["ops"].as_u64().unwrap()).sum();
-    assert_eq!(sum, ops, "{name}: time series adds up to ops");
-    let bsum: u64 = ts.iter().map(|i| i["bytes"].as_u64().unwrap()).sum();
-    assert_eq!(bsum, ops * block);
-    let t: Vec<u64> = ts.iter().map(|i| i["t_ns"].as_u64().unwrap()).collect();
-    assert!(t.windows(2).all(|w| w[0] <= w[1]), "{name}: times increase");
-    let n = notes(b);
+    let n = &b.notes;
     let logged = n
         .iter()
         .find_map(|n| {
@@ -229,20 +202,19 @@ fn check_fio(b: &Value, block: u64, qd: u64) -> bool {
         n.iter().any(|n| n.starts_with("fio-")),
         "{name}: the command"
     );
-    assert!(b["ops_per_sec"].as_f64().unwrap() > 0.0);
     true
 }
 
-fn fio(spec: &str, extra: &str, qd: u64) -> Option<Value> {
+fn fio(spec: &str, extra: &str, qd: u64) -> Option<BackendResult> {
     fio_block(spec, extra, qd, 4096)
 }
 
-fn fio_block(spec: &str, extra: &str, qd: u64, block: u64) -> Option<Value> {
+fn fio_block(spec: &str, extra: &str, qd: u64, block: u64) -> Option<BackendResult> {
     if !fio_installed() {
         let b = run_one(spec, extra, &[]);
-        assert_eq!(b["status"], "skipped");
-        assert_eq!(b["reason"], "fio is not installed (apt-get install fio)");
-        eprintln!("SKIPPED {spec}: fio is not installed");
+        assert_eq!(b.status, Status::Skipped);
+        assert_eq!(b.reason.as_deref(), Some(FIO_MISSING));
+        skip("fio", &format!("{spec}: {FIO_MISSING}"));
         return None;
     }
     let b = run_one(spec, extra, &[]);
@@ -252,7 +224,7 @@ fn fio_block(spec: &str, extra: &str, qd: u64, block: u64) -> Option<Value> {
 #[test]
 fn fio_psync() {
     if let Some(b) = fio("fio", "", 1) {
-        assert!(notes(&b).iter().any(|n| n.contains("fio's lat")));
+        assert!(b.notes.iter().any(|n| n.contains("fio's lat")));
     }
 }
 
@@ -304,21 +276,21 @@ fn fio_patterns_and_op_count() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let b = load(&out)["backends"][0].clone();
+    let b = load(&out).backends.remove(0);
     if check_fio(&b, 4096, 1) {
-        assert_eq!(b["ops"], 10001);
+        assert_eq!(b.ops, 10001);
     }
     // A pattern fio cannot express is skipped with the reason, not approximated.
     let b = run_one("fio", "pattern = \"zipf:theta=1.0\"", &[]);
+    assert_eq!(b.status, Status::Skipped);
     if fio_installed() {
-        assert_eq!(b["status"], "skipped");
-        assert!(b["reason"].as_str().unwrap().contains("theta=1.0"));
+        assert!(b.reason.as_deref().unwrap().contains("theta=1.0"));
     }
 }
 
 #[test]
 fn fio_missing_is_skipped_with_the_install_hint() {
     let b = run_one("fio", "", &[("FAULTLINE_FIO", "/nonexistent/fio")]);
-    assert_eq!(b["status"], "skipped");
-    assert_eq!(b["reason"], "fio is not installed (apt-get install fio)");
+    assert_eq!(b.status, Status::Skipped);
+    assert_eq!(b.reason.as_deref(), Some(FIO_MISSING));
 }

@@ -147,6 +147,6 @@ fn no_arguments_runs_the_default_workload() {
         .unwrap()
         .path();
     let r = load(&run_dir);
-    assert_eq!(r["workload"]["source"], "built-in quick.toml");
+    assert_eq!(r.workload["source"], "built-in quick.toml");
     let _ = std::fs::remove_dir_all(&dir);
 }

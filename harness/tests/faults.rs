@@ -1,9 +1,11 @@
 //! Faults during a run: a file truncated under a mapping raises SIGBUS; the harness
-//! reports it as that backend's failure and goes on with the next backend.
+//! reports it as that backend's failure and goes on with the next backend. The tests
+//! act while a backend is being measured: they wait for the runner's readiness signal
+//! (`FAULTLINE_READY_FILE`, see `runner::ready`), not for a guessed time.
 
 mod common;
 use common::*;
-use std::time::Duration;
+use faultline::record::Status;
 
 #[test]
 fn truncation_during_a_run_is_reported_not_fatal() {
@@ -11,8 +13,11 @@ fn truncation_during_a_run_is_reported_not_fatal() {
     let f = dir.join("victim.bin");
     std::fs::write(&f, vec![3u8; 8 << 20]).unwrap();
     let out = dir.join("r");
+    let ready = dir.join("ready");
     let wl = tiny_workload(&dir, "");
-    let child = bin()
+    // 10 s planned: the truncation ends both backends long before.
+    let mut child = bin()
+        .env("FAULTLINE_READY_FILE", &ready)
         .args([
             "run",
             wl.to_str().unwrap(),
@@ -23,7 +28,7 @@ fn truncation_during_a_run_is_reported_not_fatal() {
             "--backend",
             "pread",
             "--duration",
-            "1500ms",
+            "10s",
             "--warmup",
             "0s",
             "--quiet",
@@ -34,8 +39,8 @@ fn truncation_during_a_run_is_reported_not_fatal() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(600));
-    // Another process (this test) truncates the file while it is mapped.
+    wait_measuring(&mut child, &ready, "mmap:advice=random");
+    // Another process (this test) truncates the file while it is mapped and measured.
     std::fs::OpenOptions::new()
         .write(true)
         .open(&f)
@@ -47,25 +52,15 @@ fn truncation_during_a_run_is_reported_not_fatal() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(err.contains("failed"), "{err}");
     let r = load(&out);
-    assert_eq!(r["complete"], true);
-    let b = r["backends"].as_array().unwrap();
+    assert!(r.complete);
+    let b = &r.backends;
     assert_eq!(b.len(), 2, "both backends ran");
-    assert_eq!(b[0]["status"], "failed");
-    assert!(
-        b[0]["reason"].as_str().unwrap().contains("SIGBUS"),
-        "{}",
-        b[0]["reason"]
-    );
-    assert!(
-        b[0]["ops"].as_u64().unwrap() > 0,
-        "what was measured before the fault is kept"
-    );
-    assert_eq!(b[1]["status"], "failed");
-    assert!(
-        b[1]["reason"].as_str().unwrap().contains("short read"),
-        "{}",
-        b[1]["reason"]
-    );
+    let reason = |i: usize| b[i].reason.as_deref().unwrap_or("");
+    assert_eq!(b[0].status, Status::Failed);
+    assert!(reason(0).contains("SIGBUS"), "{}", reason(0));
+    assert!(b[0].ops > 0, "what was measured before the fault is kept");
+    assert_eq!(b[1].status, Status::Failed);
+    assert!(reason(1).contains("short read"), "{}", reason(1));
 }
 
 fn count_entries(dir: &str, prefix: &str) -> usize {
@@ -89,10 +84,21 @@ fn cgroup_children() -> usize {
 fn ctrl_c_writes_a_partial_result_and_undoes_everything() {
     let root = faultline::sys::uid() == 0;
     let zram = root && std::path::Path::new("/sys/class/zram-control/hot_add").exists();
+    // Without root the run is checked without a memory cgroup and a zram device.
+    if !root {
+        skip("cgroup", "ctrl_c: the memory cgroup needs root");
+    }
+    if !zram {
+        skip(
+            "zram",
+            "ctrl_c: the zram device needs root and /sys/class/zram-control",
+        );
+    }
     let cg_before = cgroup_children();
     let zram_before = count_entries("/sys/block", "zram");
     let dir = scratch("sigint");
     let out = dir.join("r");
+    let ready = dir.join("ready");
     let wl = tiny_workload(
         &dir,
         "backends = [\"mmap:advice=random\", \"pread\", \"direct\"]",
@@ -119,13 +125,15 @@ fn ctrl_c_writes_a_partial_result_and_undoes_everything() {
     } else {
         args.extend(["--data-dir".into(), data_dir().to_str().unwrap().into()]);
     }
-    let child = bin()
+    let mut child = bin()
+        .env("FAULTLINE_READY_FILE", &ready)
         .args(&args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The first backend is being measured (10 s planned): interrupt it.
+    wait_measuring(&mut child, &ready, "mmap:advice=random");
     // kill(1) sends SIGINT as Ctrl-C would.
     let st = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -135,18 +143,12 @@ fn ctrl_c_writes_a_partial_result_and_undoes_everything() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     let r = load(&out);
-    assert_eq!(
-        r["complete"], false,
-        "the partial result is marked incomplete"
-    );
-    let b = r["backends"].as_array().unwrap();
+    assert!(!r.complete, "the partial result is marked incomplete");
+    let b = &r.backends;
     assert_eq!(b.len(), 1, "the remaining backends did not start");
-    assert_eq!(b[0]["status"], "failed");
-    assert!(b[0]["reason"].as_str().unwrap().contains("interrupted"));
-    assert!(
-        b[0]["ops"].as_u64().unwrap() > 0,
-        "what was measured is kept"
-    );
+    assert_eq!(b[0].status, Status::Failed);
+    assert!(b[0].reason.as_deref().unwrap().contains("interrupted"));
+    assert!(b[0].ops > 0, "what was measured is kept");
     assert_eq!(cgroup_children(), cg_before, "the memory cgroup is removed");
     assert_eq!(
         count_entries("/sys/block", "zram"),

@@ -3,33 +3,42 @@
 
 mod common;
 use common::*;
+use faultline::record::{BackendResult, RunRecord, Status};
 use serde_json::Value;
 
-/// Every counter of `counters` is either non-null or has a reason.
-fn counters_present_or_explained(b: &Value) {
-    let name = b["name"].as_str().unwrap();
-    let c = b["counters"].as_object().expect("counters object");
-    let reasons = b["reasons"].as_object().expect("reasons object");
-    for (k, v) in c {
-        if v.is_null() && k != "read_amplification" {
-            assert!(
-                reasons
-                    .get(k)
-                    .and_then(|r| r.as_str())
-                    .is_some_and(|r| !r.is_empty()),
-                "{name}: counter {k} is null without a reason (reasons: {reasons:?})"
-            );
-        }
-    }
-    // The same counters in every interval.
-    for i in b["timeseries"].as_array().unwrap() {
-        for k in c.keys() {
-            assert!(i.get(k).is_some(), "{name}: interval lacks {k}");
-        }
+/// The capability a probe's counter needs: perf events for the fault counters, tracefs
+/// for the tlb:tlb_flush tracepoint, a memory cgroup for its page cache; else its name.
+fn probe_capability(counter: &str) -> &str {
+    match counter {
+        "minor_faults" | "major_faults" | "fault_ops" | "stall_ns" => "perf",
+        "tlb_flush_process" => "tracefs",
+        c if c.starts_with("cgroup_") => "cgroup",
+        c => c,
     }
 }
 
-fn run_ok(args: &[&str]) -> Value {
+/// The counter; when it is null, skip (with its reason) through `skip`.
+fn read_value(b: &BackendResult, k: &str) -> Option<Value> {
+    let v = counter(&b.counters, k);
+    if v.is_null() {
+        let key: faultline::probe::ReasonKey = k.parse().expect("a known counter");
+        let why = b.reasons.get(key).unwrap_or("no reason");
+        skip(
+            probe_capability(k),
+            &format!("{}: {k} is null: {why}", b.name),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+/// A numeric counter, or None after a skip (see `read_value`).
+fn read_counter(b: &BackendResult, k: &str) -> Option<u64> {
+    let v = read_value(b, k)?;
+    Some(v.as_u64().unwrap_or_else(|| panic!("{k} is a number: {v}")))
+}
+
+fn run_ok(args: &[&str]) -> RunRecord {
     let dir = scratch("probe");
     let out = dir.join("r");
     let mut a: Vec<&str> = args.to_vec();
@@ -41,6 +50,24 @@ fn run_ok(args: &[&str]) -> Value {
     load(&out)
 }
 
+/// Fault attribution: the faulting operations are a subset of all operations and of
+/// the major faults; their histogram holds exactly them.
+fn check_fault_attribution(b: &BackendResult) {
+    let (Some(fo), Some(maj)) = (
+        read_counter(b, "fault_ops"),
+        read_counter(b, "major_faults"),
+    ) else {
+        return;
+    };
+    assert!(fo <= b.ops);
+    assert!(fo <= maj + 1, "fault_ops {fo} <= major_faults {maj}");
+    let h = faultline::record::decode_histogram(b.fault_histogram.as_deref().unwrap()).unwrap();
+    assert_eq!(h.len(), fo);
+    if fo > 0 {
+        assert!(read_counter(b, "stall_ns").unwrap() > 0);
+    }
+}
+
 #[test]
 fn counters_are_recorded_per_backend_and_interval() {
     let dir = scratch("counters");
@@ -49,12 +76,11 @@ fn counters_are_recorded_per_backend_and_interval() {
         "backends = [\"pread\", \"direct\", \"mmap:advice=random\"]",
     );
     let r = run_ok(&["run", wl.to_str().unwrap()]);
-    for b in r["backends"].as_array().unwrap() {
-        if !check_backend(b, 4096) {
+    for b in &r.backends {
+        if !check_backend(b) {
             continue;
         }
         counters_present_or_explained(b);
-        let c = &b["counters"];
         // Sums of the per-interval deltas equal the totals.
         for k in [
             "major_faults",
@@ -62,42 +88,34 @@ fn counters_are_recorded_per_backend_and_interval() {
             "device_read_bytes",
             "tlb_shootdowns_system",
         ] {
-            if let Some(total) = c[k].as_u64() {
-                let sum: u64 = b["timeseries"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| i[k].as_u64().unwrap())
-                    .sum();
-                assert_eq!(sum, total, "{}: {k} intervals add up", b["name"]);
-            }
+            let Some(total) = read_counter(b, k) else {
+                continue;
+            };
+            let sum: u64 = b
+                .timeseries
+                .iter()
+                .map(|i| counter(i, k).as_u64().unwrap())
+                .sum();
+            assert_eq!(sum, total, "{}: {k} intervals add up", b.name);
         }
-        // Fault attribution: the faulting operations are a subset of all operations
-        // and of the major faults; their histogram holds exactly them.
-        if let (Some(fo), Some(maj)) = (c["fault_ops"].as_u64(), c["major_faults"].as_u64()) {
-            assert!(fo <= b["ops"].as_u64().unwrap());
-            assert!(fo <= maj + 1, "fault_ops {fo} <= major_faults {maj}");
-            let h = faultline::record::decode_histogram(b["fault_histogram"].as_str().unwrap())
-                .unwrap();
-            assert_eq!(h.len(), fo);
-            if fo > 0 {
-                assert!(c["stall_ns"].as_u64().unwrap() > 0);
-            }
+        // The tlb:tlb_flush tracepoint (tracefs): by reason, a map when present.
+        if let Some(v) = read_value(b, "tlb_flush_process") {
+            assert!(
+                v.is_object(),
+                "{}: tlb_flush_process by reason: {v}",
+                b.name
+            );
         }
+        check_fault_attribution(b);
     }
     // direct never faults through the page cache.
-    let d = r["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "direct")
-        .unwrap();
-    if d["status"] == "ok" {
-        if let Some(m) = d["counters"]["major_faults"].as_u64() {
+    let d = r.backends.iter().find(|b| b.name == "direct").unwrap();
+    if d.status == Status::Ok {
+        if let Some(m) = read_counter(d, "major_faults") {
             assert!(m < 5, "direct took {m} major faults");
         }
     }
-    let env = &r["environment"];
+    let env = serde_json::to_value(&r.environment).unwrap();
     for k in [
         "thp_enabled",
         "nr_hugepages",
@@ -118,11 +136,12 @@ fn attribution_can_be_switched_off_and_says_so() {
         "backends = [\"mmap:advice=random\"]\nfault_attribution = false",
     );
     let r = run_ok(&["run", wl.to_str().unwrap()]);
-    let b = &r["backends"][0];
-    check_backend(b, 4096);
-    assert!(b["counters"]["fault_ops"].is_null());
-    assert!(b["fault_histogram"].is_null());
-    assert!(b["reasons"]["fault_ops"].as_str().unwrap().contains("off"));
+    let b = &r.backends[0];
+    assert!(check_backend(b), "mmap is never skipped");
+    assert!(counter(&b.counters, "fault_ops").is_null());
+    assert!(b.fault_histogram.is_none());
+    let why = b.reasons.get(faultline::probe::CounterId::FaultOps);
+    assert!(why.is_some_and(|r| r.contains("off")), "{why:?}");
 }
 
 fn is_root() -> bool {
@@ -146,11 +165,14 @@ fn my_memory_cgroup_children() -> Vec<String> {
 #[test]
 fn page_cache_limit_holds_the_cache_and_cleans_up() {
     if !is_root() {
-        eprintln!("SKIPPED page_cache_limit: needs root to create a memory cgroup");
+        skip(
+            "cgroup",
+            "page_cache_limit: needs root to create a memory cgroup",
+        );
         return;
     }
     if let Err(e) = faultline::env::cgroup::locate() {
-        eprintln!("SKIPPED page_cache_limit: {e:#}");
+        skip("cgroup", &format!("page_cache_limit: {e:#}"));
         return;
     }
     let before = my_memory_cgroup_children();
@@ -162,35 +184,32 @@ fn page_cache_limit_holds_the_cache_and_cleans_up() {
     )
     .unwrap();
     let r = run_ok(&["run", wl.to_str().unwrap()]);
-    for b in r["backends"].as_array().unwrap() {
-        check_backend(b, 4096);
+    for b in &r.backends {
+        assert!(check_backend(b), "{} is never skipped", b.name);
         counters_present_or_explained(b);
-        let cg = b["counters"]["cgroup_page_cache_bytes_end"]
+        let cg = counter(&b.counters, "cgroup_page_cache_bytes_end")
             .as_u64()
             .expect("cgroup page cache read");
         assert!(
             cg <= 17 << 20,
             "{}: cgroup cache {cg} above the 16 MiB limit",
-            b["name"]
+            b.name
         );
-        let max_seen = b["timeseries"]
-            .as_array()
-            .unwrap()
+        let max_seen = b
+            .timeseries
             .iter()
-            .filter_map(|i| i["cgroup_page_cache_bytes_end"].as_u64())
+            .filter_map(|i| counter(i, "cgroup_page_cache_bytes_end").as_u64())
             .max()
             .unwrap();
         assert!(
             max_seen > 4 << 20,
             "{}: the cgroup never held a cache ({max_seen})",
-            b["name"]
+            b.name
         );
     }
-    let m = &r["backends"][0]["counters"];
-    assert!(
-        m["major_faults"].as_u64().unwrap() > 0,
-        "a 64 MiB file through a 16 MiB cache faults"
-    );
+    if let Some(m) = read_counter(&r.backends[0], "major_faults") {
+        assert!(m > 0, "a 64 MiB file through a 16 MiB cache faults");
+    }
     assert_eq!(
         my_memory_cgroup_children(),
         before,
@@ -234,7 +253,7 @@ fn zram_devices() -> Vec<String> {
 #[test]
 fn zram_device_is_created_used_and_removed() {
     if !is_root() || !std::path::Path::new("/sys/class/zram-control/hot_add").exists() {
-        eprintln!("SKIPPED zram: needs root and /sys/class/zram-control");
+        skip("zram", "needs root and /sys/class/zram-control");
         return;
     }
     let before = zram_devices();
@@ -245,12 +264,14 @@ fn zram_device_is_created_used_and_removed() {
         .replacen("size = \"4MiB\"\n", "", 1);
     std::fs::write(&wl, wl_text).unwrap();
     let r = run_ok(&["run", wl.to_str().unwrap()]);
-    assert_eq!(r["data_file"]["origin"], "zram");
-    assert_eq!(r["environment"]["emulated_device"], true);
-    for b in r["backends"].as_array().unwrap() {
-        check_backend(b, 4096);
+    assert_eq!(r.data_file.origin, faultline::datafile::Origin::Zram);
+    let env = serde_json::to_value(&r.environment).unwrap();
+    assert_eq!(env["emulated_device"], true);
+    for b in &r.backends {
+        check_backend(b);
         assert_eq!(
-            b["verify_errors"], 0,
+            b.verify_errors,
+            Some(0),
             "reads from the zram device are verified"
         );
     }

@@ -147,15 +147,14 @@ fn compare_flags_an_injected_throughput_drop() {
     let dir = scratch("regress");
     let a = tiny_run(&dir, "a", &[]);
     // NEW = the same run with throughput 20% lower.
-    let mut v = load(&a);
-    for b in v["backends"].as_array_mut().unwrap() {
-        for k in ["ops_per_sec", "bytes_per_sec"] {
-            b[k] = serde_json::json!(b[k].as_f64().unwrap() * 0.8);
-        }
+    let mut r = load(&a);
+    for b in &mut r.backends {
+        b.ops_per_sec *= 0.8;
+        b.bytes_per_sec *= 0.8;
     }
     let slow = dir.join("slow");
     std::fs::create_dir_all(&slow).unwrap();
-    std::fs::write(slow.join("run.json"), serde_json::to_string(&v).unwrap()).unwrap();
+    std::fs::write(slow.join("run.json"), r.to_json().unwrap()).unwrap();
     let o = run(&["compare", a.to_str().unwrap(), slow.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = stdout(&o);

@@ -14,6 +14,7 @@ pub mod direct;
 pub mod fio;
 pub mod hugepage;
 pub mod mmap;
+pub mod mock;
 pub mod pread;
 pub mod uring;
 
@@ -141,6 +142,7 @@ pub fn open<'a>(spec: &'a BackendSpec, ctx: &OpenCtx<'a>) -> Result<Opened<'a>, 
         BackendKind::Fio(o) => return Ok(Opened::External(Box::new(fio::Fio { options: o }))),
         BackendKind::Uring(o) => Box::new(uring::Uring::open(ctx, o)?),
         BackendKind::Bufferpool(o) => Box::new(bufferpool::Bufferpool::open(ctx, o)?),
+        BackendKind::Mock(o) => Box::new(mock::Mock::open(ctx, o)?),
     };
     Ok(Opened::InProcess(b))
 }

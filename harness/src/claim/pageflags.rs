@@ -168,7 +168,7 @@ mod tests {
                     assert_eq!(s[0], State::Clean, "msync cleaned it");
                 }
             }
-            Err(e) => eprintln!("SKIPPED page states: {e}"),
+            Err(e) => crate::testkit::skip("pageflags", &format!("page states: {e}")),
         }
     }
 }

@@ -170,6 +170,7 @@ impl<'a> InProcess<'a> {
     fn run(&self, ui: &dyn Reporter) -> Outcome {
         let label = format!("{} x{}", self.c.spec.name, self.c.threads);
         let bar = ui.cell_bar(self.planned(), &label);
+        let ready = super::ready::Ready::from_env(&self.c.spec.name, self.c.threads, self.c.repeat);
         let m = std::thread::scope(|s| {
             let handles: Vec<_> = (0..self.c.threads)
                 .map(|i| s.spawn(move || self.worker(i)))
@@ -178,7 +179,7 @@ impl<'a> InProcess<'a> {
             let sampler = self.sampler();
             let interrupted = self.warm_up();
             let (t0, mut samples, interrupted, cache_note) =
-                self.measure(&sampler, &bar, interrupted);
+                self.measure(&sampler, &bar, &ready, interrupted);
             self.shared.stop();
             let outs: Vec<WorkerOut> = handles
                 .into_iter()
@@ -284,11 +285,13 @@ impl<'a> InProcess<'a> {
         &self,
         sampler: &Sampler,
         bar: &ProgressBar,
+        ready: &super::ready::Ready,
         mut interrupted: bool,
     ) -> (Instant, Vec<Sample>, bool, Option<String>) {
         let (w, planned) = (self.c.workload, self.planned());
         let mut samples = vec![sampler.take(0)];
         self.shared.start_measuring();
+        ready.mark(0);
         let cache_before = self.be.counters();
         let t0 = Instant::now();
         let mut next = w.interval;
@@ -297,6 +300,7 @@ impl<'a> InProcess<'a> {
             if now >= next {
                 let smp = sampler.take(now.as_nanos() as u64);
                 show_rate(bar, samples.last(), &smp, now, w.block);
+                ready.mark(smp.ops);
                 samples.push(smp);
                 while next <= now {
                     next += w.interval;

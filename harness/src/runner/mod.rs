@@ -4,9 +4,12 @@
 //! `BackendResult` of the run's record.
 
 mod cell;
+pub mod ready;
 pub mod setup;
+#[cfg(test)]
+mod tests;
 
-pub use cell::run_cell;
+pub use cell::{run_cell, Cell};
 pub use setup::Setup;
 
 use crate::interrupt;

@@ -174,6 +174,55 @@ pub const KINDS: &[KindInfo] = &[
             },
         ],
     },
+    KindInfo {
+        name: "mock",
+        summary: "for tests: no I/O. Each operation returns the fold a correct read would \
+                  (so verification passes) after an optional busy-wait; errors, skips and \
+                  slow operations on demand. Exercises the runner without a device",
+        options: &[
+            OptInfo {
+                name: "latency",
+                form: OptForm::Value("DURATION"),
+                help: "busy-wait this long in every operation, e.g. 2us (default 0)",
+            },
+            OptInfo {
+                name: "qd",
+                form: OptForm::Value("N"),
+                help: "operations in flight per thread, 1..=4096, completed in order \
+                       (default 1: synchronous)",
+            },
+            OptInfo {
+                name: "fail_at",
+                form: OptForm::Value("N"),
+                help: "each worker's Nth operation (counting the warm-up) fails",
+            },
+            OptInfo {
+                name: "corrupt_at",
+                form: OptForm::Value("N"),
+                help: "each worker's Nth operation returns the wrong bytes",
+            },
+            OptInfo {
+                name: "stall_every",
+                form: OptForm::Value("N"),
+                help: "every Nth operation of a worker is slow, as if it waited for a fault",
+            },
+            OptInfo {
+                name: "stall",
+                form: OptForm::Value("DURATION"),
+                help: "how long a stalled operation busy-waits (default 1ms)",
+            },
+            OptInfo {
+                name: "skip",
+                form: OptForm::Value("REASON"),
+                help: "refuse to open, as a backend this machine cannot run: status skipped",
+            },
+            OptInfo {
+                name: "fail_open",
+                form: OptForm::Value("REASON"),
+                help: "fail to open: status failed",
+            },
+        ],
+    },
 ];
 
 /// How the buffer pool reads a missing page. Only `pread`: its workers handle one
@@ -202,6 +251,27 @@ pub enum BackendKind {
     Fio(FioOptions),
     Uring(UringOptions),
     Bufferpool(BufferpoolOptions),
+    Mock(MockOptions),
+}
+
+/// The `mock` backend's behaviour (for tests; see `backend::mock`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MockOptions {
+    /// Busy-wait per operation, ns.
+    pub latency_ns: u64,
+    /// Operations in flight per worker (1: synchronous `read`).
+    pub qd: u32,
+    /// Each worker's Nth operation (1-based, warm-up included) returns an error.
+    pub fail_at: Option<u64>,
+    /// Each worker's Nth operation returns a wrong fold.
+    pub corrupt_at: Option<u64>,
+    /// Every Nth operation of a worker busy-waits `stall_ns` more.
+    pub stall_every: Option<u64>,
+    pub stall_ns: u64,
+    /// Open returns "unavailable" with this reason (status skipped).
+    pub skip: Option<String>,
+    /// Open fails with this reason (status failed).
+    pub fail_open: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -334,6 +404,7 @@ impl BackendSpec {
                 })
             }
             "uring" => BackendKind::Uring(parse_uring(&o)?),
+            "mock" => BackendKind::Mock(parse_mock(&o)?),
             "bufferpool" => {
                 let pool = match o.value("pool") {
                     None => None,
@@ -435,6 +506,7 @@ impl BackendSpec {
             self.kind,
             BackendKind::Direct
                 | BackendKind::Bufferpool(_)
+                | BackendKind::Mock(_)
                 | BackendKind::Uring(UringOptions { direct: true, .. })
                 | BackendKind::Fio(FioOptions { direct: true, .. })
                 | BackendKind::Hugepage(HugepageOptions {
@@ -487,6 +559,29 @@ fn parse_uring(o: &options::OptString) -> Result<UringOptions, String> {
         regfile: o.flag("regfile"),
         sqpoll_idle_ms,
         batch,
+    })
+}
+
+fn parse_mock(o: &options::OptString) -> Result<MockOptions, String> {
+    let duration = |key: &str, default: u64| match o.value(key) {
+        None => Ok(default),
+        Some(v) => units::parse_duration(v)
+            .map(|d| d.as_nanos() as u64)
+            .map_err(|e| format!("{key}={v}: {e}")),
+    };
+    let stall_every = parse_count(o, "stall_every", u64::from(u32::MAX))?.map(u64::from);
+    if o.value("stall").is_some() && stall_every.is_none() {
+        return Err("stall is how long every Nth operation waits; add stall_every=N".into());
+    }
+    Ok(MockOptions {
+        latency_ns: duration("latency", 0)?,
+        qd: parse_count(o, "qd", super::MAX_QUEUE_DEPTH)?.unwrap_or(1),
+        fail_at: parse_count(o, "fail_at", u64::from(u32::MAX))?.map(u64::from),
+        corrupt_at: parse_count(o, "corrupt_at", u64::from(u32::MAX))?.map(u64::from),
+        stall_every,
+        stall_ns: duration("stall", 1_000_000)?,
+        skip: o.value("skip").map(str::to_string),
+        fail_open: o.value("fail_open").map(str::to_string),
     })
 }
 
@@ -599,6 +694,43 @@ mod tests {
             "bufferpool:pool=0",
             "bufferpool:pool=1MB",
             "bufferpool:io=uring",
+        ] {
+            assert!(BackendSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_mock_options() {
+        let m = |t: &str| match BackendSpec::parse(t).unwrap().kind {
+            BackendKind::Mock(o) => o,
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(
+            m("mock"),
+            MockOptions {
+                qd: 1,
+                stall_ns: 1_000_000,
+                ..MockOptions::default()
+            }
+        );
+        let o = m("mock:latency=2us,qd=4,fail_at=10,corrupt_at=3,stall_every=5,stall=50us");
+        assert_eq!(
+            (o.latency_ns, o.qd, o.fail_at, o.corrupt_at),
+            (2000, 4, Some(10), Some(3))
+        );
+        assert_eq!((o.stall_every, o.stall_ns), (Some(5), 50_000));
+        let o = m("mock:skip=no such device");
+        assert_eq!(o.skip.as_deref(), Some("no such device"));
+        assert_eq!(
+            m("mock:fail_open=broken").fail_open.as_deref(),
+            Some("broken")
+        );
+        assert!(!BackendSpec::parse("mock").unwrap().uses_page_cache());
+        for bad in [
+            "mock:latency=2",
+            "mock:qd=0",
+            "mock:fail_at=0",
+            "mock:stall=1ms",
         ] {
             assert!(BackendSpec::parse(bad).is_err(), "{bad}");
         }

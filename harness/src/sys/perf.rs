@@ -235,7 +235,10 @@ mod tests {
         let c = match PerfCounter::software(perf::bindings::PERF_COUNT_SW_PAGE_FAULTS_MIN as u64) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("SKIPPED minor_fault_counter: perf_event_open refused: {e}");
+                crate::testkit::skip(
+                    "perf",
+                    &format!("minor_fault_counter: perf_event_open refused: {e}"),
+                );
                 return;
             }
         };
@@ -252,7 +255,7 @@ mod tests {
         let r = match FaultRing::major_faults() {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("SKIPPED fault_ring: perf_event_open refused: {e}");
+                crate::testkit::skip("perf", &format!("fault_ring: perf_event_open refused: {e}"));
                 return;
             }
         };
@@ -273,7 +276,10 @@ mod tests {
         assert_eq!(sum, 7 * 256);
         let n = r.count().unwrap();
         if n == 0 {
-            eprintln!("SKIPPED fault_ring: the reads were served without major faults (cache not dropped?)");
+            crate::testkit::skip(
+                "perf",
+                "fault_ring: the reads were served without major faults (cache not dropped?)",
+            );
             return;
         }
         assert!(r.head() > h0);

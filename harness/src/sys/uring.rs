@@ -449,7 +449,7 @@ mod tests {
         match ReadRing::new(f, &cfg) {
             Ok(r) => Some(r),
             Err(RingError::Unavailable(why)) => {
-                eprintln!("SKIPPED io_uring test: {why}");
+                crate::testkit::skip("uring", &format!("io_uring test: {why}"));
                 None
             }
             Err(RingError::Failed(e)) => panic!("{e}"),
