@@ -21,5 +21,6 @@ pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod sys;
+pub mod table;
 pub mod ui;
 pub mod units;
