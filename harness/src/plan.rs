@@ -45,9 +45,7 @@ mod tests {
     #[test]
     fn rotation_starts_one_later_each_repeat() {
         let v = ["a", "b", "c"];
-        let got: Vec<Vec<&str>> = (0..4)
-            .map(|r| rotated(&v, r).copied().collect())
-            .collect();
+        let got: Vec<Vec<&str>> = (0..4).map(|r| rotated(&v, r).copied().collect()).collect();
         assert_eq!(
             got,
             vec![

@@ -60,7 +60,11 @@ impl Table {
     }
 
     fn widths(&self) -> Vec<usize> {
-        let mut w: Vec<usize> = self.columns.iter().map(|c| c.head.chars().count()).collect();
+        let mut w: Vec<usize> = self
+            .columns
+            .iter()
+            .map(|c| c.head.chars().count())
+            .collect();
         for row in &self.rows {
             for (i, wi) in w.iter_mut().enumerate() {
                 *wi = (*wi).max(Self::cell(row, i).chars().count());
@@ -90,7 +94,10 @@ impl Table {
         let mut out = String::new();
         let heads: Vec<String> = self.columns.iter().map(|c| c.head.clone()).collect();
         line(&heads, &mut out);
-        line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(), &mut out);
+        line(
+            &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+            &mut out,
+        );
         for row in &self.rows {
             line(row, &mut out);
         }

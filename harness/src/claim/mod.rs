@@ -170,6 +170,21 @@ pub fn reserve_dir(out: Option<&Path>, claim: &str, started_at: &str) -> Result<
     )
 }
 
+/// Close the record (complete unless interrupted, finish time), render its printed
+/// table and summary.md with `render`, then `conclude`.
+pub fn finish<P: Serialize, V: Serialize>(
+    dir: ResultDir,
+    mut rec: ClaimRecord<P, V>,
+    interrupted: bool,
+    what: &str,
+    render: impl FnOnce(&ClaimRecord<P, V>) -> (String, String),
+) -> Result<i32> {
+    rec.complete = !interrupted;
+    rec.finished_at = now();
+    let (table, summary) = render(&rec);
+    conclude(dir, &rec, &table, &summary, interrupted, what)
+}
+
 /// Write the result, print the table and failures, and return the exit code: 130 when
 /// interrupted, 1 when a check failed (`what` names the failed unit, e.g. "run(s)").
 pub fn conclude<P: Serialize, V: Serialize>(
@@ -251,7 +266,10 @@ pub fn summary_opening<P: Serialize, V: Serialize>(
     printed: &str,
 ) -> String {
     let mut s = summary_header(name, rec);
-    s.push_str(&format!("{how}\n\n{}\n```\n{printed}```\n\n", table.to_markdown()));
+    s.push_str(&format!(
+        "{how}\n\n{}\n```\n{printed}```\n\n",
+        table.to_markdown()
+    ));
     if !rec.failures.is_empty() {
         s.push_str("**Failures:**\n\n");
         for f in &rec.failures {
@@ -371,10 +389,15 @@ mod tests {
 
     #[test]
     fn sweep_rotates_and_stops_on_none() {
-        let (cells, stopped) = sweep([('a', 0), ('b', 1)], &[1, 2, 3], |_, v, _, o| Some(o * 10 + v));
+        let (cells, stopped) = sweep([('a', 0), ('b', 1)], &[1, 2, 3], |_, v, _, o| {
+            Some(o * 10 + v)
+        });
         assert!(!stopped);
         let got: Vec<(char, u32)> = cells.iter().map(|(g, v, _)| (*g, *v)).collect();
-        assert_eq!(got, vec![('a', 1), ('a', 2), ('a', 3), ('b', 2), ('b', 3), ('b', 1)]);
+        assert_eq!(
+            got,
+            vec![('a', 1), ('a', 2), ('a', 3), ('b', 2), ('b', 3), ('b', 1)]
+        );
         assert_eq!(runs_of(&cells, &'b', &3), vec![43]);
         let (cells, stopped) = sweep([((), 0)], &[1, 2], |_, v, _, _| (v == 1).then_some(v));
         assert!(stopped);
