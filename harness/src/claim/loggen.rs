@@ -742,6 +742,17 @@ mod tests {
     }
 
     #[test]
+    fn generated_log_is_pinned() {
+        // The log is reused when its name matches, so its bytes must never change
+        // without a new FORMAT_VERSION: this pins them (more than one chunk).
+        let d = tempfile::tempdir().unwrap();
+        let log = prepare(d.path(), CHUNK as u64 + 8192, 3, true).unwrap();
+        let h = crate::datafile::tests::fnv64(&std::fs::read(&log.path).unwrap());
+        assert_eq!(h, 0xa1f0_cd90_9e31_695d, "{h:#018x}");
+        assert_eq!((log.lines, log.error_lines), (28899, 287));
+    }
+
+    #[test]
     fn file_is_created_reused_and_checked() {
         let d = tempfile::tempdir().unwrap();
         let size = CHUNK as u64 + 8192;
