@@ -9,13 +9,13 @@
 //! counts are stored beside it in a small JSON file.
 
 use crate::datafile::page::mix;
-use crate::{interrupt, sys, units};
+use crate::{sys, units};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Changes whenever the generated text changes, so old files are not reused.
@@ -572,64 +572,21 @@ fn create(path: &Path, size: u64, seed: u64, tag: u64, quiet: bool) -> Result<Co
     }
 }
 
+/// Generate the log into `file` with the data file's fill routine (chunk `i` of the log
+/// is fill chunk `i`: both are `CHUNK` bytes), counting its lines.
 fn fill(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<Counts> {
-    let n = chunks(size);
-    let next = AtomicU64::new(0);
-    let done = AtomicU64::new(0);
+    const _: () = assert!(CHUNK == crate::datafile::FILL_CHUNK);
     let lines = AtomicU64::new(0);
     let errors = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
-    let threads = sys::online_cpus().clamp(1, 4);
-    let bar = crate::ui::bytes_bar(
-        size,
-        &format!(
-            "creating {}",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        ),
-        quiet,
-    );
-    let results: Vec<Result<()>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    let mut buf = Vec::with_capacity(CHUNK);
-                    loop {
-                        if failed.load(Ordering::Relaxed) {
-                            return Ok(());
-                        }
-                        if interrupt::requested() {
-                            failed.store(true, Ordering::Relaxed);
-                            bail!("interrupted while creating the log; nothing was kept");
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            return Ok(());
-                        }
-                        let c = generate_chunk(tag, i, chunk_len(size, i), &mut buf);
-                        if let Err(e) = file.write_all_at(&buf, i * CHUNK as u64) {
-                            failed.store(true, Ordering::Relaxed);
-                            if e.raw_os_error() == Some(libc::ENOSPC) {
-                                bail!("no space left while creating {}; use --data-dir on a larger file system or a smaller --size", path.display());
-                            }
-                            return Err(e).with_context(|| format!("writing {}", path.display()));
-                        }
-                        lines.fetch_add(c.lines, Ordering::Relaxed);
-                        errors.fetch_add(c.error_lines, Ordering::Relaxed);
-                        done.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
-        crate::ui::join_with_progress(handles, &bar, &done, "generator")
-    });
-    bar.finish_and_clear();
-    for r in results {
-        r?;
-    }
-    file.sync_all()
-        .with_context(|| format!("cannot flush {}", path.display()))?;
-    // The first cold scan should not find the freshly written text in the page cache.
-    let _ = sys::drop_file_cache(file);
+    crate::datafile::preallocate(file, path, size)?;
+    crate::datafile::fill(file, path, size, "the log", quiet, |off, buf| {
+        let mut text = Vec::with_capacity(buf.len());
+        let c = generate_chunk(tag, off / CHUNK as u64, buf.len(), &mut text);
+        buf.copy_from_slice(&text);
+        lines.fetch_add(c.lines, Ordering::Relaxed);
+        errors.fetch_add(c.error_lines, Ordering::Relaxed);
+        Ok(())
+    })?;
     Ok(Counts {
         lines: lines.load(Ordering::Relaxed),
         error_lines: errors.load(Ordering::Relaxed),
