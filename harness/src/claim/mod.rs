@@ -2,8 +2,12 @@
 //! a table and writing `results/claims/<name>/<UTC time>-<host>/` with `claim.json`
 //! (command, environment, parameters, per-variant measurements) and `summary.md`.
 //!
-//! One file per claim (`logscan`, `flush`, `atomics`); the helpers they share (result
-//! record and directory, child processes, small statistics, tables) live here.
+//! One directory per claim (`logscan`, `flush`, `atomics`), each split into its
+//! arguments and run (`mod.rs`), its measurement and its report (table, summary.md).
+//! What they share lives here: the common options (`CommonClaimArgs`), the sweep over
+//! the variants rotated per repeat (`sweep`, on `plan::rotated`), the result record and
+//! directory, small statistics, and child processes (`child`). Tables are printed by
+//! `crate::table`, generated files written by `datafile::fill`.
 
 pub mod atomics;
 pub mod child;
@@ -59,7 +63,7 @@ impl CommonClaimArgs {
 
     /// The data directory, created if missing.
     pub fn data_dir(&self) -> Result<PathBuf> {
-        work_dir(&self.data_dir, "--data-dir")
+        work_dir(&self.data_dir)
     }
 }
 
@@ -229,17 +233,12 @@ pub fn write_result<P: Serialize, V: Serialize>(
 }
 
 /// The directory a claim creates its files in: `dir` or faultline-data/, created if
-/// missing. `flag` names the option in the error.
-pub fn work_dir(dir: &Option<PathBuf>, flag: &str) -> Result<PathBuf> {
+/// missing.
+pub fn work_dir(dir: &Option<PathBuf>) -> Result<PathBuf> {
     let dir = dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(crate::spec::DEFAULT_DATA_DIR));
-    std::fs::create_dir_all(&dir).with_context(|| {
-        format!(
-            "cannot create the directory {}; choose another with {flag}",
-            dir.display()
-        )
-    })?;
+    crate::datafile::create_data_dir(&dir)?;
     Ok(dir)
 }
 

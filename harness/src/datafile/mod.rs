@@ -112,6 +112,16 @@ fn user_target(path: &Path, w: &Workload) -> Result<Target> {
     })
 }
 
+/// Create the data directory (where generated files live) if missing.
+pub fn create_data_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}; choose another with --data-dir",
+            dir.display()
+        )
+    })
+}
+
 /// The file name of a generated data file: size and tag in the name, so files of
 /// different sizes or contents never collide.
 pub fn data_file_name(size: u64, tag: u64) -> String {
@@ -121,12 +131,7 @@ pub fn data_file_name(size: u64, tag: u64) -> String {
 fn generated_target(w: &Workload, quiet: bool) -> Result<Target> {
     let tag = page::file_tag(w.seed);
     let dir = &w.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}; choose another with --data-dir",
-            dir.display()
-        )
-    })?;
+    create_data_dir(dir)?;
     let path = dir.join(data_file_name(w.size, tag));
     // Several runs may want the same file at once: one creates it, the others wait
     // for it and then reuse it. The lock file stays (it is empty and harmless).

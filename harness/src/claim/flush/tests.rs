@@ -126,13 +126,8 @@ fn verify_reads_back_a_ring() {
     let p = d.path().join("v");
     let slots = 8;
     let r = Records::new(512, 9, slots);
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&p)
-        .unwrap();
-    f.set_len(4096).unwrap();
+    std::fs::write(&p, [0u8; 4096]).unwrap();
+    let f = OpenOptions::new().write(true).open(&p).unwrap();
     let mut buf = vec![0u8; 512];
     for n in 0..11u64 {
         r.build(n + 1, &mut buf);
