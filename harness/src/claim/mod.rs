@@ -21,7 +21,7 @@ pub use child::{collect_child, self_exe, spawn_child, ChildRun};
 use crate::env::Environment;
 use crate::record::{self, output::ResultDir};
 use crate::table::Table;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
