@@ -1,16 +1,21 @@
 //! faultline: a benchmark and research harness for storage I/O that measures whether
 //! a program should read its data through mmap or through explicit I/O.
 //!
-//! Data flow: a workload (`spec`) is resolved into cells (backend x thread count x
-//! repeat); for each cell the `runner` sets the cache state, opens the `backend`, runs
-//! the workers and samples their progress; the outcomes form one `record::RunRecord`,
-//! from which every exporter (run.json, CSV, .hgrm, table) is a pure function.
+//! Data flow: a command (`cmd`) loads a workload (`spec`); `plan` orders its cells
+//! (backend x thread count x repeat); the `runner` sets up the run once (data, cgroup,
+//! probes) and runs each cell: cache state, open the `backend`, workers driven through
+//! a `driver::Driver`, progress sampled every interval; the outcomes form one
+//! `record::RunRecord`, from which every exporter (run.json, CSV, .hgrm, table, charts,
+//! reports) is a pure function. Only `sys` may use `unsafe`.
 
-pub mod app;
+#![deny(unsafe_code)]
+
 pub mod backend;
 pub mod claim;
 pub mod cli;
+pub mod cmd;
 pub mod datafile;
+pub mod driver;
 pub mod env;
 pub mod interrupt;
 pub mod plan;
@@ -20,6 +25,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod spec;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod table;
 pub mod ui;

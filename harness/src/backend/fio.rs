@@ -10,8 +10,8 @@
 
 use crate::datafile::Target;
 use crate::record::{self, Interval, Outcome, Status};
-use crate::spec::backend::{BackendKind, FioEngine, FioOptions};
-use crate::spec::{BackendSpec, Pattern, Start, StopAt, Workload};
+use crate::spec::backend::{FioEngine, FioOptions};
+use crate::spec::{Pattern, Start, StopAt, Workload};
 use crate::{interrupt, units};
 use hdrhistogram::Histogram;
 use serde_json::Value;
@@ -517,20 +517,23 @@ fn check_direct(path: &Path, block: u64) -> Result<String, String> {
     ))
 }
 
+/// fio as a backend: it runs a whole cell in its own processes.
+pub struct Fio<'a> {
+    pub options: &'a FioOptions,
+}
+
+impl super::External for Fio<'_> {
+    fn name(&self) -> &'static str {
+        "fio"
+    }
+    fn run_cell(&self, ctx: &super::OpenCtx) -> Outcome {
+        run_cell(ctx.target, ctx.workload, self.options, ctx.threads)
+    }
+}
+
 /// Run one cell through fio. Never panics; every problem becomes a skipped or failed
 /// outcome with the reason.
-pub fn run_cell(target: &Target, w: &Workload, spec: &BackendSpec, threads: usize) -> Outcome {
-    let o = match &spec.kind {
-        BackendKind::Fio(o) => o,
-        _ => {
-            return not_run(
-                Status::Failed,
-                format!("`{}` is not a fio backend", spec.name),
-                threads,
-                vec![],
-            )
-        }
-    };
+pub fn run_cell(target: &Target, w: &Workload, o: &FioOptions, threads: usize) -> Outcome {
     let bin = fio_binary();
     let version = match fio_version(&bin) {
         Ok(v) => v,
@@ -767,7 +770,8 @@ pub fn run_cell(target: &Target, w: &Workload, spec: &BackendSpec, threads: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::backend::FioOptions;
+    use crate::spec::backend::{BackendKind, FioOptions};
+    use crate::spec::BackendSpec;
 
     fn workload(extra: &str) -> Workload {
         Workload::parse(

@@ -5,7 +5,9 @@
 //!
 //! Synchronous backends implement `Worker::read`; the runner's loop times each call.
 //! Asynchronous backends (several operations in flight) override `Worker::run` and
-//! drive the loop themselves through the same `Driver`.
+//! drive the loop themselves through the same `Driver`. An external backend (fio) runs
+//! a whole cell in its own processes: `open` returns it as an `External`, so the
+//! runner treats every external tool alike and never names one.
 
 pub mod bufferpool;
 pub mod direct;
@@ -16,7 +18,8 @@ pub mod pread;
 pub mod uring;
 
 use crate::datafile::{page, Target};
-use crate::runner::Driver;
+use crate::driver::Driver;
+use crate::record::Outcome;
 use crate::spec::{backend::BackendKind, BackendSpec, Touch, Workload};
 
 /// Why a backend could not be opened.
@@ -112,21 +115,34 @@ pub trait Worker {
     }
 }
 
+/// A backend that runs a whole cell in processes of its own (fio). The harness cannot
+/// time its operations or see its threads: it reads its system-wide probes around the
+/// cell, and the tool reports throughput, latency and intervals itself.
+pub trait External {
+    /// The tool's name, for messages ("fio").
+    fn name(&self) -> &'static str;
+    /// Run the cell; every problem becomes a skipped or failed outcome with its reason.
+    fn run_cell(&self, ctx: &OpenCtx) -> Outcome;
+}
+
+/// An opened backend: workers in this process, or an external tool.
+pub enum Opened<'a> {
+    InProcess(Box<dyn Backend + 'a>),
+    External(Box<dyn External + 'a>),
+}
+
 /// Open the backend a spec names.
-pub fn open<'a>(spec: &BackendSpec, ctx: &OpenCtx<'a>) -> Result<Box<dyn Backend + 'a>, OpenError> {
-    match &spec.kind {
-        BackendKind::Pread => Ok(Box::new(pread::Pread::open(ctx)?)),
-        BackendKind::Direct => Ok(Box::new(direct::Direct::open(ctx)?)),
-        BackendKind::Mmap(o) => Ok(Box::new(mmap::Mmap::open(ctx, o)?)),
-        BackendKind::Hugepage(o) => Ok(Box::new(hugepage::HugePage::open(ctx, o)?)),
-        // fio runs as a whole cell in its own process (runner::run_cell sends it to
-        // fio::run_cell); it has no in-process workers.
-        BackendKind::Fio(_) => Err(OpenError::Failed(
-            "fio is an external backend: run it through runner::run_cell".into(),
-        )),
-        BackendKind::Uring(o) => Ok(Box::new(uring::Uring::open(ctx, o)?)),
-        BackendKind::Bufferpool(o) => Ok(Box::new(bufferpool::Bufferpool::open(ctx, o)?)),
-    }
+pub fn open<'a>(spec: &'a BackendSpec, ctx: &OpenCtx<'a>) -> Result<Opened<'a>, OpenError> {
+    let b: Box<dyn Backend + 'a> = match &spec.kind {
+        BackendKind::Pread => Box::new(pread::Pread::open(ctx)?),
+        BackendKind::Direct => Box::new(direct::Direct::open(ctx)?),
+        BackendKind::Mmap(o) => Box::new(mmap::Mmap::open(ctx, o)?),
+        BackendKind::Hugepage(o) => Box::new(hugepage::HugePage::open(ctx, o)?),
+        BackendKind::Fio(o) => return Ok(Opened::External(Box::new(fio::Fio { options: o }))),
+        BackendKind::Uring(o) => Box::new(uring::Uring::open(ctx, o)?),
+        BackendKind::Bufferpool(o) => Box::new(bufferpool::Bufferpool::open(ctx, o)?),
+    };
+    Ok(Opened::InProcess(b))
 }
 
 /// Cheap checks of the user's input against the target, run before anything is

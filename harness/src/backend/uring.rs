@@ -17,7 +17,7 @@
 
 use super::direct::{alignment, open_direct};
 use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
-use crate::runner::Driver;
+use crate::driver::Driver;
 use crate::spec::backend::UringOptions;
 use crate::spec::Touch;
 use crate::sys::uring::{ReadRing, RingConfig, RingError};

@@ -233,33 +233,6 @@ impl MemCgroup {
         self.inside = false;
         Ok(())
     }
-
-    /// Page cache charged to the limited cgroup.
-    pub fn page_cache_bytes(&self) -> Result<u64, String> {
-        let text = std::fs::read_to_string(self.cell.join("memory.stat"))
-            .map_err(|e| format!("cannot read {}/memory.stat: {e}", self.cell.display()))?;
-        parse::cgroup_page_cache_bytes(&parse::parse_flat_keyed(&text), self.version).ok_or_else(
-            || {
-                format!(
-                    "{}/memory.stat has no page-cache field",
-                    self.cell.display()
-                )
-            },
-        )
-    }
-
-    /// Bytes charged to the cgroup now.
-    pub fn usage_bytes(&self) -> Option<u64> {
-        let f = match self.version {
-            CgroupVersion::V1 => "memory.usage_in_bytes",
-            CgroupVersion::V2 => "memory.current",
-        };
-        std::fs::read_to_string(self.cell.join(f))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
 }
 
 impl Drop for MemCgroup {

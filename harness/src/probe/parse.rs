@@ -374,6 +374,15 @@ pub enum CgroupVersion {
     V2,
 }
 
+impl std::fmt::Display for CgroupVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CgroupVersion::V1 => "v1",
+            CgroupVersion::V2 => "v2",
+        })
+    }
+}
+
 /// Page cache charged to a memory cgroup, in bytes, from its parsed memory.stat.
 ///
 /// v2: `file` (includes tmpfs and shmem). v1: `total_cache` (this cgroup and its

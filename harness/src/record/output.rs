@@ -8,9 +8,22 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A reserved result directory. Until something is written into it, dropping it
+/// removes the temporary directory (nothing was measured); once written, the temporary
+/// directory stays where `commit` failed or was never reached, so no measurement is lost.
 pub struct ResultDir {
     final_path: PathBuf,
     tmp: PathBuf,
+    /// Remove `tmp` on drop: true until the first file is written.
+    empty: std::cell::Cell<bool>,
+}
+
+impl Drop for ResultDir {
+    fn drop(&mut self) {
+        if self.empty.get() {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
 }
 
 /// `2026-11-21T220531Z`: sortable, no characters that trouble shells or other systems.
@@ -88,7 +101,11 @@ impl ResultDir {
                 parent.display()
             )
         })?;
-        Ok(ResultDir { final_path, tmp })
+        Ok(ResultDir {
+            final_path,
+            tmp,
+            empty: std::cell::Cell::new(true),
+        })
     }
 
     pub fn final_path(&self) -> &Path {
@@ -96,6 +113,7 @@ impl ResultDir {
     }
 
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.empty.set(false);
         let p = self.tmp.join(name);
         let mut f = File::create(&p).with_context(|| format!("cannot create {}", p.display()))?;
         f.write_all(bytes)
@@ -107,6 +125,7 @@ impl ResultDir {
 
     /// Rename the finished directory into place.
     pub fn commit(self) -> Result<PathBuf> {
+        self.empty.set(false);
         File::open(&self.tmp).and_then(|d| d.sync_all()).ok();
         if self.final_path.exists() {
             // Only an empty directory given with --out can be here (checked in reserve);
@@ -137,12 +156,7 @@ impl ResultDir {
             };
             File::open(parent).and_then(|d| d.sync_all()).ok();
         }
-        Ok(self.final_path)
-    }
-
-    /// Remove the temporary directory (nothing was measured).
-    pub fn abandon(self) {
-        let _ = fs::remove_dir_all(&self.tmp);
+        Ok(self.final_path.clone())
     }
 }
 

@@ -7,7 +7,6 @@
 //! `aggregate::Row`: the mean with its min-max spread.
 
 pub mod aggregate;
-pub mod commands;
 pub mod compare;
 pub mod export;
 pub mod load;

@@ -201,7 +201,7 @@ pub fn run(a: &LogscanArgs) -> Result<i32> {
     let log = match loggen::prepare(&data_dir, a.size, a.seed, a.common.quiet) {
         Ok(l) => l,
         Err(e) => {
-            dir.abandon();
+            drop(dir);
             return Err(e);
         }
     };

@@ -1,0 +1,130 @@
+//! `faultline run`: a workload against its backends, into a result directory.
+//!
+//! The pipeline: arguments -> workload (file + overrides) -> reserved result directory
+//! -> setup (data, cgroup, probes) -> every cell of the plan -> record -> files, charts
+//! -> the table or JSON on stdout -> exit code.
+
+pub use crate::cli::RunArgs;
+use crate::plot as charts;
+use crate::record::{self, output::ResultDir, RunRecord, Status};
+use crate::runner::{self, Setup};
+use crate::spec::Workload;
+use crate::{interrupt, ui};
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// `faultline run`. Returns the process exit code.
+pub fn run(args: &RunArgs) -> Result<i32> {
+    interrupt::install().context("cannot install the Ctrl-C handler")?;
+    let w = workload(args)?;
+    let ui = ui::reporter(args.quiet);
+    let started_at = record::now_rfc3339();
+    let dir = ResultDir::reserve(args.out.as_deref(), &w.name, &started_at, &host())?;
+    let mut setup = Setup::prepare(w, ui)?;
+    let mut rec = RunRecord::new(
+        &setup.workload,
+        setup.env.clone(),
+        setup.target.clone(),
+        started_at,
+    );
+    let interrupted = runner::run_plan(&mut setup, &mut rec, ui)?;
+    drop(setup);
+    rec.complete = !interrupted;
+    rec.finished_at = record::now_rfc3339();
+    record::output::write_all(&dir, &rec)?;
+    // Charts go into the temporary directory too, so they arrive with the result.
+    let drawn = args.plot.then(|| draw_charts(&dir, &rec));
+    let path = dir.commit()?;
+    print_result(args, &rec, &path);
+    let chart_error = print_charts(args, &path, drawn);
+    Ok(exit_code(&rec, interrupted, chart_error))
+}
+
+/// The workload file (or the built-in default) with the command line's values applied.
+fn workload(args: &RunArgs) -> Result<Workload> {
+    let mut w = match &args.workload {
+        Some(p) => Workload::load(p)?,
+        None => Workload::default_quick()?,
+    };
+    w.apply(&args.overrides())?;
+    Ok(w)
+}
+
+fn host() -> String {
+    crate::sys::uname()
+        .map(|u| u.nodename)
+        .unwrap_or_else(|_| "host".into())
+}
+
+/// The summary table and the result path, or with --json one JSON object.
+fn print_result(args: &RunArgs, rec: &RunRecord, path: &Path) {
+    if args.json {
+        print!("{}", record::summary::summary_json(rec, path));
+    } else {
+        println!("{}", record::table::summary_table(rec));
+        println!("result: {}", path.display());
+    }
+}
+
+/// `run --plot`: render the charts of `rec` into the result's temporary directory.
+fn draw_charts(dir: &ResultDir, rec: &RunRecord) -> Result<charts::Rendered> {
+    let run = charts::Run {
+        record: rec.clone(),
+        dir_name: charts::dir_name(dir.final_path()),
+    };
+    let r = charts::render(&[run], charts::Format::Both)?;
+    for f in &r.files {
+        dir.write_file(&f.name, &f.bytes)?;
+    }
+    Ok(r)
+}
+
+/// Name the charts drawn (not with --json: stdout then holds only the JSON object), or
+/// say why they were not. Returns true when drawing failed.
+fn print_charts(args: &RunArgs, dir: &Path, drawn: Option<Result<charts::Rendered>>) -> bool {
+    match drawn {
+        Some(Ok(r)) if !args.json => {
+            for f in &r.files {
+                println!("chart: {}", dir.join(&f.name).display());
+            }
+            for s in &r.skipped {
+                println!("{s}");
+            }
+            false
+        }
+        Some(Err(e)) => {
+            eprintln!(
+                "error: the charts were not drawn: {e:#}\n  the result is complete; draw them later with `faultline plot {}`",
+                dir.display()
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
+/// 130 when interrupted; 1 when a read returned wrong bytes, a backend failed or the
+/// charts could not be drawn; else 0.
+fn exit_code(rec: &RunRecord, interrupted: bool, chart_error: bool) -> i32 {
+    if interrupted {
+        eprintln!("interrupted: the result holds what was measured and is marked incomplete");
+        return 130;
+    }
+    let bad_reads: u64 = rec.backends.iter().filter_map(|b| b.verify_errors).sum();
+    if bad_reads > 0 {
+        eprintln!("error: {bad_reads} reads returned the wrong bytes; see the notes in run.json");
+        return 1;
+    }
+    let failed = rec
+        .backends
+        .iter()
+        .filter(|b| b.status == Status::Failed)
+        .count();
+    if failed > 0 {
+        eprintln!(
+            "error: {failed} backend(s) failed; the reasons are in the table above and in run.json"
+        );
+        return 1;
+    }
+    i32::from(chart_error)
+}

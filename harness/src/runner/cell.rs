@@ -1,0 +1,470 @@
+//! One cell: one backend at one thread count in one repeat. Set the cache state, open
+//! the backend, start the workers behind a barrier, warm up, measure while sampling
+//! every interval, stop, merge the per-thread histograms into an `Outcome`.
+
+use crate::backend::{self, Backend, External, OpenCtx, OpenError, Opened};
+use crate::datafile::{self, page, Target};
+use crate::driver::{Driver, DriverConfig, Shared, WorkerOut};
+use crate::probe::{self, Counters, ProbeSet, Reasons, ThreadProbes};
+use crate::record::{new_histogram, Interval, Outcome, Status};
+use crate::spec::{BackendSpec, Start, StopAt, Workload};
+use crate::ui::Reporter;
+use crate::{interrupt, units};
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a cell runs: a backend at a thread count, in one repeat of a workload.
+pub struct Cell<'a> {
+    pub target: &'a Target,
+    pub workload: &'a Workload,
+    pub spec: &'a BackendSpec,
+    pub threads: usize,
+    pub repeat: u32,
+    pub probes: &'a ProbeSet,
+}
+
+/// Run one cell. Never fails: a backend that cannot run, or fails, becomes an outcome
+/// with status skipped or failed and the reason.
+pub fn run_cell(c: &Cell, ui: &dyn Reporter) -> Outcome {
+    // Cache state first, then open: MAP_POPULATE and WILLNEED must see the start state.
+    let prep = match c.workload.start {
+        Start::Cold => datafile::drop_cache(c.target),
+        Start::Warm => datafile::warm_cache(c.target),
+    };
+    if let Err(e) = prep {
+        return Outcome::not_run(Status::Failed, format!("{e:#}"), c.threads);
+    }
+    let ctx = OpenCtx {
+        target: c.target,
+        workload: c.workload,
+        threads: c.threads,
+    };
+    let opened_at = Instant::now();
+    match backend::open(c.spec, &ctx) {
+        Ok(Opened::InProcess(be)) => {
+            // Mapping, MAP_POPULATE, prefaulting, mlock, loading: not in the measured
+            // phase, but part of what a backend costs, so recorded.
+            let setup_ns = opened_at.elapsed().as_nanos() as u64;
+            let mut o = InProcess::new(c, &*be).run(ui);
+            o.setup_ns = setup_ns;
+            o
+        }
+        Ok(Opened::External(ext)) => run_external(c, &*ext, &ctx),
+        Err(OpenError::Unavailable(r)) => Outcome::not_run(Status::Skipped, r, c.threads),
+        Err(OpenError::Failed(r)) => Outcome::not_run(Status::Failed, r, c.threads),
+    }
+}
+
+/// An external tool runs the whole cell in its own processes. The harness's
+/// system-wide probes (device, shootdowns, vmstat, machine CPU) are read around it; its
+/// thread probes cannot see the tool's processes.
+fn run_external(c: &Cell, ext: &dyn External, ctx: &OpenCtx) -> Outcome {
+    let (before, _) = c.probes.read(&[]);
+    let mut o = ext.run_cell(ctx);
+    let (after, mut reasons) = c.probes.read(&[]);
+    o.counters = probe::delta(&before, &after, o.ops * c.workload.block);
+    let name = ext.name();
+    for k in [
+        "minor_faults",
+        "major_faults",
+        "tlb_flush_process",
+        "cpu_user_ns",
+        "cpu_system_ns",
+        "fault_ops",
+        "stall_ns",
+        "huge_page_bytes",
+    ] {
+        reasons.0.insert(
+            k.into(),
+            format!(
+                "{name} runs in its own processes, which the harness's thread probes do not see"
+            ),
+        );
+    }
+    // Per-interval counters would need readings during the tool's run; totals only.
+    o.counters.huge_page_bytes = None;
+    reasons.0.insert(
+        "timeseries".into(),
+        format!("{name}: every interval's counters are null: the harness reads its system-wide probes only before and after the {name} run (the totals)"),
+    );
+    o.reasons = reasons;
+    o.notes.push(format!(
+        "counters: system-wide totals read around the {name} run; none per interval"
+    ));
+    o
+}
+
+/// Per-thread RNG seed: differs per cell, thread and repeat, reproducible from the seed.
+fn thread_seed(w: &Workload, repeat: u32, thread: usize) -> u64 {
+    page::mix(w.seed ^ page::mix(((repeat as u64) << 32) | thread as u64))
+}
+
+/// A sample point: when, how many measured operations so far, the probes' reading.
+struct Sample {
+    t_ns: u64,
+    ops: u64,
+    reading: Counters,
+}
+
+/// Reads the probes and the workers' progress at one moment.
+struct Sampler<'a> {
+    probes: &'a ProbeSet,
+    threads: Vec<Arc<ThreadProbes>>,
+    shared: &'a Shared,
+    /// Every worker has a fault ring: fault_ops and stall_ns come from the workers.
+    attributing: bool,
+}
+
+impl Sampler<'_> {
+    fn take(&self, t_ns: u64) -> Sample {
+        let (mut reading, _) = self.probes.read(&self.threads);
+        if self.attributing {
+            reading.fault_ops = Some(self.shared.total(|p| &p.fault_ops));
+            reading.stall_ns = Some(self.shared.total(|p| &p.stall_ns));
+        }
+        Sample {
+            t_ns,
+            ops: self.shared.total_ops(),
+            reading,
+        }
+    }
+}
+
+/// The measured phase as the sampler saw it.
+struct Measured {
+    t0: Instant,
+    samples: Vec<Sample>,
+    interrupted: bool,
+    outs: Vec<WorkerOut>,
+    cache_note: Option<String>,
+    reasons: Reasons,
+}
+
+/// A cell of an in-process backend: its workers and the state they share.
+struct InProcess<'a> {
+    c: &'a Cell<'a>,
+    be: &'a dyn Backend,
+    shared: Shared,
+    barrier: Barrier,
+    registered: Mutex<Vec<Arc<ThreadProbes>>>,
+}
+
+impl<'a> InProcess<'a> {
+    fn new(c: &'a Cell<'a>, be: &'a dyn Backend) -> InProcess<'a> {
+        InProcess {
+            c,
+            be,
+            shared: Shared::new(c.threads),
+            barrier: Barrier::new(c.threads + 1),
+            registered: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn planned(&self) -> Option<Duration> {
+        match self.c.workload.stop {
+            StopAt::Duration(d) => Some(d),
+            StopAt::Ops(_) => None,
+        }
+    }
+
+    /// Spawn the workers, warm up, measure, stop, collect.
+    fn run(&self, ui: &dyn Reporter) -> Outcome {
+        let label = format!("{} x{}", self.c.spec.name, self.c.threads);
+        let bar = ui.cell_bar(self.planned(), &label);
+        let m = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..self.c.threads)
+                .map(|i| s.spawn(move || self.worker(i)))
+                .collect();
+            self.barrier.wait();
+            let sampler = self.sampler();
+            let interrupted = self.warm_up();
+            let (t0, mut samples, interrupted, cache_note) =
+                self.measure(&sampler, &bar, interrupted);
+            self.shared.stop();
+            let outs: Vec<WorkerOut> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| WorkerOut::panicked()))
+                .collect();
+            // The final sample after every worker stopped: the totals.
+            let end = outs.iter().map(|o| o.end).max().unwrap_or(t0);
+            let mut last = sampler.take(end.saturating_duration_since(t0).as_nanos() as u64);
+            last.t_ns = last.t_ns.max(samples.last().map(|p| p.t_ns).unwrap_or(0));
+            samples.push(last);
+            let (_, reasons) = self.c.probes.read(&sampler.threads);
+            Measured {
+                t0,
+                samples,
+                interrupted,
+                outs,
+                cache_note,
+                reasons,
+            }
+        });
+        bar.finish_and_clear();
+        // Read after the run, so a backend can report what happened (e.g. its cache).
+        let mut notes = self.be.notes();
+        notes.extend(m.cache_note.clone());
+        finish(m, self.c, self.be.queue_depth(), notes)
+    }
+
+    /// One worker thread: its probes and driver, then the backend's loop.
+    fn worker(&self, i: usize) -> WorkerOut {
+        let (c, w) = (self.c, self.c.workload);
+        let worker = self.be.worker(i);
+        let tp = Arc::new(ThreadProbes::open(&c.probes.thread_cfg));
+        if let Ok(mut v) = self.registered.lock() {
+            v.push(Arc::clone(&tp));
+        }
+        let quota = match w.stop {
+            StopAt::Ops(n) => {
+                let t = c.threads as u64;
+                Some(n / t + u64::from((i as u64) < n % t))
+            }
+            StopAt::Duration(_) => None,
+        };
+        let cfg = DriverConfig {
+            pattern: &w.pattern,
+            nblocks: c.target.size / w.block,
+            block: w.block,
+            seed: thread_seed(w, c.repeat, i),
+            verify_tag: c.target.verify_tag,
+            quota,
+            fault_ring: tp.major.as_ref().ok().filter(|_| w.fault_attribution),
+        };
+        let mut drv = Driver::new(&self.shared, i, cfg);
+        self.barrier.wait();
+        let result = match worker {
+            Ok(mut wk) => wk.run(&mut drv).map_err(|e| e.0),
+            Err(OpenError::Unavailable(r) | OpenError::Failed(r)) => Err(r),
+        };
+        let end = Instant::now();
+        tp.freeze_cpu();
+        self.shared.worker_done(result.is_ok());
+        drv.finish(result.err(), end)
+    }
+
+    fn sampler(&self) -> Sampler<'_> {
+        let threads: Vec<Arc<ThreadProbes>> = self
+            .registered
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        let attributing = self.c.workload.fault_attribution
+            && threads.len() == self.c.threads
+            && threads.iter().all(|t| t.major.is_ok());
+        Sampler {
+            probes: self.c.probes,
+            threads,
+            shared: &self.shared,
+            attributing,
+        }
+    }
+
+    /// Let the workers run unrecorded for the warm-up. True when the user interrupted.
+    fn warm_up(&self) -> bool {
+        let warmup = self.c.workload.warmup;
+        let begin = Instant::now();
+        while begin.elapsed() < warmup {
+            if self.shared.any_failed() || self.shared.finished() == self.c.threads {
+                break;
+            }
+            if interrupt::requested() {
+                return true;
+            }
+            let left = warmup - begin.elapsed().min(warmup);
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
+        false
+    }
+
+    /// Switch the workers to measuring and sample every interval until the planned time
+    /// is over, every worker finished its quota, one failed, or the user interrupted.
+    /// Returns the start of the measured phase, the samples, whether interrupted, and
+    /// the note on the backend's own cache over the phase.
+    fn measure(
+        &self,
+        sampler: &Sampler,
+        bar: &ProgressBar,
+        mut interrupted: bool,
+    ) -> (Instant, Vec<Sample>, bool, Option<String>) {
+        let (w, planned) = (self.c.workload, self.planned());
+        let mut samples = vec![sampler.take(0)];
+        self.shared.start_measuring();
+        let cache_before = self.be.counters();
+        let t0 = Instant::now();
+        let mut next = w.interval;
+        while !interrupted {
+            let now = t0.elapsed();
+            if now >= next {
+                let smp = sampler.take(now.as_nanos() as u64);
+                show_rate(bar, samples.last(), &smp, now, w.block);
+                samples.push(smp);
+                while next <= now {
+                    next += w.interval;
+                }
+            }
+            let done = match planned {
+                Some(d) => now >= d,
+                None => self.shared.finished() == self.c.threads,
+            };
+            if done || self.shared.any_failed() {
+                break;
+            }
+            if interrupt::requested() {
+                interrupted = true;
+                break;
+            }
+            let wake = planned.map_or(next, |d| next.min(d));
+            let nap = wake.saturating_sub(t0.elapsed());
+            std::thread::sleep(nap.min(Duration::from_millis(20)));
+        }
+        let cache = backend::cache_note(cache_before, self.be.counters());
+        (t0, samples, interrupted, cache)
+    }
+}
+
+/// The progress bar's position and the last interval's throughput.
+fn show_rate(bar: &ProgressBar, prev: Option<&Sample>, now: &Sample, at: Duration, block: u64) {
+    let (ops0, t0) = prev.map(|p| (p.ops, p.t_ns)).unwrap_or((0, 0));
+    let secs = (now.t_ns - t0).max(1) as f64 / 1e9;
+    let rate = (now.ops - ops0) as f64 / secs;
+    bar.set_position(at.as_millis() as u64);
+    bar.set_message(format!(
+        "{} ops/s  {}/s",
+        units::format_count(rate),
+        units::format_size((rate * block as f64) as u64)
+    ));
+}
+
+/// The workers' results added up.
+struct Merged {
+    hist: Histogram<u64>,
+    fault_hist: Option<Histogram<u64>>,
+    ops: u64,
+    verify_errors: u64,
+    first_bad: Option<u64>,
+    errors: Vec<String>,
+    end: Instant,
+}
+
+fn merge(outs: &[WorkerOut], t0: Instant) -> Merged {
+    let mut m = Merged {
+        hist: new_histogram(),
+        fault_hist: None,
+        ops: 0,
+        verify_errors: 0,
+        first_bad: None,
+        errors: Vec::new(),
+        end: t0,
+    };
+    for o in outs {
+        // Both histograms have the same bounds, so add cannot fail.
+        let _ = m.hist.add(&o.hist);
+        if let Some(fh) = &o.fault_hist {
+            let _ = m.fault_hist.get_or_insert_with(new_histogram).add(fh);
+        }
+        m.ops += o.ops;
+        m.verify_errors += o.verify_errors;
+        m.first_bad = m.first_bad.or(o.first_bad_offset);
+        if let Some(e) = &o.error {
+            if !m.errors.contains(e) {
+                m.errors.push(e.clone());
+            }
+        }
+        m.end = m.end.max(o.end);
+    }
+    m
+}
+
+/// The time series from consecutive samples, so it adds up to the totals exactly, and
+/// the counters over the whole measured phase.
+fn series(mut samples: Vec<Sample>, ops: u64, w: &Workload) -> (Vec<Interval>, Counters) {
+    // The final sample holds the true total; a sliver of an interval after the last
+    // regular sample is folded into it rather than reported on its own.
+    let interval_ns = w.interval.as_nanos() as u64;
+    let n = samples.len();
+    if n >= 3 && samples[n - 1].t_ns.saturating_sub(samples[n - 2].t_ns) < interval_ns / 10 {
+        samples.remove(n - 2);
+    }
+    if let Some(last) = samples.last_mut() {
+        last.ops = ops;
+    }
+    let timeseries = samples
+        .windows(2)
+        .map(|p| {
+            let ops = p[1].ops.saturating_sub(p[0].ops);
+            Interval {
+                t_ns: p[1].t_ns,
+                ops,
+                bytes: ops * w.block,
+                counters: probe::delta(&p[0].reading, &p[1].reading, ops * w.block),
+            }
+        })
+        .collect();
+    let counters = match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) => probe::delta(&a.reading, &b.reading, ops * w.block),
+        _ => Counters::default(),
+    };
+    (timeseries, counters)
+}
+
+/// Why fault_ops and stall_ns are null, when they are.
+fn attribution_reasons(reasons: &mut Reasons, w: &Workload, attributed: bool) {
+    let why = if !w.fault_attribution {
+        "fault attribution is off (fault_attribution = false)".to_string()
+    } else if !attributed {
+        reasons
+            .0
+            .get("major_faults")
+            .cloned()
+            .unwrap_or_else(|| "no fault ring".into())
+    } else {
+        return;
+    };
+    reasons.set("fault_ops", why.clone());
+    reasons.set("stall_ns", why);
+}
+
+/// Merge the workers' results into the cell's outcome.
+fn finish(m: Measured, c: &Cell, queue_depth: u32, mut notes: Vec<String>) -> Outcome {
+    let w = c.workload;
+    let merged = merge(&m.outs, m.t0);
+    let elapsed_ns = merged.end.saturating_duration_since(m.t0).as_nanos() as u64;
+    let (timeseries, counters) = series(m.samples, merged.ops, w);
+    if let Some(off) = merged.first_bad {
+        notes.push(format!(
+            "{} reads returned the wrong bytes; the first at offset {off}",
+            merged.verify_errors
+        ));
+    }
+    let mut reasons = m.reasons;
+    attribution_reasons(&mut reasons, w, merged.fault_hist.is_some());
+    let (status, reason) = if m.interrupted {
+        let secs = elapsed_ns as f64 / 1e9;
+        let why = format!("interrupted by the user after {secs:.1} s");
+        (Status::Failed, Some(why))
+    } else if !merged.errors.is_empty() {
+        (Status::Failed, Some(merged.errors.join("; ")))
+    } else {
+        (Status::Ok, None)
+    };
+    Outcome {
+        status,
+        reason,
+        notes,
+        threads: c.threads,
+        queue_depth,
+        ops: merged.ops,
+        elapsed_ns,
+        hist: Some(merged.hist),
+        timeseries,
+        verify_errors: merged.verify_errors,
+        interrupted: m.interrupted,
+        setup_ns: 0,
+        counters,
+        reasons,
+        fault_hist: merged.fault_hist,
+    }
+}

@@ -1,0 +1,182 @@
+//! What a run sets up once, before its first cell, and undoes when it ends (every
+//! guard here restores on drop, also on error): the data file or emulated device, the
+//! memory cgroup of the page-cache limit, tracefs for the TLB tracepoint, the probes.
+
+use super::cell;
+use crate::datafile::{self, Target};
+use crate::env::cgroup::MemCgroup;
+use crate::env::zram::Zram;
+use crate::env::Environment;
+use crate::probe::{self, ProbeSet};
+use crate::record::Outcome;
+use crate::spec::{self, BackendSpec, Workload};
+use crate::ui::Reporter;
+use crate::units;
+use anyhow::{bail, Context, Result};
+
+pub struct Setup {
+    /// The workload, with `size` resolved to the target's.
+    pub workload: Workload,
+    pub target: Target,
+    pub env: Environment,
+    pub probes: ProbeSet,
+    cgroup: Option<MemCgroup>,
+    // Dropped last: tracefs unmounted and the emulated device removed after the cells.
+    _tracefs: Option<probe::tlb::TracefsMount>,
+    _zram: Option<Zram>,
+}
+
+impl Setup {
+    /// Prepare the data (generated file, the user's file, or a filled emulated device),
+    /// check every backend against it, record the environment, create the memory
+    /// cgroup and open the probes. Reports the header and setup notes to `ui`.
+    pub fn prepare(mut w: Workload, ui: &dyn Reporter) -> Result<Setup> {
+        let (target, zram) = prepare_data(&w, ui)?;
+        w.size = target.size;
+        for spec in &w.backends {
+            crate::backend::preflight(spec, &target, &w).map_err(anyhow::Error::msg)?;
+        }
+        let env = Environment::collect(&target.path);
+        ui.header(&header(&w, &target, &env));
+        let cgroup = control_memory(&w, &env)?;
+        if let Some(cg) = &cgroup {
+            ui.note(&format!(
+                "page cache limited to {} in memory cgroup {} ({})",
+                units::format_size(cg.limit),
+                cg.path().display(),
+                cg.version
+            ));
+        }
+        let (tlb, tracefs) = match probe::tlb::setup() {
+            Ok((t, m)) => (Ok(t), Some(m)),
+            Err(e) => (Err(e), None),
+        };
+        let memory_stat = cgroup
+            .as_ref()
+            .map(|c| (c.path().join("memory.stat"), c.version));
+        let probes = ProbeSet::new(&target.path, memory_stat, tlb, true);
+        Ok(Setup {
+            workload: w,
+            target,
+            env,
+            probes,
+            cgroup,
+            _tracefs: tracefs,
+            _zram: zram,
+        })
+    }
+
+    /// Run one cell. Backends that use the page cache run inside the memory cgroup;
+    /// those that bypass it (O_DIRECT, the buffer pool, whose budget is its pool) run
+    /// outside, so their anonymous memory does not compete with the page-cache limit.
+    pub fn run_cell(
+        &mut self,
+        spec: &BackendSpec,
+        threads: usize,
+        repeat: u32,
+        ui: &dyn Reporter,
+    ) -> Result<Outcome> {
+        if self.workload.drop_caches {
+            drop_all_caches()?;
+        }
+        let limited = spec.uses_page_cache();
+        if let (Some(cg), true) = (self.cgroup.as_mut(), limited) {
+            cg.enter()?;
+        }
+        let cell = cell::Cell {
+            target: &self.target,
+            workload: &self.workload,
+            spec,
+            threads,
+            repeat,
+            probes: &self.probes,
+        };
+        let mut outcome = cell::run_cell(&cell, ui);
+        if let (Some(cg), true) = (self.cgroup.as_mut(), limited) {
+            cg.leave()?;
+        }
+        if self.cgroup.is_some() && !limited {
+            outcome
+                .notes
+                .push("ran outside the memory cgroup: it does not use the page cache".into());
+        }
+        Ok(outcome)
+    }
+}
+
+/// The target the cells read, and the emulated device holding it (if any).
+fn prepare_data(w: &Workload, ui: &dyn Reporter) -> Result<(Target, Option<Zram>)> {
+    match w.device {
+        Some(spec::Device::Zram { size }) => {
+            let z = Zram::create(size.unwrap_or(w.size))?;
+            let t = datafile::fill_device(&z.dev, w.size, w.seed, ui.quiet())?;
+            Ok((t, Some(z)))
+        }
+        None => Ok((datafile::prepare(w, ui.quiet())?, None)),
+    }
+}
+
+/// The memory cgroup for `page_cache_limit`, after checking the limit against RAM and
+/// the rights to create it.
+fn control_memory(w: &Workload, env: &Environment) -> Result<Option<MemCgroup>> {
+    if w.drop_caches && crate::sys::uid() != 0 {
+        bail!("--drop-caches needs root (it writes /proc/sys/vm/drop_caches); run as root or leave it out (the per-file cold start needs no root)");
+    }
+    let Some(limit) = w.page_cache_limit else {
+        return Ok(None);
+    };
+    if let Some(mem) = env.memory_bytes {
+        if limit >= mem {
+            bail!(
+                "page_cache_limit {} is not below this machine's memory ({}); use a smaller limit",
+                units::format_size(limit),
+                units::format_size(mem)
+            );
+        }
+    }
+    MemCgroup::create(limit)
+        .map(Some)
+        .context("cannot set up the page-cache limit")
+}
+
+/// sync, then drop the page cache, dentries and inodes of the whole machine.
+fn drop_all_caches() -> Result<()> {
+    // drop_caches only drops clean pages: write dirty ones back first.
+    let _ = std::process::Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3")
+        .context("cannot write /proc/sys/vm/drop_caches (--drop-caches needs root)")
+}
+
+/// The run's header: what is read, how, from where.
+fn header(w: &Workload, t: &Target, env: &Environment) -> String {
+    let threads: Vec<String> = w.threads.iter().map(|n| n.to_string()).collect();
+    let start = match w.start {
+        spec::Start::Cold => "cold",
+        spec::Start::Warm => "warm",
+    };
+    let made = match (t.created, t.create_secs) {
+        (true, Some(secs)) => format!(", created in {secs:.1} s"),
+        _ if t.origin == "generated" => ", reused".to_string(),
+        _ => String::new(),
+    };
+    let mut s = format!(
+        "faultline: workload `{}` ({}): {} {} reads over {} with {} thread(s), {} per backend, {start} start\n  data: {} ({}{made}) on {} / {}",
+        w.name,
+        w.source,
+        units::format_size(w.block),
+        w.pattern.to_spec_string(),
+        units::format_size(t.size),
+        threads.join("/"),
+        w.stop_text(),
+        t.path.display(),
+        t.origin,
+        env.fs_type.as_deref().unwrap_or("?"),
+        env.device.as_deref().unwrap_or("no block device"),
+    );
+    if !t.verifies() {
+        s.push_str(
+            "\n  verification off: reading your file read-only, its content cannot be checked",
+        );
+    }
+    s
+}
