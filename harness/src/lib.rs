@@ -26,6 +26,7 @@ pub mod runner;
 pub mod spec;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod table;
 #[doc(hidden)]
 pub mod testkit;
 pub mod ui;

@@ -192,7 +192,7 @@ fn flush_every_policy_verifies_and_keeps_its_books() {
         "1MiB",
         "--duration",
         "150ms",
-        "--dir",
+        "--data-dir",
         work.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
@@ -292,7 +292,7 @@ fn flush_keep_and_bad_input() {
         "--method",
         "pwrite",
         "--keep",
-        "--dir",
+        "--data-dir",
         work.to_str().unwrap(),
         "--out",
         dir.join("r").to_str().unwrap(),
@@ -318,6 +318,7 @@ fn flush_keep_and_bad_input() {
         (vec!["claim", "flush", "--size", "4097"], "multiple of 4KiB"),
         (vec!["claim", "flush", "--duration", "0s"], "writing time"),
         (vec!["claim", "flush", "--method", "fsync"], "mmap"),
+        (vec!["claim", "flush", "--repeats", "0"], "at least 1"),
     ] {
         let o = run(&args);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -351,7 +352,7 @@ fn atomics_counts_are_exact_across_processes_and_threads() {
         "--repeats",
         "2",
         "--control",
-        "--dir",
+        "--data-dir",
         work.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
@@ -403,6 +404,7 @@ fn claims_write_to_results_claims_by_default() {
             "1",
             "--spread-counters",
             "0",
+            // The old spelling of --data-dir still works (a hidden alias).
             "--dir",
             work.to_str().unwrap(),
             "--quiet",

@@ -2,24 +2,70 @@
 //! a table and writing `results/claims/<name>/<UTC time>-<host>/` with `claim.json`
 //! (command, environment, parameters, per-variant measurements) and `summary.md`.
 //!
-//! One file per claim (`logscan`, `flush`, `atomics`); the helpers they share (result
-//! record and directory, child processes, small statistics, tables) live here.
+//! One directory per claim (`logscan`, `flush`, `atomics`), each split into its
+//! arguments and run (`mod.rs`), its measurement and its report (table, summary.md).
+//! What they share lives here: the common options (`CommonClaimArgs`), the sweep over
+//! the variants rotated per repeat (`sweep`, on `plan::rotated`), the result record and
+//! directory, small statistics, and child processes (`child`). Tables are printed by
+//! `crate::table`, generated files written by `datafile::fill`.
 
 pub mod atomics;
+pub mod child;
 pub mod flush;
 pub mod loggen;
 pub mod logscan;
 pub mod pageflags;
 
+pub use child::{collect_child, self_exe, spawn_child, ChildRun};
+
 use crate::env::Environment;
 use crate::record::{self, output::ResultDir};
-use anyhow::{Context, Result};
+use crate::table::Table;
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Version of the claim.json layout. Bump on incompatible changes.
 pub const SCHEMA: u32 = 1;
+
+/// The options every claim has: where the result and the scratch files go, how often
+/// each variant runs, and how much it prints.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonClaimArgs {
+    /// Result directory (must not exist). Default: results/claims/<claim>/<UTC time>-<host>/.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// No per-run lines; the table and the result path still print.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Runs per variant; the order of the variants rotates each repeat. Default: 3
+    /// (flush: 1).
+    #[arg(long, value_name = "N")]
+    pub repeats: Option<u32>,
+
+    /// Directory for the files the claim creates: the generated log (kept and reused),
+    /// or the files flush and atomics write and remove (default faultline-data/).
+    #[arg(long, value_name = "DIR", alias = "dir")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl CommonClaimArgs {
+    /// `--repeats`, or the claim's default; 0 is refused.
+    pub fn repeats_or(&self, default: u32) -> Result<u32> {
+        match self.repeats.unwrap_or(default) {
+            0 => anyhow::bail!("--repeats 0: use at least 1"),
+            n => Ok(n),
+        }
+    }
+
+    /// The data directory, created if missing.
+    pub fn data_dir(&self) -> Result<PathBuf> {
+        work_dir(&self.data_dir)
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct ClaimArgs {
@@ -128,8 +174,21 @@ pub fn reserve_dir(out: Option<&Path>, claim: &str, started_at: &str) -> Result<
     )
 }
 
-/// Write claim.json and summary.md (plus `extra` files) and rename the directory into
-/// place. Returns the final path.
+/// Close the record (complete unless interrupted, finish time), render its printed
+/// table and summary.md with `render`, then `conclude`.
+pub fn finish<P: Serialize, V: Serialize>(
+    dir: ResultDir,
+    mut rec: ClaimRecord<P, V>,
+    interrupted: bool,
+    what: &str,
+    render: impl FnOnce(&ClaimRecord<P, V>) -> (String, String),
+) -> Result<i32> {
+    rec.complete = !interrupted;
+    rec.finished_at = now();
+    let (table, summary) = render(&rec);
+    conclude(dir, &rec, &table, &summary, interrupted, what)
+}
+
 /// Write the result, print the table and failures, and return the exit code: 130 when
 /// interrupted, 1 when a check failed (`what` names the failed unit, e.g. "run(s)").
 pub fn conclude<P: Serialize, V: Serialize>(
@@ -157,6 +216,8 @@ pub fn conclude<P: Serialize, V: Serialize>(
     Ok(0)
 }
 
+/// Write claim.json and summary.md (plus `extra` files) and rename the directory into
+/// place. Returns the final path.
 pub fn write_result<P: Serialize, V: Serialize>(
     dir: ResultDir,
     rec: &ClaimRecord<P, V>,
@@ -171,30 +232,14 @@ pub fn write_result<P: Serialize, V: Serialize>(
     dir.commit()
 }
 
-/// A short description of the machine for summaries, from the environment record.
 /// The directory a claim creates its files in: `dir` or faultline-data/, created if
-/// missing. `flag` names the option in the error.
-pub fn work_dir(dir: &Option<PathBuf>, flag: &str) -> Result<PathBuf> {
+/// missing.
+pub fn work_dir(dir: &Option<PathBuf>) -> Result<PathBuf> {
     let dir = dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(crate::spec::DEFAULT_DATA_DIR));
-    std::fs::create_dir_all(&dir).with_context(|| {
-        format!(
-            "cannot create the directory {}; choose another with {flag}",
-            dir.display()
-        )
-    })?;
+    crate::datafile::create_data_dir(&dir)?;
     Ok(dir)
-}
-
-/// A markdown table with header `head` and the given rows.
-pub fn md_table(head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut s = format!("| {} |\n", head.join(" | "));
-    s.push_str(&format!("|{}\n", " --- |".repeat(head.len())));
-    for r in rows {
-        s.push_str(&format!("| {} |\n", r.join(" | ")));
-    }
-    s
 }
 
 /// The opening of every claim's summary.md: title, the claim, command, machine, times.
@@ -210,6 +255,31 @@ pub fn summary_header<P: Serialize, V: Serialize>(name: &str, rec: &ClaimRecord<
     )
 }
 
+/// The opening of a summary.md up to its findings: the header, a paragraph on what
+/// was measured and how, the table (markdown, then as printed) and the failures.
+pub fn summary_opening<P: Serialize, V: Serialize>(
+    name: &str,
+    rec: &ClaimRecord<P, V>,
+    how: &str,
+    table: &Table,
+    printed: &str,
+) -> String {
+    let mut s = summary_header(name, rec);
+    s.push_str(&format!(
+        "{how}\n\n{}\n```\n{printed}```\n\n",
+        table.to_markdown()
+    ));
+    if !rec.failures.is_empty() {
+        s.push_str("**Failures:**\n\n");
+        for f in &rec.failures {
+            s.push_str(&format!("* {f}\n"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// A short description of the machine for summaries, from the environment record.
 pub fn machine_line(e: &Environment) -> String {
     format!(
         "{} CPUs ({}), {} RAM, kernel {}, {} on {}",
@@ -224,83 +294,40 @@ pub fn machine_line(e: &Environment) -> String {
     )
 }
 
-/// The path of this executable, to re-run it as a measured child process.
-pub fn self_exe() -> Result<PathBuf> {
-    std::env::current_exe().context("cannot find this program's own path to start child processes")
-}
-
-/// A finished child process: what it printed, how it ended, its own resource usage.
-#[derive(Debug)]
-pub struct ChildRun {
-    pub status: std::process::ExitStatus,
-    pub usage: crate::sys::process::ChildUsage,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl ChildRun {
-    /// Why the child failed, or None when it exited with status 0.
-    pub fn failure(&self) -> Option<String> {
-        use std::os::unix::process::ExitStatusExt;
-        if self.status.success() {
-            return None;
+/// Run every cell of a claim: for each `(group, repeat)` in `rounds`, the variants
+/// rotated by the repeat (`plan::rotated`). `measure(group, variant, repeat, order)`
+/// returns None when it was interrupted mid-cell (its measurement is dropped). Stops
+/// at Ctrl-C; returns the measured cells in run order and whether it was interrupted.
+pub fn sweep<G: Copy, V: Copy, M>(
+    rounds: impl IntoIterator<Item = (G, u32)>,
+    variants: &[V],
+    mut measure: impl FnMut(G, V, u32, u32) -> Option<M>,
+) -> (Vec<(G, V, M)>, bool) {
+    let mut out = Vec::new();
+    let mut order = 0u32;
+    for (g, repeat) in rounds {
+        for &v in crate::plan::rotated(variants, repeat) {
+            if crate::interrupt::requested() {
+                return (out, true);
+            }
+            let m = measure(g, v, repeat, order);
+            order += 1;
+            match m {
+                Some(m) => out.push((g, v, m)),
+                None => return (out, true),
+            }
         }
-        let how = match (self.status.code(), self.status.signal()) {
-            (Some(c), _) => format!("exited with status {c}"),
-            (None, Some(sig)) => format!("was killed by signal {sig}"),
-            _ => "failed".to_string(),
-        };
-        let err = self.stderr.trim();
-        Some(if err.is_empty() {
-            format!("the child process {how}")
-        } else {
-            format!("the child process {how}: {err}")
-        })
     }
-
-    /// The last line of stdout parsed as JSON.
-    pub fn report<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        let line = self.stdout.lines().rev().find(|l| !l.trim().is_empty());
-        let line = line.ok_or_else(|| anyhow::anyhow!("the child process printed no report"))?;
-        serde_json::from_str(line)
-            .with_context(|| format!("the child process printed an unreadable report: {line}"))
-    }
+    (out, false)
 }
 
-/// Start `cmd` with stdout and stderr piped (stdin closed).
-pub fn spawn_child(mut cmd: std::process::Command) -> Result<std::process::Child> {
-    use std::process::Stdio;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn()
-        .with_context(|| format!("cannot start the child process {:?}", cmd.get_program()))
-}
-
-/// Read everything a child prints, then reap it with its own resource usage.
-pub fn collect_child(mut child: std::process::Child) -> Result<ChildRun> {
-    use std::io::Read;
-    let err = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut e) = err {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let mut stdout = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut stdout);
-    }
-    let (status, usage) =
-        crate::sys::process::wait_with_usage(&child).context("cannot wait for a child process")?;
-    let stderr = err_reader.join().unwrap_or_default();
-    Ok(ChildRun {
-        status,
-        usage,
-        stdout,
-        stderr,
-    })
+/// The measurements of one group and variant, in run order.
+pub fn runs_of<G: PartialEq, V: PartialEq, M: Clone>(cells: &[(G, V, M)], g: &G, v: &V) -> Vec<M> {
+    cells
+        .iter()
+        .filter(|(cg, cv, _)| cg == g && cv == v)
+        .map(|(_, _, m)| m.clone())
+        .collect()
 }
 
 /// Remove repeated entries, keeping the first of each in place.
@@ -336,49 +363,6 @@ pub fn min(v: &[f64]) -> Option<f64> {
     v.iter().copied().min_by(|a, b| a.total_cmp(b))
 }
 
-/// A plain text table: the first `left` columns are left-aligned, the rest
-/// right-aligned; two spaces between columns; a dashed line under the header.
-pub fn table(head: &[&str], rows: &[Vec<String>], left: usize) -> String {
-    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, c) in row.iter().enumerate() {
-            if i < widths.len() {
-                widths[i] = widths[i].max(c.chars().count());
-            }
-        }
-    }
-    let fmt_row = |cells: &[String], out: &mut String| {
-        let mut line = String::new();
-        for (i, w) in widths.iter().enumerate() {
-            let c = cells.get(i).map(String::as_str).unwrap_or("");
-            let pad = w.saturating_sub(c.chars().count());
-            if i < left {
-                line.push_str(c);
-                line.push_str(&" ".repeat(pad));
-            } else {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(c);
-            }
-            line.push_str("  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    };
-    let mut out = String::new();
-    fmt_row(
-        &head.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        &mut out,
-    );
-    fmt_row(
-        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
-        &mut out,
-    );
-    for row in rows {
-        fmt_row(row, &mut out);
-    }
-    out
-}
-
 /// `now_rfc3339`, re-exported for the claims.
 pub fn now() -> String {
     record::now_rfc3339()
@@ -403,28 +387,29 @@ mod tests {
     }
 
     #[test]
+    fn sweep_rotates_and_stops_on_none() {
+        let (cells, stopped) = sweep([('a', 0), ('b', 1)], &[1, 2, 3], |_, v, _, o| {
+            Some(o * 10 + v)
+        });
+        assert!(!stopped);
+        let got: Vec<(char, u32)> = cells.iter().map(|(g, v, _)| (*g, *v)).collect();
+        assert_eq!(
+            got,
+            vec![('a', 1), ('a', 2), ('a', 3), ('b', 2), ('b', 3), ('b', 1)]
+        );
+        assert_eq!(runs_of(&cells, &'b', &3), vec![43]);
+        let (cells, stopped) = sweep([((), 0)], &[1, 2], |_, v, _, _| (v == 1).then_some(v));
+        assert!(stopped);
+        assert_eq!(cells.len(), 1);
+    }
+
+    #[test]
     fn medians() {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[3.0]), Some(3.0));
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(min(&[4.0, 1.0, 2.0]), Some(1.0));
-    }
-
-    #[test]
-    fn table_aligns() {
-        let t = table(
-            &["name", "value"],
-            &[
-                vec!["a".into(), "1".into()],
-                vec!["long name".into(), "12345".into()],
-            ],
-            1,
-        );
-        assert_eq!(
-            t,
-            "name       value\n---------  -----\na              1\nlong name  12345\n"
-        );
     }
 
     #[test]

@@ -2,25 +2,35 @@
 
 use super::RunRecord;
 use crate::record::Status;
+use crate::table::{or_dash, Align, Table};
 use crate::units::{format_count, format_ns};
 
+/// One row per backend cell (with ` #N` after the name when the run repeated), then a
+/// note per skipped or failed cell.
 pub fn summary_table(r: &RunRecord) -> String {
-    let head = [
-        "backend", "threads", "status", "ops/s", "MiB/s", "p50", "p99", "p99.9", "max", "verify",
-    ];
-    let mut rows: Vec<[String; 10]> = Vec::new();
+    use Align::{Left, Right};
+    let mut t = Table::with_aligns([
+        ("backend", Left),
+        ("threads", Right),
+        ("status", Left),
+        ("ops/s", Right),
+        ("MiB/s", Right),
+        ("p50", Right),
+        ("p99", Right),
+        ("p99.9", Right),
+        ("max", Right),
+        ("verify", Left),
+    ]);
     let mut notes: Vec<String> = Vec::new();
+    let repeated = r.backends.iter().any(|o| o.repeat > 0);
     for b in &r.backends {
         let status = match b.status {
             Status::Ok => "ok",
             Status::Skipped => "skipped",
             Status::Failed => "FAILED",
         };
-        let lat = |f: fn(&crate::record::Latency) -> f64| {
-            b.latency_ns
-                .as_ref()
-                .map(|l| format_ns(f(l)))
-                .unwrap_or_else(|| "-".into())
+        let lat = |f: fn(&crate::record::Latency) -> u64| {
+            or_dash(b.latency_ns.as_ref(), |l| format_ns(f(l) as f64))
         };
         let measured = b.ops > 0;
         let verify = match b.verify_errors {
@@ -29,62 +39,29 @@ pub fn summary_table(r: &RunRecord) -> String {
             Some(0) => "-".to_string(),
             Some(n) => format!("{n} BAD"),
         };
-        rows.push([
-            if r.backends.iter().any(|o| o.repeat > 0) {
+        t.push(vec![
+            if repeated {
                 format!("{} #{}", b.name, b.repeat + 1)
             } else {
                 b.name.clone()
             },
             b.threads.to_string(),
             status.to_string(),
-            if measured {
-                format_count(b.ops_per_sec)
-            } else {
-                "-".into()
-            },
-            if measured {
-                format!("{:.1}", b.bytes_per_sec / 1048576.0)
-            } else {
-                "-".into()
-            },
-            lat(|l| l.p50 as f64),
-            lat(|l| l.p99 as f64),
-            lat(|l| l.p999 as f64),
-            lat(|l| l.max as f64),
+            or_dash(measured.then_some(b.ops_per_sec), format_count),
+            or_dash(measured.then_some(b.bytes_per_sec), |v| {
+                format!("{:.1}", v / 1048576.0)
+            }),
+            lat(|l| l.p50),
+            lat(|l| l.p99),
+            lat(|l| l.p999),
+            lat(|l| l.max),
             verify,
         ]);
         if let Some(reason) = &b.reason {
             notes.push(format!("{} ({status}): {reason}", b.name));
         }
     }
-    let mut widths = head.map(str::len);
-    for row in &rows {
-        for (w, c) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let fmt_row = |cells: &[String], out: &mut String| {
-        let mut line = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i] - c.chars().count();
-            if i == 0 || i == 2 || i == 9 {
-                line.push_str(c);
-                line.push_str(&" ".repeat(pad));
-            } else {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(c);
-            }
-            line.push_str("  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    };
-    fmt_row(&head.map(String::from), &mut out);
-    fmt_row(&widths.map(|w| "-".repeat(w)), &mut out);
-    for row in &rows {
-        fmt_row(row, &mut out);
-    }
+    let mut out = t.to_text();
     for n in notes {
         out.push_str(&format!("  {n}\n"));
     }
