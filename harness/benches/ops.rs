@@ -47,7 +47,8 @@ fn workload() -> Workload {
 }
 
 fn target(w: &Workload) -> datafile::Target {
-    let t = datafile::prepare(w, true).expect("create the bench data file under target/");
+    let t = datafile::prepare(w, &faultline::ui::Quiet)
+        .expect("create the bench data file under target/");
     datafile::warm_cache(&t).expect("read the bench data file into the page cache");
     t
 }

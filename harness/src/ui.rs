@@ -25,10 +25,6 @@ pub trait Reporter: Sync {
     }
     /// One cell finished.
     fn cell_done(&self, _b: &BackendResult) {}
-    /// Whether bars and lines are shown at all (for callers that still take a flag).
-    fn quiet(&self) -> bool {
-        true
-    }
 }
 
 /// Prints nothing.
@@ -47,16 +43,13 @@ impl Reporter for Console {
         eprintln!("  {text}");
     }
     fn bytes_bar(&self, total: u64, message: &str) -> ProgressBar {
-        bytes_bar(total, message, false)
+        bytes_bar(total, message)
     }
     fn cell_bar(&self, planned: Option<Duration>, label: &str) -> ProgressBar {
-        cell_bar(planned.map(|d| d.as_millis() as u64), label, false)
+        cell_bar(planned.map(|d| d.as_millis() as u64), label)
     }
     fn cell_done(&self, b: &BackendResult) {
         eprintln!("{}", cell_line(b));
-    }
-    fn quiet(&self) -> bool {
-        false
     }
 }
 
@@ -95,8 +88,9 @@ pub fn cell_line(b: &BackendResult) -> String {
     }
 }
 
-fn target(quiet: bool) -> ProgressDrawTarget {
-    if quiet || !std::io::stderr().is_terminal() {
+/// Bars draw on stderr when it is a terminal, nowhere otherwise.
+fn target() -> ProgressDrawTarget {
+    if !std::io::stderr().is_terminal() {
         ProgressDrawTarget::hidden()
     } else {
         ProgressDrawTarget::stderr()
@@ -104,8 +98,8 @@ fn target(quiet: bool) -> ProgressDrawTarget {
 }
 
 /// A bar counting bytes, e.g. while the data file is written.
-pub fn bytes_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), target(quiet));
+fn bytes_bar(total: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), target());
     bar.set_style(
         ProgressStyle::with_template(
             "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -119,10 +113,10 @@ pub fn bytes_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
 
 /// A bar for one measured backend: elapsed time against the planned time, with live
 /// throughput in the message.
-pub fn cell_bar(total_ms: Option<u64>, message: &str, quiet: bool) -> ProgressBar {
+fn cell_bar(total_ms: Option<u64>, message: &str) -> ProgressBar {
     let bar = match total_ms {
         Some(t) => {
-            let b = ProgressBar::with_draw_target(Some(t), target(quiet));
+            let b = ProgressBar::with_draw_target(Some(t), target());
             b.set_style(
                 ProgressStyle::with_template("{prefix:>28} [{bar:24}] {elapsed:>4} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -131,7 +125,7 @@ pub fn cell_bar(total_ms: Option<u64>, message: &str, quiet: bool) -> ProgressBa
             b
         }
         None => {
-            let b = ProgressBar::with_draw_target(None, target(quiet));
+            let b = ProgressBar::with_draw_target(None, target());
             b.set_style(
                 ProgressStyle::with_template("{prefix:>28} {spinner} {elapsed:>4} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),

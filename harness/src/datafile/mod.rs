@@ -5,6 +5,7 @@
 pub mod page;
 
 use crate::spec::Workload;
+use crate::ui::Reporter;
 use crate::{interrupt, sys, units};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -75,10 +76,10 @@ impl Target {
 /// Resolve the workload's target: a user file, or the generated data file (created if
 /// missing). `size_from_file`: when a user file is given without an explicit size, read
 /// the whole file.
-pub fn prepare(w: &Workload, quiet: bool) -> Result<Target> {
+pub fn prepare(w: &Workload, ui: &dyn Reporter) -> Result<Target> {
     match &w.file {
         Some(path) => user_target(path, w),
-        None => generated_target(w, quiet),
+        None => generated_target(w, ui),
     }
 }
 
@@ -163,7 +164,7 @@ pub fn data_file_name(size: u64, tag: u64) -> String {
     format!("faultline-{}-{:016x}.dat", units::format_size(size), tag)
 }
 
-fn generated_target(w: &Workload, quiet: bool) -> Result<Target> {
+fn generated_target(w: &Workload, ui: &dyn Reporter) -> Result<Target> {
     let tag = page::file_tag(w.seed);
     let dir = &w.data_dir;
     create_data_dir(dir)?;
@@ -191,7 +192,7 @@ fn generated_target(w: &Workload, quiet: bool) -> Result<Target> {
         });
     }
     let t0 = Instant::now();
-    create(&path, w.size, tag, quiet)?;
+    create(&path, w.size, tag, ui)?;
     Ok(Target {
         path,
         size: w.size,
@@ -242,7 +243,7 @@ fn check_existing(path: &Path, size: u64, tag: u64) -> Result<()> {
 /// Create the data file: preallocate, then write it with parallel large O_DIRECT writes
 /// (buffered where the file system refuses O_DIRECT), fsync, rename into place. A
 /// partial file is removed on any error or interruption.
-fn create(path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()> {
+fn create(path: &Path, size: u64, tag: u64, ui: &dyn Reporter) -> Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
     let free = sys::free_space(parent).unwrap_or(u64::MAX);
     if free < size {
@@ -265,7 +266,7 @@ fn create(path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()> {
         .create_new(true)
         .open(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
-    let result = write_pattern(&file, &partial, size, tag, quiet);
+    let result = write_pattern(&file, &partial, size, tag, ui);
     if let Err(e) = result {
         drop(file);
         let _ = std::fs::remove_file(&partial);
@@ -283,14 +284,14 @@ fn create(path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()> {
 
 /// Fill a block device (an emulated zram device this run created) with the pattern.
 /// Only ever called on a device the harness itself hot-added.
-pub fn fill_device(path: &Path, size: u64, seed: u64, quiet: bool) -> Result<Target> {
+pub fn fill_device(path: &Path, size: u64, seed: u64, ui: &dyn Reporter) -> Result<Target> {
     let tag = page::file_tag(seed);
     let t0 = Instant::now();
     let file = OpenOptions::new()
         .write(true)
         .open(path)
         .with_context(|| format!("cannot open {} for writing", path.display()))?;
-    fill_pattern(&file, path, size, tag, quiet)?;
+    fill_pattern(&file, path, size, tag, ui)?;
     Ok(Target {
         path: path.to_path_buf(),
         size,
@@ -301,9 +302,9 @@ pub fn fill_device(path: &Path, size: u64, seed: u64, quiet: bool) -> Result<Tar
     })
 }
 
-fn write_pattern(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()> {
+fn write_pattern(file: &File, path: &Path, size: u64, tag: u64, ui: &dyn Reporter) -> Result<()> {
     preallocate(file, path, size)?;
-    fill_pattern(file, path, size, tag, quiet)
+    fill_pattern(file, path, size, tag, ui)
 }
 
 /// Allocate `size` bytes for `path` (fallocate; set_len where that is not supported).
@@ -325,8 +326,8 @@ pub fn preallocate(file: &File, path: &Path, size: u64) -> Result<()> {
 }
 
 /// Write the data file's pattern over `size` bytes of `path` (already open as `file`).
-fn fill_pattern(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<()> {
-    fill(file, path, size, "the data file", quiet, |off, buf| {
+fn fill_pattern(file: &File, path: &Path, size: u64, tag: u64, ui: &dyn Reporter) -> Result<()> {
+    fill(file, path, size, "the data file", ui, |off, buf| {
         for (i, pg) in buf.chunks_mut(page::PAGE).enumerate() {
             page::fill_page(pg, off / page::PAGE as u64 + i as u64, tag);
         }
@@ -337,7 +338,7 @@ fn fill_pattern(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> R
 /// The file-fill routine of every file the harness generates (data files, the claims'
 /// log): `size` bytes of `path` (already open for writing as `file`), produced in
 /// chunks of `FILL_CHUNK` bytes (the last one shorter) by `produce(offset, chunk)`, on
-/// up to 4 threads, with a progress bar unless `quiet`. Written with O_DIRECT where the
+/// up to 4 threads, with a progress bar on `ui`. Written with O_DIRECT where the
 /// file system allows it (buffered otherwise), fsynced, and dropped from the page cache
 /// either way. Preallocation is the caller's (`preallocate`; not for block devices).
 /// `what` names the file in errors ("the data file").
@@ -346,7 +347,7 @@ pub fn fill<F>(
     path: &Path,
     size: u64,
     what: &str,
-    quiet: bool,
+    ui: &dyn Reporter,
     produce: F,
 ) -> Result<()>
 where
@@ -360,7 +361,7 @@ where
     let nchunks = size.div_ceil(FILL_CHUNK as u64);
     let threads = sys::online_cpus().clamp(1, 4);
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let bar = crate::ui::bytes_bar(size, &format!("creating {name}"), quiet);
+    let bar = ui.bytes_bar(size, &format!("creating {name}"));
     let write_chunks = || -> Result<()> {
         let mut buf = sys::AlignedBuf::new(FILL_CHUNK, 4096)?;
         loop {
@@ -492,12 +493,12 @@ pub(crate) mod tests {
     fn creates_verifiable_file_then_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
         let w = workload(dir.path(), "9MiB");
-        let t = prepare(&w, true).unwrap();
+        let t = prepare(&w, &crate::ui::Quiet).unwrap();
         assert!(t.created);
         assert_eq!(std::fs::metadata(&t.path).unwrap().len(), 9 << 20);
         let data = std::fs::read(&t.path).unwrap();
         assert_eq!(page::check_pages(&data, 0, t.verify_tag.unwrap()), None);
-        let again = prepare(&w, true).unwrap();
+        let again = prepare(&w, &crate::ui::Quiet).unwrap();
         assert!(!again.created);
         assert_eq!(again.path, t.path);
     }
@@ -514,7 +515,7 @@ pub(crate) mod tests {
         // A data file is reused when its size and tag match, so its bytes must never
         // change without a new tag: this pins them (5 MiB: more than one fill chunk).
         let dir = tempfile::tempdir().unwrap();
-        let t = prepare(&workload(dir.path(), "5MiB"), true).unwrap();
+        let t = prepare(&workload(dir.path(), "5MiB"), &crate::ui::Quiet).unwrap();
         let h = fnv64(&std::fs::read(&t.path).unwrap());
         assert_eq!(h, 0x6d39_c4d5_ca12_374d, "{h:#018x}");
     }
@@ -525,7 +526,7 @@ pub(crate) mod tests {
         let w = workload(dir.path(), "8MiB");
         let results: Vec<Target> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| prepare(&w, true).unwrap()))
+                .map(|_| s.spawn(|| prepare(&w, &crate::ui::Quiet).unwrap()))
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -534,18 +535,18 @@ pub(crate) mod tests {
         // A stale partial file from a killed creation is replaced.
         std::fs::remove_file(&results[0].path).unwrap();
         std::fs::write(results[0].path.with_extension("dat.partial"), b"junk").unwrap();
-        assert!(prepare(&w, true).unwrap().created);
+        assert!(prepare(&w, &crate::ui::Quiet).unwrap().created);
     }
 
     #[test]
     fn refuses_a_damaged_file() {
         let dir = tempfile::tempdir().unwrap();
         let w = workload(dir.path(), "1MiB");
-        let t = prepare(&w, true).unwrap();
+        let t = prepare(&w, &crate::ui::Quiet).unwrap();
         let f = OpenOptions::new().write(true).open(&t.path).unwrap();
         f.write_all_at(&[0u8; 8], 4096 * 255).unwrap();
         drop(f);
-        let e = prepare(&w, true).unwrap_err().to_string();
+        let e = prepare(&w, &crate::ui::Quiet).unwrap_err().to_string();
         assert!(e.contains("does not hold the expected content"), "{e}");
     }
 
@@ -557,24 +558,24 @@ pub(crate) mod tests {
         let mut w = workload(dir.path(), "4KiB");
         w.file = Some(p.clone());
         w.size_given = false;
-        let t = prepare(&w, true).unwrap();
+        let t = prepare(&w, &crate::ui::Quiet).unwrap();
         assert_eq!(t.size, 64 * 1024);
         assert!(!t.verifies());
         assert_eq!(std::fs::read(&p).unwrap(), vec![7u8; 64 * 1024]);
         w.file = Some(dir.path().to_path_buf());
-        assert!(prepare(&w, true)
+        assert!(prepare(&w, &crate::ui::Quiet)
             .unwrap_err()
             .to_string()
             .contains("directory"));
         w.file = Some(dir.path().join("missing"));
-        assert!(prepare(&w, true)
+        assert!(prepare(&w, &crate::ui::Quiet)
             .unwrap_err()
             .to_string()
             .contains("cannot access"));
         w.file = Some(p);
         w.size_given = true;
         w.size = 1 << 20;
-        assert!(prepare(&w, true)
+        assert!(prepare(&w, &crate::ui::Quiet)
             .unwrap_err()
             .to_string()
             .contains("holds only"));

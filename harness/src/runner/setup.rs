@@ -109,10 +109,10 @@ fn prepare_data(w: &Workload, ui: &dyn Reporter) -> Result<(Target, Option<Zram>
     match w.device {
         Some(spec::Device::Zram { size }) => {
             let z = Zram::create(size.unwrap_or(w.size))?;
-            let t = datafile::fill_device(&z.dev, w.size, w.seed, ui.quiet())?;
+            let t = datafile::fill_device(&z.dev, w.size, w.seed, ui)?;
             Ok((t, Some(z)))
         }
-        None => Ok((datafile::prepare(w, ui.quiet())?, None)),
+        None => Ok((datafile::prepare(w, ui)?, None)),
     }
 }
 

@@ -13,6 +13,7 @@ mod text;
 pub use text::generate_chunk;
 
 use crate::datafile::page::mix;
+use crate::ui::Reporter;
 use crate::{sys, units};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -120,7 +121,7 @@ fn meta_path(log: &Path) -> PathBuf {
 
 /// The log of `size` bytes for `seed` in `dir`: reused when present and intact,
 /// created otherwise.
-pub fn prepare(dir: &Path, size: u64, seed: u64, quiet: bool) -> Result<LogFile> {
+pub fn prepare(dir: &Path, size: u64, seed: u64, ui: &dyn Reporter) -> Result<LogFile> {
     check_size(size)?;
     let tag = log_tag(seed);
     crate::datafile::create_data_dir(dir)?;
@@ -139,7 +140,7 @@ pub fn prepare(dir: &Path, size: u64, seed: u64, quiet: bool) -> Result<LogFile>
         });
     }
     let t0 = Instant::now();
-    let counts = create(&path, size, seed, tag, quiet)?;
+    let counts = create(&path, size, seed, tag, ui)?;
     Ok(LogFile {
         path,
         size,
@@ -210,7 +211,7 @@ fn check_existing(path: &Path, size: u64, seed: u64, tag: u64) -> Result<LogMeta
 /// Generate the log into `<name>.partial` in parallel, fsync, drop it from the page
 /// cache, write the counts file, rename both into place. Partial files are removed on
 /// error or interruption.
-fn create(path: &Path, size: u64, seed: u64, tag: u64, quiet: bool) -> Result<Counts> {
+fn create(path: &Path, size: u64, seed: u64, tag: u64, ui: &dyn Reporter) -> Result<Counts> {
     let parent = path.parent().unwrap_or(Path::new("."));
     let free = sys::free_space(parent).unwrap_or(u64::MAX);
     if free < size {
@@ -236,7 +237,7 @@ fn create(path: &Path, size: u64, seed: u64, tag: u64, quiet: bool) -> Result<Co
         .create_new(true)
         .open(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
-    let result = fill(&file, &partial, size, tag, quiet).and_then(|counts| {
+    let result = fill(&file, &partial, size, tag, ui).and_then(|counts| {
         let meta = LogMeta {
             format_version: FORMAT_VERSION,
             size,
@@ -282,12 +283,12 @@ fn create(path: &Path, size: u64, seed: u64, tag: u64, quiet: bool) -> Result<Co
 
 /// Generate the log into `file` with the data file's fill routine (chunk `i` of the log
 /// is fill chunk `i`: both are `CHUNK` bytes), counting its lines.
-fn fill(file: &File, path: &Path, size: u64, tag: u64, quiet: bool) -> Result<Counts> {
+fn fill(file: &File, path: &Path, size: u64, tag: u64, ui: &dyn Reporter) -> Result<Counts> {
     const _: () = assert!(CHUNK == crate::datafile::FILL_CHUNK);
     let lines = AtomicU64::new(0);
     let errors = AtomicU64::new(0);
     crate::datafile::preallocate(file, path, size)?;
-    crate::datafile::fill(file, path, size, "the log", quiet, |off, buf| {
+    crate::datafile::fill(file, path, size, "the log", ui, |off, buf| {
         let mut text = Vec::with_capacity(buf.len());
         let c = generate_chunk(tag, off / CHUNK as u64, buf.len(), &mut text);
         buf.copy_from_slice(&text);
@@ -412,7 +413,7 @@ mod tests {
         // The log is reused when its name matches, so its bytes must never change
         // without a new FORMAT_VERSION: this pins them (more than one chunk).
         let d = tempfile::tempdir().unwrap();
-        let log = prepare(d.path(), CHUNK as u64 + 8192, 3, true).unwrap();
+        let log = prepare(d.path(), CHUNK as u64 + 8192, 3, &crate::ui::Quiet).unwrap();
         let h = crate::datafile::tests::fnv64(&std::fs::read(&log.path).unwrap());
         assert_eq!(h, 0xa1f0_cd90_9e31_695d, "{h:#018x}");
         assert_eq!((log.lines, log.error_lines), (28899, 287));
@@ -422,20 +423,22 @@ mod tests {
     fn file_is_created_reused_and_checked() {
         let d = tempfile::tempdir().unwrap();
         let size = CHUNK as u64 + 8192;
-        let a = prepare(d.path(), size, 11, true).unwrap();
+        let a = prepare(d.path(), size, 11, &crate::ui::Quiet).unwrap();
         assert!(a.created);
         let text = std::fs::read(&a.path).unwrap();
         assert_eq!(text.len() as u64, size);
         let c = naive(&text);
         assert_eq!((c.lines, c.error_lines), (a.lines, a.error_lines));
-        let b = prepare(d.path(), size, 11, true).unwrap();
+        let b = prepare(d.path(), size, 11, &crate::ui::Quiet).unwrap();
         assert!(!b.created);
         assert_eq!((b.lines, b.error_lines), (a.lines, a.error_lines));
         // Damage the last chunk: refused with advice.
         let f = OpenOptions::new().write(true).open(&a.path).unwrap();
         f.write_all_at(b"X", size - 10).unwrap();
         drop(f);
-        let e = prepare(d.path(), size, 11, true).unwrap_err().to_string();
+        let e = prepare(d.path(), size, 11, &crate::ui::Quiet)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("delete it"), "{e}");
         assert!(check_size(5000).is_err());
         assert!(check_size(0).is_err());

@@ -198,7 +198,12 @@ pub fn run(a: &LogscanArgs) -> Result<i32> {
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(crate::spec::DEFAULT_DATA_DIR));
-    let log = match loggen::prepare(&data_dir, a.size, a.seed, a.common.quiet) {
+    let log = match loggen::prepare(
+        &data_dir,
+        a.size,
+        a.seed,
+        crate::ui::reporter(a.common.quiet),
+    ) {
         Ok(l) => l,
         Err(e) => {
             drop(dir);
@@ -350,7 +355,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         // Not a multiple of the 1 MiB buffer, so lines straddle fills.
         let size = loggen::CHUNK as u64 + 3 * 4096;
-        let log = loggen::prepare(d.path(), size, 5, true).unwrap();
+        let log = loggen::prepare(d.path(), size, 5, &crate::ui::Quiet).unwrap();
         for v in Variant::ALL {
             let r = scan(v, &log.path).unwrap();
             assert_eq!(
