@@ -42,112 +42,101 @@ pub fn run(args: &EnvArgs) -> Result<i32> {
 }
 
 fn describe_env(e: &Environment, path: &Path) -> String {
-    let mut out = String::new();
     let opt = |v: &Option<String>, key: &str| match v {
         Some(s) => s.clone(),
         None => format!(
             "unavailable ({})",
-            e.reasons
-                .get(key)
-                .map(String::as_str)
-                .unwrap_or("not reported")
+            e.reasons.get(key).map_or("not reported", String::as_str)
         ),
     };
-    let _ = writeln!(out, "Environment (for {}):", path.display());
-    let _ = writeln!(out, "  kernel              {}", opt(&e.kernel, "kernel"));
-    let _ = writeln!(out, "  arch                {}", opt(&e.arch, "kernel"));
-    let _ = writeln!(
-        out,
-        "  cpu                 {} x {}",
-        e.cpus,
-        opt(&e.cpu_model, "cpu_model")
-    );
-    let _ = writeln!(
-        out,
-        "  memory              {}",
-        e.memory_bytes
-            .map(units::format_size)
-            .unwrap_or_else(|| "unavailable".into())
-    );
-    let _ = writeln!(out, "  hostname            {}", opt(&e.hostname, "kernel"));
-    let _ = writeln!(out, "  file system         {}", opt(&e.fs_type, "fs_type"));
-    let _ = writeln!(out, "  device              {}", opt(&e.device, "device"));
-    for d in &e.disks {
-        let _ = writeln!(
-            out,
-            "  disk {:<14} model {}, read_ahead_kb {}, scheduler {}, {}, logical block {}",
-            d.name,
-            d.model.as_deref().unwrap_or("?"),
-            d.read_ahead_kb
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "?".into()),
-            d.scheduler.as_deref().unwrap_or("?"),
-            match d.rotational {
-                Some(true) => "rotational",
-                Some(false) => "non-rotational",
-                None => "rotational?",
-            },
-            d.logical_block_size
-                .map(|v| format!("{v} B"))
-                .unwrap_or_else(|| "?".into())
-        );
+    let num = |v: Option<u64>, none: &str| v.map_or_else(|| none.to_string(), |v| v.to_string());
+    let mut rows: Vec<(String, String)> = vec![
+        ("kernel".into(), opt(&e.kernel, "kernel")),
+        ("arch".into(), opt(&e.arch, "kernel")),
+        (
+            "cpu".into(),
+            format!("{} x {}", e.cpus, opt(&e.cpu_model, "cpu_model")),
+        ),
+        (
+            "memory".into(),
+            e.memory_bytes
+                .map_or_else(|| "unavailable".into(), units::format_size),
+        ),
+        ("hostname".into(), opt(&e.hostname, "kernel")),
+        ("file system".into(), opt(&e.fs_type, "fs_type")),
+        ("device".into(), opt(&e.device, "device")),
+    ];
+    rows.extend(e.disks.iter().map(|d| (format!("disk {}", d.name), disk_line(d))));
+    let mut out = format!("Environment (for {}):\n", path.display());
+    for (k, v) in rows {
+        let _ = writeln!(out, "  {k:<19} {v}");
     }
     if e.emulated_device {
-        let _ = writeln!(out, "  (emulated RAM-backed device: zram)");
+        out.push_str("  (emulated RAM-backed device: zram)\n");
     }
-    let _ = writeln!(
-        out,
-        "  THP                 enabled {}, defrag {}",
-        opt(&e.thp_enabled, "thp_enabled"),
-        opt(&e.thp_defrag, "thp_enabled")
-    );
-    let _ = writeln!(
-        out,
-        "  nr_hugepages        {}",
-        e.nr_hugepages
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "unavailable".into())
-    );
-    let _ = writeln!(
-        out,
-        "  cgroup (memory)     {}",
-        opt(&e.cgroup_version, "cgroup_version")
-    );
-    let _ = writeln!(
-        out,
-        "  perf                paranoid {}, hardware counters {}",
-        e.perf_event_paranoid
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "?".into()),
-        match e.hw_perf_counters {
-            Some(true) => "readable".to_string(),
-            _ => format!(
-                "not readable ({})",
-                e.reasons
-                    .get("hw_perf_counters")
-                    .map(String::as_str)
-                    .unwrap_or("?")
-            ),
-        }
-    );
-    let affected: Vec<&String> = e
+    let perf = match e.hw_perf_counters {
+        Some(true) => "readable".to_string(),
+        _ => format!(
+            "not readable ({})",
+            e.reasons.get("hw_perf_counters").map_or("?", String::as_str)
+        ),
+    };
+    let affected: Vec<&str> = e
         .mitigations
         .iter()
         .filter(|(_, v)| !v.starts_with("Not affected"))
-        .map(|(k, _)| k)
+        .map(|(k, _)| k.as_str())
         .collect();
-    let _ = writeln!(
-        out,
-        "  mitigations         {} reported, {} not \"Not affected\": {}",
-        e.mitigations.len(),
-        affected.len(),
-        affected
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let rows = [
+        (
+            "THP",
+            format!(
+                "enabled {}, defrag {}",
+                opt(&e.thp_enabled, "thp_enabled"),
+                opt(&e.thp_defrag, "thp_enabled")
+            ),
+        ),
+        ("nr_hugepages", num(e.nr_hugepages, "unavailable")),
+        ("cgroup (memory)", opt(&e.cgroup_version, "cgroup_version")),
+        (
+            "perf",
+            format!(
+                "paranoid {}, hardware counters {perf}",
+                e.perf_event_paranoid
+                    .map_or_else(|| "?".into(), |v| v.to_string())
+            ),
+        ),
+        (
+            "mitigations",
+            format!(
+                "{} reported, {} not \"Not affected\": {}",
+                e.mitigations.len(),
+                affected.len(),
+                affected.join(", ")
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(out, "  {k:<19} {v}");
+    }
     out
+}
+
+/// One disk's model, read-ahead, scheduler, rotation and logical block size.
+fn disk_line(d: &crate::env::DiskInfo) -> String {
+    let q = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+    format!(
+        "model {}, read_ahead_kb {}, scheduler {}, {}, logical block {}",
+        q(d.model.clone()),
+        q(d.read_ahead_kb.map(|v| v.to_string())),
+        q(d.scheduler.clone()),
+        match d.rotational {
+            Some(true) => "rotational",
+            Some(false) => "non-rotational",
+            None => "rotational?",
+        },
+        q(d.logical_block_size.map(|v| format!("{v} B")))
+    )
 }
 
 /// Try every probe once on this thread and say which counters work.
