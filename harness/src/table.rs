@@ -109,7 +109,14 @@ impl Table {
         let n = self.columns.len();
         let heads: Vec<&str> = self.columns.iter().map(|c| c.head.as_str()).collect();
         let mut s = format!("| {} |\n", heads.join(" | "));
-        s.push_str(&format!("|{}\n", " --- |".repeat(n)));
+        s.push('|');
+        for c in &self.columns {
+            s.push_str(match c.align {
+                Align::Left => " --- |",
+                Align::Right => " ---: |",
+            });
+        }
+        s.push('\n');
         for r in &self.rows {
             let cells: Vec<&str> = (0..n).map(|i| Self::cell(r, i)).collect();
             s.push_str(&format!("| {} |\n", cells.join(" | ")));
@@ -148,7 +155,7 @@ mod tests {
         t.push(vec!["only".into()]);
         assert_eq!(
             t.to_markdown(),
-            "| name | value |\n| --- | --- |\n| a | 1 |\n| long name | 12345 |\n| only |  |\n"
+            "| name | value |\n| --- | ---: |\n| a | 1 |\n| long name | 12345 |\n| only |  |\n"
         );
         assert!(t.to_text().ends_with("only\n"), "{}", t.to_text());
     }

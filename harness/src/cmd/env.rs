@@ -66,7 +66,11 @@ fn describe_env(e: &Environment, path: &Path) -> String {
         ("file system".into(), opt(&e.fs_type, "fs_type")),
         ("device".into(), opt(&e.device, "device")),
     ];
-    rows.extend(e.disks.iter().map(|d| (format!("disk {}", d.name), disk_line(d))));
+    rows.extend(
+        e.disks
+            .iter()
+            .map(|d| (format!("disk {}", d.name), disk_line(d))),
+    );
     let mut out = format!("Environment (for {}):\n", path.display());
     for (k, v) in rows {
         let _ = writeln!(out, "  {k:<19} {v}");
@@ -78,7 +82,9 @@ fn describe_env(e: &Environment, path: &Path) -> String {
         Some(true) => "readable".to_string(),
         _ => format!(
             "not readable ({})",
-            e.reasons.get("hw_perf_counters").map_or("?", String::as_str)
+            e.reasons
+                .get("hw_perf_counters")
+                .map_or("?", String::as_str)
         ),
     };
     let affected: Vec<&str> = e

@@ -6,6 +6,7 @@
 use super::aggregate::{self, Derived, Row, Spread};
 use crate::probe::CounterId;
 use crate::record::RunRecord;
+use crate::table::Table;
 use crate::units::{format_count, format_ns, format_size};
 use std::fmt::Write as _;
 
@@ -57,56 +58,64 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
         describe_workload(&first.workload),
         group.len()
     );
+    out.push_str(&rows_table(&rows, reference).to_markdown());
+    out.push('\n');
+    out.push_str("Values are means over the pooled runs, with (min-max) when they differ; ");
+    out.push_str("latency per operation; `vs` is ops/s relative to the reference backend at the same thread count.\n");
+    let notes = notes(&rows, reference);
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            let _ = writeln!(out, "- {}", escape(&n));
+        }
+    }
+    out.push('\n');
+    provenance(out, group);
+}
 
-    let vs = match reference {
-        Some(r) => format!("vs {r}"),
-        None => "vs -".into(),
-    };
-    let mut head: Vec<String> = [
+/// One row per backend and thread count: throughput, latency, derived counters, and
+/// the speed relative to the reference.
+fn rows_table(rows: &[Row], reference: Option<&str>) -> Table {
+    let vs = format!("vs {}", reference.unwrap_or("-"));
+    let mut head = vec![
         "backend", "threads", "runs", "ops/s", "MiB/s", "p50", "p99", "p99.9",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    head.extend(Derived::ALL.iter().map(|d| d.label().to_string()));
-    head.push(vs);
-    let _ = writeln!(out, "| {} |", head.join(" | "));
-    let align: Vec<&str> = head
-        .iter()
-        .enumerate()
-        .map(|(i, _)| if i == 0 { "---" } else { "---:" })
-        .collect();
-    let _ = writeln!(out, "| {} |", align.join(" | "));
-
-    let mut notes: Vec<String> = Vec::new();
-    for row in &rows {
-        let measured = row.ok > 0;
+    ];
+    head.extend(Derived::ALL.iter().map(|d| d.label()));
+    head.push(&vs);
+    let mut t = Table::new(&head, 1);
+    for row in rows {
+        let runs = if row.ok == row.runs {
+            row.runs.to_string()
+        } else {
+            row.status_text()
+        };
+        let mib = row.bytes_per_sec.map(|s| s.scale(1.0 / 1048576.0));
         let mut cells = vec![
             escape(&row.name),
             row.threads.to_string(),
-            if row.ok == row.runs {
-                row.runs.to_string()
-            } else {
-                row.status_text()
-            },
+            runs,
             spread(row.ops_per_sec, format_count),
-            spread(row.bytes_per_sec.map(|s| s.scale(1.0 / 1048576.0)), |v| {
-                format!("{v:.1}")
-            }),
+            spread(mib, |v| format!("{v:.1}")),
             spread(row.p50, format_ns),
             spread(row.p99, format_ns),
             spread(row.p999, format_ns),
         ];
-        for d in Derived::ALL {
-            cells.push(match row.derived(d) {
-                Some(s) => spread(Some(s), small),
-                None if measured => "n/a".into(),
-                None => "-".into(),
-            });
-        }
-        cells.push(relative(row, &rows, reference));
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
+        cells.extend(Derived::ALL.iter().map(|&d| match row.derived(d) {
+            Some(s) => spread(Some(s), small),
+            None if row.ok > 0 => "n/a".into(),
+            None => "-".into(),
+        }));
+        cells.push(relative(row, rows, reference));
+        t.push(cells);
+    }
+    t
+}
 
+/// Why rows failed or were skipped, wrong reads, which counters are n/a and why (for
+/// which backends), and a reference that did not run.
+fn notes(rows: &[Row], reference: Option<&str>) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    for row in rows {
         if !row.reasons.is_empty() {
             notes.push(format!(
                 "{} x{} {}: {}",
@@ -123,10 +132,8 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
             ));
         }
     }
-
-    // n/a cells: which counter, why, for which backends.
     let mut why: Vec<(CounterId, String, Vec<String>)> = Vec::new();
-    for row in &rows {
+    for row in rows {
         for (counter, reason) in &row.unavailable {
             let who = format!("{} x{}", row.name, row.threads);
             match why.iter_mut().find(|(c, r, _)| c == counter && r == reason) {
@@ -138,25 +145,16 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
     for (counter, reason, who) in why {
         notes.push(format!("n/a {counter}: {reason} ({})", who.join(", ")));
     }
-    if let Some(r) = reference {
-        if !rows.iter().any(|row| row.name == r) {
-            notes.push(format!(
-                "`{r}` did not run in this workload: no relative speed"
-            ));
-        }
+    if let Some(r) = reference.filter(|r| !rows.iter().any(|row| row.name == *r)) {
+        notes.push(format!(
+            "`{r}` did not run in this workload: no relative speed"
+        ));
     }
+    notes
+}
 
-    out.push('\n');
-    out.push_str("Values are means over the pooled runs, with (min-max) when they differ; ");
-    out.push_str("latency per operation; `vs` is ops/s relative to the reference backend at the same thread count.\n");
-    if !notes.is_empty() {
-        out.push('\n');
-        for n in notes {
-            let _ = writeln!(out, "- {}", escape(&n));
-        }
-    }
-
-    out.push('\n');
+/// The machines and commands the pooled runs came from.
+fn provenance(out: &mut String, group: &[&RunRecord]) {
     let machines: Vec<String> = dedup(group.iter().map(|r| machine_line(r)));
     if machines.len() > 1 {
         out.push_str(
@@ -167,16 +165,16 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
         let _ = writeln!(out, "Machine: {m}  ");
     }
     for r in group {
+        let done = if r.complete {
+            ""
+        } else {
+            ", interrupted: incomplete"
+        };
         let _ = writeln!(
             out,
-            "Command: `{}` ({}{})  ",
+            "Command: `{}` ({}{done})  ",
             command_line(&r.command),
-            r.started_at,
-            if r.complete {
-                ""
-            } else {
-                ", interrupted: incomplete"
-            }
+            r.started_at
         );
     }
 }
