@@ -11,6 +11,8 @@ use super::panel::{Line, Panel};
 use super::rates;
 use super::Prepared;
 use crate::probe::CounterId;
+use crate::record::BackendResult;
+use plotters::style::RGBColor;
 
 pub const TITLE: &str = "Read amplification: device reads against application reads";
 
@@ -28,45 +30,14 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
         ));
     }
     let mut legend = Legend::default();
-    let mut bandwidth = Vec::new();
-    let mut ratio = Vec::new();
+    let (mut bandwidth, mut ratio) = (Vec::new(), Vec::new());
     let mut t_max = 0.0f64;
-    for g in ctx.measured() {
-        if !has_device(g) {
-            continue;
-        }
+    for g in ctx.measured().filter(|g| has_device(g)) {
         for b in g.measured() {
             t_max = t_max.max(rates::end_s(b));
-            let steps = rates::steps(b);
-            bandwidth.push(Line {
-                points: steps
-                    .iter()
-                    .map(|s| (s.end_s, s.rate(s.iv.bytes as f64) / MIB))
-                    .collect(),
-                color: g.color,
-                dashed: false,
-            });
-            bandwidth.push(Line {
-                points: rates::counter_per_sec(b, CounterId::DeviceReadBytes)
-                    .into_iter()
-                    .map(|(t, v)| (t, v / MIB))
-                    .collect(),
-                color: g.color,
-                dashed: true,
-            });
-            ratio.push(Line {
-                points: steps
-                    .iter()
-                    .filter(|s| s.iv.bytes > 0)
-                    .filter_map(|s| {
-                        s.iv.counters
-                            .device_read_bytes
-                            .map(|d| (s.end_s, d as f64 / s.iv.bytes as f64))
-                    })
-                    .collect(),
-                color: g.color,
-                dashed: false,
-            });
+            let [app, device, amp] = lines(b, g.color);
+            bandwidth.extend([app, device]);
+            ratio.push(amp);
         }
         legend.add(format!("{}: application", g.label), g.color, Mark::Line);
         let overall = match overall_ratio(g) {
@@ -86,10 +57,6 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
         bandwidth.iter().flat_map(|l| l.points.iter().map(|p| p.1)),
         50.0,
     );
-    let ratio_max = ratio
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0, f64::max);
     legend.note(
         "Amplification = bytes the device read / bytes the application read. Device reads \
          are those of the whole disk behind the data file: other I/O to it counts too. \
@@ -101,46 +68,83 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
     if ctx.has_repeats() {
         legend.note("Repeats are drawn in the same colour; the overall ratio covers all.");
     }
-    let time = "time since the measured phase began (s)";
     Prepared::Draw(Figure {
         title: TITLE.into(),
         context: ctx.title_line(),
         legend,
-        panels: vec![
-            Panel {
-                caption: Some("Read bandwidth: application (solid) and device (dashed)".into()),
-                x: Scale::from_zero(t_max),
-                y: top,
-                x_desc: time.into(),
-                y_desc: if top.log {
-                    "MiB/s (log scale)".into()
-                } else {
-                    "MiB/s".into()
-                },
-                x_ticks: None,
-                x_fmt: axes::trim,
-                y_fmt: axes::format_si,
-                lines: bandwidth,
-                marks: Vec::new(),
-                empty: None,
-                dots: true,
-            },
-            Panel {
-                caption: Some("Read amplification per interval".into()),
-                x: Scale::from_zero(t_max),
-                y: Scale::from_zero(ratio_max.max(1.0)),
-                x_desc: time.into(),
-                y_desc: "device bytes / application bytes".into(),
-                x_ticks: None,
-                x_fmt: axes::trim,
-                y_fmt: axes::trim,
-                lines: ratio,
-                marks: Vec::new(),
-                empty: Some("no interval read anything".into()),
-                dots: true,
-            },
-        ],
+        panels: panels(t_max, top, bandwidth, ratio),
     })
+}
+
+/// One result's lines: application bandwidth (solid), device bandwidth (dashed), and
+/// the amplification per interval.
+fn lines(b: &BackendResult, color: RGBColor) -> [Line; 3] {
+    let steps = rates::steps(b);
+    let app = steps
+        .iter()
+        .map(|s| (s.end_s, s.rate(s.iv.bytes as f64) / MIB))
+        .collect();
+    let device = rates::counter_per_sec(b, CounterId::DeviceReadBytes)
+        .into_iter()
+        .map(|(t, v)| (t, v / MIB))
+        .collect();
+    let amp = steps
+        .iter()
+        .filter(|s| s.iv.bytes > 0)
+        .filter_map(|s| {
+            let d = s.iv.counters.device_read_bytes?;
+            Some((s.end_s, d as f64 / s.iv.bytes as f64))
+        })
+        .collect();
+    let line = |points, dashed| Line {
+        points,
+        color,
+        dashed,
+    };
+    [line(app, false), line(device, true), line(amp, false)]
+}
+
+/// The bandwidth panel over the amplification panel, on one time axis.
+fn panels(t_max: f64, top: Scale, bandwidth: Vec<Line>, ratio: Vec<Line>) -> Vec<Panel> {
+    let ratio_max = ratio
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    let time = "time since the measured phase began (s)";
+    vec![
+        Panel {
+            caption: Some("Read bandwidth: application (solid) and device (dashed)".into()),
+            x: Scale::from_zero(t_max),
+            y: top,
+            x_desc: time.into(),
+            y_desc: if top.log {
+                "MiB/s (log scale)".into()
+            } else {
+                "MiB/s".into()
+            },
+            x_ticks: None,
+            x_fmt: axes::trim,
+            y_fmt: axes::format_si,
+            lines: bandwidth,
+            marks: Vec::new(),
+            empty: None,
+            dots: true,
+        },
+        Panel {
+            caption: Some("Read amplification per interval".into()),
+            x: Scale::from_zero(t_max),
+            y: Scale::from_zero(ratio_max.max(1.0)),
+            x_desc: time.into(),
+            y_desc: "device bytes / application bytes".into(),
+            x_ticks: None,
+            x_fmt: axes::trim,
+            y_fmt: axes::trim,
+            lines: ratio,
+            marks: Vec::new(),
+            empty: Some("no interval read anything".into()),
+            dots: true,
+        },
+    ]
 }
 
 /// Device bytes over application bytes for the group's results that have device data.
