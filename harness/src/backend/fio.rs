@@ -534,113 +534,111 @@ impl super::External for Fio<'_> {
 /// Run one cell through fio. Never panics; every problem becomes a skipped or failed
 /// outcome with the reason.
 pub fn run_cell(target: &Target, w: &Workload, o: &FioOptions, threads: usize) -> Outcome {
-    let bin = fio_binary();
-    let version = match fio_version(&bin) {
-        Ok(v) => v,
-        Err(r) => return not_run(Status::Skipped, r, threads, vec![]),
+    let (bin, job, dir, notes) = match prepare(target, w, o, threads) {
+        Ok(p) => p,
+        Err((status, reason)) => return not_run(status, reason, threads, vec![]),
     };
+    let status = match execute(&bin, &job, &dir) {
+        Ok(s) => s,
+        Err(r) => return not_run(Status::Failed, r, threads, notes),
+    };
+    let interrupted = interrupt::requested();
+    match read_result(&dir, status, interrupted) {
+        Ok(r) => finish(r, &job, &dir, w, threads, interrupted, notes),
+        Err((reason, stopped)) => Outcome {
+            interrupted: stopped,
+            ..not_run(Status::Failed, reason, threads, notes)
+        },
+    }
+}
+
+/// Everything before fio starts: its binary and version, the absolute path, the direct
+/// I/O check, the scratch directory and the job. `Err` is the status and reason.
+fn prepare(
+    target: &Target,
+    w: &Workload,
+    o: &FioOptions,
+    threads: usize,
+) -> Result<(PathBuf, FioJob, ScratchDir, Vec<String>), (Status, String)> {
+    let skip = |r| (Status::Skipped, r);
+    let bin = fio_binary();
+    let version = fio_version(&bin).map_err(skip)?;
     // fio runs in its scratch directory: give it an absolute path.
     let abs = std::path::absolute(&target.path).unwrap_or_else(|_| target.path.clone());
-    let Some(path) = abs.to_str() else {
-        return not_run(
-            Status::Skipped,
-            format!(
-                "fio cannot be given the non-UTF-8 path {}",
-                target.path.display()
-            ),
-            threads,
-            vec![],
-        );
-    };
+    let path = abs.to_str().ok_or_else(|| {
+        skip(format!(
+            "fio cannot be given the non-UTF-8 path {}",
+            target.path.display()
+        ))
+    })?;
     let mut notes = vec![];
     if o.direct {
-        match check_direct(&target.path, w.block) {
-            Ok(n) => notes.push(n),
-            Err(r) => return not_run(Status::Skipped, r, threads, vec![]),
-        }
+        notes.push(check_direct(&target.path, w.block).map_err(skip)?);
     }
-    let dir = match ScratchDir::new() {
-        Ok(d) => d,
-        Err(e) => {
-            return not_run(
-                Status::Failed,
-                format!("cannot create a scratch directory for fio's output: {e}"),
-                threads,
-                vec![],
-            )
-        }
-    };
-    let job = match plan(path, target.size, w, o, threads, &dir.0) {
-        Ok(j) => j,
-        Err(r) => return not_run(Status::Skipped, r, threads, vec![]),
-    };
+    let dir = ScratchDir::new().map_err(|e| {
+        (
+            Status::Failed,
+            format!("cannot create a scratch directory for fio's output: {e}"),
+        )
+    })?;
+    let job = plan(path, target.size, w, o, threads, &dir.0).map_err(skip)?;
     notes.push(format!(
         "{version}: {} {}",
         bin.display(),
         job.args.join(" ")
     ));
     notes.extend(job.notes.iter().cloned());
+    Ok((bin, job, dir, notes))
+}
 
+/// Run fio in its scratch directory, polling so that a hung fio is killed after its
+/// planned time plus a grace.
+fn execute(bin: &Path, job: &FioJob, dir: &ScratchDir) -> Result<std::process::ExitStatus, String> {
     let (stdout, stderr) = match (
         File::create(dir.0.join("stdout")),
         File::create(dir.0.join("stderr")),
     ) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            return not_run(
-                Status::Failed,
-                format!("cannot create fio's output files: {e}"),
-                threads,
-                notes,
-            )
-        }
+        (Err(e), _) | (_, Err(e)) => return Err(format!("cannot create fio's output files: {e}")),
     };
-    let mut child = match Command::new(&bin)
+    let mut child = Command::new(bin)
         .args(&job.args)
         .current_dir(&dir.0)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return not_run(
-                Status::Failed,
-                format!("cannot start {}: {e}", bin.display()),
-                threads,
-                notes,
-            )
-        }
-    };
-    // Wait, polling so that a hung fio is killed after its planned time plus a grace.
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let began = Instant::now();
     let deadline = job.planned.map(|p| p + GRACE);
-    let status = loop {
+    loop {
         match child.try_wait() {
-            Ok(Some(s)) => break Ok(s),
+            Ok(Some(s)) => return Ok(s),
             Ok(None) => {}
-            Err(e) => break Err(format!("waiting for fio failed: {e}")),
+            Err(e) => return Err(format!("waiting for fio failed: {e}")),
         }
         if deadline.is_some_and(|d| began.elapsed() > d) {
             let _ = child.kill();
             let _ = child.wait();
-            break Err(format!(
+            return Err(format!(
                 "fio was still running {:.0} s after its planned end and was killed",
                 GRACE.as_secs_f64()
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    let interrupted = interrupt::requested();
+    }
+}
+
+/// fio's JSON report, or why the cell failed (with whether it was interrupted).
+fn read_result(
+    dir: &ScratchDir,
+    status: std::process::ExitStatus,
+    interrupted: bool,
+) -> Result<FioResult, (String, bool)> {
     let err_text = std::fs::read_to_string(dir.0.join("stderr")).unwrap_or_default();
-    let tail = |s: &str| {
-        let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = || {
+        let lines: Vec<&str> = err_text.lines().filter(|l| !l.trim().is_empty()).collect();
         lines[lines.len().saturating_sub(5)..].join(" | ")
-    };
-    let status = match status {
-        Ok(s) => s,
-        Err(r) => return not_run(Status::Failed, r, threads, notes),
     };
     let json = std::fs::read_to_string(dir.0.join("fio.json")).unwrap_or_default();
     let parsed = parse_json(&json);
@@ -648,99 +646,37 @@ pub fn run_cell(target: &Target, w: &Workload, o: &FioOptions, threads: usize) -
         let mut reason = format!("fio exited with {status}");
         if !err_text.trim().is_empty() {
             reason.push_str(": ");
-            reason.push_str(&tail(&err_text));
+            reason.push_str(&tail());
         }
         if let Ok(r) = &parsed {
             if !r.errors.is_empty() {
                 reason.push_str(&format!(" ({})", r.errors.join(", ")));
             }
         }
-        return not_run(Status::Failed, reason, threads, notes);
+        return Err((reason, false));
     }
-    let r = match parsed {
-        Ok(r) => r,
-        Err(e) => {
-            let mut o = not_run(
-                Status::Failed,
-                format!("{e}; fio said: {}", tail(&err_text)),
-                threads,
-                notes,
-            );
-            o.interrupted = interrupted;
-            return o;
-        }
-    };
+    let r = parsed.map_err(|e| (format!("{e}; fio said: {}", tail()), interrupted))?;
     if !r.errors.is_empty() {
-        return not_run(
-            Status::Failed,
-            format!("fio reported {}: {}", r.errors.join(", "), tail(&err_text)),
-            threads,
-            notes,
-        );
+        let reason = format!("fio reported {}: {}", r.errors.join(", "), tail());
+        return Err((reason, false));
     }
+    Ok(r)
+}
+
+/// The cell's outcome from fio's report and IOPS log.
+fn finish(
+    r: FioResult,
+    job: &FioJob,
+    dir: &ScratchDir,
+    w: &Workload,
+    threads: usize,
+    interrupted: bool,
+    mut notes: Vec<String>,
+) -> Outcome {
     let hist = histogram_of(&r.bins);
     let runtime_ns = r.runtime_ms * 1_000_000;
-    let log_path = dir.0.join(format!("{LOG_PREFIX}_iops.log"));
-    let timeseries = match std::fs::read_to_string(&log_path) {
-        Ok(log) => {
-            let (s, logged) =
-                series_from_iops_log(&log, w.interval, r.total_ios, runtime_ns, w.block);
-            let fix = if logged <= r.total_ios {
-                "the rest (the tail after fio's last window, and rounding) is in the last interval"
-            } else {
-                "the excess (rounding, I/Os completing around the ramp's end) was taken off the last intervals"
-            };
-            notes.push(format!(
-                "time series from fio's IOPS log (rate x window, {} windows, jobs summed): the windows held {logged} of {} ops; {fix}",
-                units::format_duration(w.interval),
-                r.total_ios
-            ));
-            s
-        }
-        Err(e) => {
-            notes.push(format!(
-                "fio wrote no IOPS log ({e}): the time series is one interval"
-            ));
-            series_from_iops_log("", w.interval, r.total_ios, runtime_ns, w.block).0
-        }
-    };
-    let samples = hist.len();
-    notes.push(format!(
-        "latency: fio's {} ({}) from its json+ bins, loaded bin value x count (fio's bins are about 1.6% wide); fio's own p50 {} p99 {}",
-        r.latency_kind,
-        if r.latency_kind == "lat" {
-            "submission to completion"
-        } else {
-            "completion latency: lat had no bins in this fio"
-        },
-        r.fio_p50
-            .map(|v| units::format_ns(v as f64))
-            .unwrap_or_else(|| "-".into()),
-        r.fio_p99
-            .map(|v| units::format_ns(v as f64))
-            .unwrap_or_else(|| "-".into()),
-    ));
-    notes.push(format!(
-        "ops = fio's read.total_ios ({}); fio's IOPS {:.0} over {} ms; the latency bins hold {samples} samples{}",
-        r.total_ios,
-        r.iops,
-        r.runtime_ms,
-        if samples == r.total_ios {
-            String::new()
-        } else {
-            format!(
-                " (total_ios counts I/Os issued after the ramp; the bins also count I/Os issued before the ramp ended and completed after; they differ by at most jobs x iodepth = {})",
-                job.jobs as u64 * u64::from(job.queue_depth)
-            )
-        }
-    ));
-    notes.push(format!(
-        "fio CPU (all jobs): usr {:.1}%, sys {:.1}% of one CPU",
-        r.usr_cpu, r.sys_cpu
-    ));
-    notes.push(
-        "fio's reads are not verified by faultline: verify_errors 0 means not checked".into(),
-    );
+    let timeseries = timeseries(&r, dir, w, runtime_ns, &mut notes);
+    notes.extend(result_notes(&r, job, hist.len()));
     let (status, reason) = if interrupted {
         (
             Status::Failed,
@@ -765,6 +701,75 @@ pub fn run_cell(target: &Target, w: &Workload, o: &FioOptions, threads: usize) -
         interrupted,
         ..Outcome::default()
     }
+}
+
+/// The time series from fio's IOPS log (one interval when there is none), with a note.
+fn timeseries(
+    r: &FioResult,
+    dir: &ScratchDir,
+    w: &Workload,
+    runtime_ns: u64,
+    notes: &mut Vec<String>,
+) -> Vec<Interval> {
+    let log_path = dir.0.join(format!("{LOG_PREFIX}_iops.log"));
+    match std::fs::read_to_string(&log_path) {
+        Ok(log) => {
+            let (s, logged) =
+                series_from_iops_log(&log, w.interval, r.total_ios, runtime_ns, w.block);
+            let fix = if logged <= r.total_ios {
+                "the rest (the tail after fio's last window, and rounding) is in the last interval"
+            } else {
+                "the excess (rounding, I/Os completing around the ramp's end) was taken off the last intervals"
+            };
+            notes.push(format!(
+                "time series from fio's IOPS log (rate x window, {} windows, jobs summed): the windows held {logged} of {} ops; {fix}",
+                units::format_duration(w.interval),
+                r.total_ios
+            ));
+            s
+        }
+        Err(e) => {
+            notes.push(format!(
+                "fio wrote no IOPS log ({e}): the time series is one interval"
+            ));
+            series_from_iops_log("", w.interval, r.total_ios, runtime_ns, w.block).0
+        }
+    }
+}
+
+/// What the result's numbers are, as notes: latency source, op count, fio's CPU.
+fn result_notes(r: &FioResult, job: &FioJob, samples: u64) -> Vec<String> {
+    let ns = |v: Option<u64>| v.map_or_else(|| "-".into(), |v| units::format_ns(v as f64));
+    let kind = if r.latency_kind == "lat" {
+        "submission to completion"
+    } else {
+        "completion latency: lat had no bins in this fio"
+    };
+    let bins = if samples == r.total_ios {
+        String::new()
+    } else {
+        format!(
+            " (total_ios counts I/Os issued after the ramp; the bins also count I/Os issued before the ramp ended and completed after; they differ by at most jobs x iodepth = {})",
+            job.jobs as u64 * u64::from(job.queue_depth)
+        )
+    };
+    vec![
+        format!(
+            "latency: fio's {} ({kind}) from its json+ bins, loaded bin value x count (fio's bins are about 1.6% wide); fio's own p50 {} p99 {}",
+            r.latency_kind,
+            ns(r.fio_p50),
+            ns(r.fio_p99),
+        ),
+        format!(
+            "ops = fio's read.total_ios ({}); fio's IOPS {:.0} over {} ms; the latency bins hold {samples} samples{bins}",
+            r.total_ios, r.iops, r.runtime_ms,
+        ),
+        format!(
+            "fio CPU (all jobs): usr {:.1}%, sys {:.1}% of one CPU",
+            r.usr_cpu, r.sys_cpu
+        ),
+        "fio's reads are not verified by faultline: verify_errors 0 means not checked".into(),
+    ]
 }
 
 #[cfg(test)]
