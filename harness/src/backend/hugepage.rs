@@ -16,6 +16,7 @@
 //! bytes really are mapped with huge pages: the advices are best effort.
 
 use super::{Backend, MemoryWorker, OpenCtx, OpenError, Worker};
+use crate::datafile::Target;
 use crate::spec::backend::{HugepageMode, HugepageOptions};
 use crate::spec::Touch;
 use crate::sys::madvise::{madvise_huge, HugeAdvice};
@@ -389,184 +390,18 @@ impl HugePage {
             .map_err(|_| unavailable("the file is larger than the address space"))?;
         let file = t.open_read().map_err(|e| failed(format!("{e:#}")))?;
         let mut notes = Vec::new();
-        let mut pool_guard = None;
         let baseline = HugeUsage::read_self();
-        let (mem, start, region, field, why_zero) = match o.mode {
-            HugepageMode::Thp => {
-                notes.push(thp_check()?);
-                let map = sys::map_readonly(&file, len, false)
-                    .map_err(|e| failed(format!("mmap of {} failed: {e}", t.path.display())))?;
-                map.advise(Advice::HugePage).map_err(|e| {
-                    unavailable(format!(
-                        "madvise(MADV_HUGEPAGE) on the mapping of {} failed: {e}",
-                        t.path.display()
-                    ))
-                })?;
-                notes.push("madvise(MADV_HUGEPAGE) applied to the file mapping".into());
-                let aligned = (map.as_ptr() as usize).is_multiple_of(HUGE_PAGE as usize);
-                if !aligned {
-                    notes.push(
-                        "the mapping does not start on a 2 MiB boundary, so the kernel can map \
-                         at most the 2 MiB-aligned parts with huge pages"
-                            .into(),
-                    );
-                }
-                let why = if o.collapse {
-                    let einval = if kernel_at_least(6, 1) {
-                        "EINVAL: this kernel has MADV_COLLAPSE (Linux 6.1+) but cannot collapse \
-                         this file mapping (file collapse needs CONFIG_READ_ONLY_THP_FOR_FS)"
-                    } else {
-                        "EINVAL: the kernel lacks MADV_COLLAPSE (Linux 6.1+)"
-                    };
-                    let (ok, note) = collapse(&map, "file mapping", einval);
-                    notes.push(note);
-                    if ok {
-                        notes.push(
-                            "MADV_COLLAPSE read the whole range into the page cache: the run \
-                             starts warm whatever `start` says"
-                                .into(),
-                        );
-                    }
-                    if ok {
-                        ""
-                    } else {
-                        FAULT_PATH
-                    }
-                } else {
-                    FAULT_PATH
-                };
-                (
-                    Memory::File(map),
-                    0,
-                    len as u64,
-                    HugeField::FilePmdMapped,
-                    why,
-                )
-            }
-            HugepageMode::AnonThp => {
-                notes.push(thp_check()?);
-                // The copy must fit in memory, or loading it would end in the OOM killer.
-                let avail = std::fs::read_to_string("/proc/meminfo")
-                    .ok()
-                    .and_then(|m| crate::env::meminfo_kb(&m, "MemAvailable"))
-                    .map(|kb| kb * 1024);
-                if let Some(avail) = avail.filter(|&a| a < t.size.div_ceil(HUGE_PAGE) * HUGE_PAGE) {
-                    return Err(unavailable(format!(
-                        "an anonymous copy of {} does not fit in the {} of memory available \
-                         (MemAvailable); use a smaller --size",
-                        units::format_size(t.size),
-                        units::format_size(avail)
-                    )));
-                }
-                let (mut map, start, region) = anon_aligned(t.size)?;
-                map.advise_range(Advice::HugePage, start, region)
-                    .map_err(|e| {
-                        unavailable(format!(
-                            "madvise(MADV_HUGEPAGE) on an anonymous region failed: {e}"
-                        ))
-                    })?;
-                load(&file, &mut map[start..start + len], &t.path)?;
-                notes.push(format!(
-                    "loaded {} into an anonymous region of {} with MADV_HUGEPAGE at open (untimed); reads come from memory",
-                    units::format_size(t.size),
-                    units::format_size(region as u64)
-                ));
-                if o.collapse {
-                    notes.push(
-                        collapse(
-                            &map[start..start + region],
-                            "anonymous region",
-                            "EINVAL: the kernel lacks MADV_COLLAPSE (Linux 6.1+)",
-                        )
-                        .1,
-                    );
-                }
-                (
-                    Memory::Anon(map),
-                    start,
-                    region as u64,
-                    HugeField::AnonHugePages,
-                    "the kernel found no free 2 MiB blocks at fault time and MADV_COLLAPSE did \
-                     not help",
-                )
-            }
-            HugepageMode::Hugetlb => {
-                let pool = Pool::read().map_err(unavailable)?;
-                let needed = t.size.div_ceil(HUGE_PAGE);
-                let avail = pool.available();
-                if avail < needed {
-                    let want = pool.total + (needed - avail);
-                    if !o.reserve {
-                        return Err(unavailable(format!(
-                            "needs {needed} huge pages of 2 MiB for {} but {avail} are free \
-                             (nr_hugepages={}); reserve them with `hugepage:mode=hugetlb,reserve` \
-                             (root; restored afterwards) or `echo {want} > {}`",
-                            units::format_size(t.size),
-                            pool.total,
-                            pool.size_file.display()
-                        )));
-                    }
-                    if sys::uid() != 0 {
-                        return Err(unavailable(format!(
-                            "`reserve` needs root to write {} (raise it to {want} as root, or run \
-                             faultline as root)",
-                            pool.size_file.display()
-                        )));
-                    }
-                    let guard =
-                        PoolGuard::raise(&pool.size_file, pool.total, want).map_err(unavailable)?;
-                    let after = Pool::read().map_err(unavailable)?;
-                    if after.available() < needed {
-                        let got = guard.now;
-                        drop(guard);
-                        return Err(unavailable(format!(
-                            "asked the kernel for {want} huge pages of 2 MiB but it reserved only \
-                             {got} (too little free or too fragmented memory); {needed} free are \
-                             needed, {} are; nr_hugepages is back at {}",
-                            after.available(),
-                            pool.total
-                        )));
-                    }
-                    notes.push(format!(
-                        "reserved huge pages: {} {} -> {} (restored when the backend closes)",
-                        pool.size_file.display(),
-                        pool.total,
-                        guard.now
-                    ));
-                    pool_guard = Some(guard);
-                } else if o.reserve {
-                    notes.push(format!(
-                        "reserve: {avail} huge pages were already free, {} left unchanged",
-                        pool.size_file.display()
-                    ));
-                }
-                let region = usize::try_from(needed * HUGE_PAGE)
-                    .map_err(|_| unavailable("the file is larger than the address space"))?;
-                let mut map = memmap2::MmapOptions::new()
-                    .len(region)
-                    .huge(Some(HUGE_PAGE_BITS))
-                    .map_anon()
-                    .map_err(|e| {
-                        unavailable(format!(
-                            "mmap(MAP_HUGETLB) of {} failed: {e}; the pool has {} pages free",
-                            units::format_size(region as u64),
-                            Pool::read().map(|p| p.available()).unwrap_or(0)
-                        ))
-                    })?;
-                load(&file, &mut map[..len], &t.path)?;
-                notes.push(format!(
-                    "loaded {} into a MAP_HUGETLB region of {} ({needed} pages of 2 MiB) at open (untimed); reads come from memory",
-                    units::format_size(t.size),
-                    units::format_size(region as u64)
-                ));
-                (
-                    Memory::Anon(map),
-                    0,
-                    region as u64,
-                    HugeField::PrivateHugetlb,
-                    "smaps did not count the hugetlb pages",
-                )
-            }
+        let Region {
+            mem,
+            start,
+            region,
+            field,
+            why_zero,
+            pool: pool_guard,
+        } = match o.mode {
+            HugepageMode::Thp => open_thp(t, &file, len, o, &mut notes)?,
+            HugepageMode::AnonThp => open_anon_thp(t, &file, len, o, &mut notes)?,
+            HugepageMode::Hugetlb => open_hugetlb(t, &file, len, o, &mut notes)?,
         };
         // The file mapping (mode=thp) raises SIGBUS if the file is truncated under it.
         let sigbus = match &mem {
@@ -618,6 +453,222 @@ impl HugePage {
         };
         &all[self.start..self.start + self.len]
     }
+}
+
+/// The memory a `hugepage` backend reads, as set up at open.
+struct Region {
+    mem: Memory,
+    /// Where the data starts in `mem`, and the bytes that may be huge-page backed.
+    start: usize,
+    region: u64,
+    /// The smaps_rollup line that counts them.
+    field: HugeField,
+    /// Why none may be mapped at open (empty when some must be).
+    why_zero: &'static str,
+    /// The huge-page reservation this backend made, restored on drop.
+    pool: Option<PoolGuard>,
+}
+
+/// mode=thp: the file mapped with MADV_HUGEPAGE (and MADV_COLLAPSE when asked).
+fn open_thp(
+    t: &Target,
+    file: &File,
+    len: usize,
+    o: &HugepageOptions,
+    notes: &mut Vec<String>,
+) -> Result<Region, OpenError> {
+    notes.push(thp_check()?);
+    let map = sys::map_readonly(&file, len, false)
+        .map_err(|e| failed(format!("mmap of {} failed: {e}", t.path.display())))?;
+    map.advise(Advice::HugePage).map_err(|e| {
+        unavailable(format!(
+            "madvise(MADV_HUGEPAGE) on the mapping of {} failed: {e}",
+            t.path.display()
+        ))
+    })?;
+    notes.push("madvise(MADV_HUGEPAGE) applied to the file mapping".into());
+    let aligned = (map.as_ptr() as usize).is_multiple_of(HUGE_PAGE as usize);
+    if !aligned {
+        notes.push(
+            "the mapping does not start on a 2 MiB boundary, so the kernel can map \
+                 at most the 2 MiB-aligned parts with huge pages"
+                .into(),
+        );
+    }
+    let why = if o.collapse {
+        let einval = if kernel_at_least(6, 1) {
+            "EINVAL: this kernel has MADV_COLLAPSE (Linux 6.1+) but cannot collapse \
+                 this file mapping (file collapse needs CONFIG_READ_ONLY_THP_FOR_FS)"
+        } else {
+            "EINVAL: the kernel lacks MADV_COLLAPSE (Linux 6.1+)"
+        };
+        let (ok, note) = collapse(&map, "file mapping", einval);
+        notes.push(note);
+        if ok {
+            notes.push(
+                "MADV_COLLAPSE read the whole range into the page cache: the run \
+                     starts warm whatever `start` says"
+                    .into(),
+            );
+        }
+        if ok {
+            ""
+        } else {
+            FAULT_PATH
+        }
+    } else {
+        FAULT_PATH
+    };
+    Ok(Region {
+        mem: Memory::File(map),
+        start: 0,
+        region: len as u64,
+        field: HugeField::FilePmdMapped,
+        why_zero: why,
+        pool: None,
+    })
+}
+
+/// mode=anon-thp: the file copied into an aligned anonymous region with MADV_HUGEPAGE.
+fn open_anon_thp(
+    t: &Target,
+    file: &File,
+    len: usize,
+    o: &HugepageOptions,
+    notes: &mut Vec<String>,
+) -> Result<Region, OpenError> {
+    notes.push(thp_check()?);
+    // The copy must fit in memory, or loading it would end in the OOM killer.
+    let avail = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| crate::env::meminfo_kb(&m, "MemAvailable"))
+        .map(|kb| kb * 1024);
+    if let Some(avail) = avail.filter(|&a| a < t.size.div_ceil(HUGE_PAGE) * HUGE_PAGE) {
+        return Err(unavailable(format!(
+            "an anonymous copy of {} does not fit in the {} of memory available \
+                 (MemAvailable); use a smaller --size",
+            units::format_size(t.size),
+            units::format_size(avail)
+        )));
+    }
+    let (mut map, start, region) = anon_aligned(t.size)?;
+    map.advise_range(Advice::HugePage, start, region)
+        .map_err(|e| {
+            unavailable(format!(
+                "madvise(MADV_HUGEPAGE) on an anonymous region failed: {e}"
+            ))
+        })?;
+    load(&file, &mut map[start..start + len], &t.path)?;
+    notes.push(format!(
+            "loaded {} into an anonymous region of {} with MADV_HUGEPAGE at open (untimed); reads come from memory",
+            units::format_size(t.size),
+            units::format_size(region as u64)
+        ));
+    if o.collapse {
+        notes.push(
+            collapse(
+                &map[start..start + region],
+                "anonymous region",
+                "EINVAL: the kernel lacks MADV_COLLAPSE (Linux 6.1+)",
+            )
+            .1,
+        );
+    }
+    Ok(Region {
+        mem: Memory::Anon(map),
+        start: start,
+        region: region as u64,
+        field: HugeField::AnonHugePages,
+        why_zero: "the kernel found no free 2 MiB blocks at fault time and MADV_COLLAPSE did \
+             not help",
+        pool: None,
+    })
+}
+
+/// mode=hugetlb: the file copied into a MAP_HUGETLB region (reserving pages if asked).
+fn open_hugetlb(
+    t: &Target,
+    file: &File,
+    len: usize,
+    o: &HugepageOptions,
+    notes: &mut Vec<String>,
+) -> Result<Region, OpenError> {
+    let mut pool_guard = None;
+    let pool = Pool::read().map_err(unavailable)?;
+    let needed = t.size.div_ceil(HUGE_PAGE);
+    let avail = pool.available();
+    if avail < needed {
+        let want = pool.total + (needed - avail);
+        if !o.reserve {
+            return Err(unavailable(format!(
+                "needs {needed} huge pages of 2 MiB for {} but {avail} are free \
+                     (nr_hugepages={}); reserve them with `hugepage:mode=hugetlb,reserve` \
+                     (root; restored afterwards) or `echo {want} > {}`",
+                units::format_size(t.size),
+                pool.total,
+                pool.size_file.display()
+            )));
+        }
+        if sys::uid() != 0 {
+            return Err(unavailable(format!(
+                "`reserve` needs root to write {} (raise it to {want} as root, or run \
+                     faultline as root)",
+                pool.size_file.display()
+            )));
+        }
+        let guard = PoolGuard::raise(&pool.size_file, pool.total, want).map_err(unavailable)?;
+        let after = Pool::read().map_err(unavailable)?;
+        if after.available() < needed {
+            let got = guard.now;
+            drop(guard);
+            return Err(unavailable(format!(
+                "asked the kernel for {want} huge pages of 2 MiB but it reserved only \
+                     {got} (too little free or too fragmented memory); {needed} free are \
+                     needed, {} are; nr_hugepages is back at {}",
+                after.available(),
+                pool.total
+            )));
+        }
+        notes.push(format!(
+            "reserved huge pages: {} {} -> {} (restored when the backend closes)",
+            pool.size_file.display(),
+            pool.total,
+            guard.now
+        ));
+        pool_guard = Some(guard);
+    } else if o.reserve {
+        notes.push(format!(
+            "reserve: {avail} huge pages were already free, {} left unchanged",
+            pool.size_file.display()
+        ));
+    }
+    let region = usize::try_from(needed * HUGE_PAGE)
+        .map_err(|_| unavailable("the file is larger than the address space"))?;
+    let mut map = memmap2::MmapOptions::new()
+        .len(region)
+        .huge(Some(HUGE_PAGE_BITS))
+        .map_anon()
+        .map_err(|e| {
+            unavailable(format!(
+                "mmap(MAP_HUGETLB) of {} failed: {e}; the pool has {} pages free",
+                units::format_size(region as u64),
+                Pool::read().map(|p| p.available()).unwrap_or(0)
+            ))
+        })?;
+    load(&file, &mut map[..len], &t.path)?;
+    notes.push(format!(
+            "loaded {} into a MAP_HUGETLB region of {} ({needed} pages of 2 MiB) at open (untimed); reads come from memory",
+            units::format_size(t.size),
+            units::format_size(region as u64)
+        ));
+    Ok(Region {
+        mem: Memory::Anon(map),
+        start: 0,
+        region: region as u64,
+        field: HugeField::PrivateHugetlb,
+        why_zero: "smaps did not count the hugetlb pages",
+        pool: pool_guard,
+    })
 }
 
 impl Backend for HugePage {
