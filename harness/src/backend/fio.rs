@@ -79,44 +79,14 @@ pub struct FioJob {
     pub planned: Option<Duration>,
 }
 
-/// Translate a cell into a fio command line. `Err` is a reason to skip: the cell has no
-/// faithful fio translation.
-pub fn plan(
-    path: &str,
-    size: u64,
+/// `--iodepth` for an asynchronous engine; the queue depth a job keeps.
+fn queue_depth_args(
     w: &Workload,
     o: &FioOptions,
-    threads: usize,
-    out_dir: &Path,
-) -> Result<FioJob, String> {
-    let threads = threads.max(1);
-    let block = w.block;
-    let mut notes = Vec::new();
-    let mut g: Vec<String> = vec![
-        "--output-format=json+".into(),
-        format!("--output={}", out_dir.join("fio.json").display()),
-        "--thread".into(),
-        "--group_reporting".into(),
-        format!("--filename={}", escape_filename(path)),
-        // Never write, create or extend the file (it may be the user's).
-        "--readonly".into(),
-        "--allow_file_create=0".into(),
-        format!("--ioengine={}", o.engine.as_str()),
-        format!("--direct={}", u8::from(o.direct)),
-        format!("--bs={block}"),
-        "--norandommap".into(),
-        "--randrepeat=0".into(),
-        // No POSIX_FADV_RANDOM / MADV_RANDOM behind our back: the native backends give
-        // the kernel no access-pattern hint either.
-        "--fadvise_hint=0".into(),
-        format!("--invalidate={}", u8::from(w.start == Start::Cold)),
-        // Submit-to-completion latency histograms (json+ bins) besides clat.
-        "--lat_percentiles=1".into(),
-        format!("--write_iops_log={}", out_dir.join(LOG_PREFIX).display()),
-        format!("--log_avg_msec={}", w.interval.as_millis().max(1)),
-        "--per_job_logs=0".into(),
-    ];
-    let queue_depth = if o.engine.is_async() {
+    g: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> u32 {
+    if o.engine.is_async() {
         let qd = o.qd.unwrap_or(w.queue_depth).max(1);
         g.push(format!("--iodepth={qd}"));
         if o.engine == FioEngine::Libaio && !o.direct {
@@ -129,10 +99,22 @@ pub fn plan(
         qd
     } else {
         1
-    };
+    }
+}
+
+/// The access pattern as fio options: the rw mode and each job's share of the file.
+/// `Err` is a pattern fio cannot reproduce faithfully.
+fn pattern_args(
+    w: &Workload,
+    size: u64,
+    threads: usize,
+    g: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<(&'static str, u64), String> {
+    let block = w.block;
     // Sequential: each job reads its own contiguous share of the file in order (the
     // native backends' threads claim chunks from one shared cursor instead).
-    let (rw, part) = match w.pattern {
+    let picked = match w.pattern {
         Pattern::Sequential { .. } => {
             let part = size / threads as u64 / block * block;
             if part == 0 {
@@ -187,9 +169,21 @@ pub fn plan(
             ("randread", size)
         }
     };
-    g.push(format!("--rw={rw}"));
-    let sequential = rw == "read";
-    let (planned, jobs) = match w.stop {
+    Ok(picked)
+}
+
+/// The stop condition as fio options: a timed run with ramp, or one job section per
+/// thread with exact operation counts. Returns the planned time and the job count.
+fn stop_args(
+    w: &Workload,
+    threads: usize,
+    part: u64,
+    sequential: bool,
+    g: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> (Option<Duration>, usize) {
+    let block = w.block;
+    match w.stop {
         StopAt::Duration(d) => {
             g.push("--time_based".into());
             g.push(format!("--runtime={}", fio_time(d)));
@@ -237,7 +231,50 @@ pub fn plan(
             }
             (None, jobs)
         }
-    };
+    }
+}
+
+/// Translate a cell into a fio command line. `Err` is a reason to skip: the cell has no
+/// faithful fio translation.
+pub fn plan(
+    path: &str,
+    size: u64,
+    w: &Workload,
+    o: &FioOptions,
+    threads: usize,
+    out_dir: &Path,
+) -> Result<FioJob, String> {
+    let threads = threads.max(1);
+    let block = w.block;
+    let mut notes = Vec::new();
+    let mut g: Vec<String> = vec![
+        "--output-format=json+".into(),
+        format!("--output={}", out_dir.join("fio.json").display()),
+        "--thread".into(),
+        "--group_reporting".into(),
+        format!("--filename={}", escape_filename(path)),
+        // Never write, create or extend the file (it may be the user's).
+        "--readonly".into(),
+        "--allow_file_create=0".into(),
+        format!("--ioengine={}", o.engine.as_str()),
+        format!("--direct={}", u8::from(o.direct)),
+        format!("--bs={block}"),
+        "--norandommap".into(),
+        "--randrepeat=0".into(),
+        // No POSIX_FADV_RANDOM / MADV_RANDOM behind our back: the native backends give
+        // the kernel no access-pattern hint either.
+        "--fadvise_hint=0".into(),
+        format!("--invalidate={}", u8::from(w.start == Start::Cold)),
+        // Submit-to-completion latency histograms (json+ bins) besides clat.
+        "--lat_percentiles=1".into(),
+        format!("--write_iops_log={}", out_dir.join(LOG_PREFIX).display()),
+        format!("--log_avg_msec={}", w.interval.as_millis().max(1)),
+        "--per_job_logs=0".into(),
+    ];
+    let queue_depth = queue_depth_args(w, o, &mut g, &mut notes);
+    let (rw, part) = pattern_args(w, size, threads, &mut g, &mut notes)?;
+    g.push(format!("--rw={rw}"));
+    let (planned, jobs) = stop_args(w, threads, part, rw == "read", &mut g, &mut notes);
     notes.push(
         "fio does not read the bytes it receives (`touch` does not apply; the mmap engine \
          copies each block out of the mapping with memcpy)"
@@ -552,6 +589,9 @@ pub fn run_cell(target: &Target, w: &Workload, o: &FioOptions, threads: usize) -
     }
 }
 
+/// fio's binary, the job, its scratch directory and the notes so far.
+type Prepared = (PathBuf, FioJob, ScratchDir, Vec<String>);
+
 /// Everything before fio starts: its binary and version, the absolute path, the direct
 /// I/O check, the scratch directory and the job. `Err` is the status and reason.
 fn prepare(
@@ -559,7 +599,7 @@ fn prepare(
     w: &Workload,
     o: &FioOptions,
     threads: usize,
-) -> Result<(PathBuf, FioJob, ScratchDir, Vec<String>), (Status, String)> {
+) -> Result<Prepared, (Status, String)> {
     let skip = |r| (Status::Skipped, r);
     let bin = fio_binary();
     let version = fio_version(&bin).map_err(skip)?;

@@ -478,7 +478,7 @@ fn open_thp(
     notes: &mut Vec<String>,
 ) -> Result<Region, OpenError> {
     notes.push(thp_check()?);
-    let map = sys::map_readonly(&file, len, false)
+    let map = sys::map_readonly(file, len, false)
         .map_err(|e| failed(format!("mmap of {} failed: {e}", t.path.display())))?;
     map.advise(Advice::HugePage).map_err(|e| {
         unavailable(format!(
@@ -558,7 +558,7 @@ fn open_anon_thp(
                 "madvise(MADV_HUGEPAGE) on an anonymous region failed: {e}"
             ))
         })?;
-    load(&file, &mut map[start..start + len], &t.path)?;
+    load(file, &mut map[start..start + len], &t.path)?;
     notes.push(format!(
             "loaded {} into an anonymous region of {} with MADV_HUGEPAGE at open (untimed); reads come from memory",
             units::format_size(t.size),
@@ -576,7 +576,7 @@ fn open_anon_thp(
     }
     Ok(Region {
         mem: Memory::Anon(map),
-        start: start,
+        start,
         region: region as u64,
         field: HugeField::AnonHugePages,
         why_zero: "the kernel found no free 2 MiB blocks at fault time and MADV_COLLAPSE did \
@@ -655,7 +655,7 @@ fn open_hugetlb(
                 Pool::read().map(|p| p.available()).unwrap_or(0)
             ))
         })?;
-    load(&file, &mut map[..len], &t.path)?;
+    load(file, &mut map[..len], &t.path)?;
     notes.push(format!(
             "loaded {} into a MAP_HUGETLB region of {} ({needed} pages of 2 MiB) at open (untimed); reads come from memory",
             units::format_size(t.size),
