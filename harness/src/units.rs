@@ -13,12 +13,45 @@ pub const SIZE_HELP: &str = "a whole number with an optional unit B, KiB, MiB, G
 pub const DURATION_HELP: &str =
     "a number with a unit ms, s or m (also ns, us, h), e.g. 500ms, 10s or 2m";
 
+/// Why a size or a duration was rejected; the message says what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("empty size; expected {SIZE_HELP}")]
+    EmptySize,
+    #[error("`{text}` uses a decimal unit; faultline sizes are binary: write {number}{unit}iB")]
+    DecimalUnit {
+        text: String,
+        number: String,
+        unit: String,
+    },
+    #[error("`{text}` has an unknown unit `{unit}`; expected {help}")]
+    UnknownUnit {
+        text: String,
+        unit: String,
+        help: &'static str,
+    },
+    #[error("`{0}` has no number; expected {SIZE_HELP}")]
+    NoNumber(String),
+    #[error("`{0}` is not a size; expected {SIZE_HELP}")]
+    NotASize(String),
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+    #[error("`{0}` is not a whole number of bytes")]
+    NotWholeBytes(String),
+    #[error("`{0}` is not a duration; expected {DURATION_HELP}")]
+    NotADuration(String),
+    #[error("`{0}` has no unit; expected {DURATION_HELP}")]
+    NoUnit(String),
+    #[error("`{0}` is too long")]
+    TooLong(String),
+}
+
 /// Parse a byte size such as `4096`, `4KiB`, `1.5GiB`, `64M`. Decimal units (KB, MB, ...)
 /// are rejected with a hint, because their meaning (1000 or 1024) is ambiguous.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, ParseError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(format!("empty size; expected {SIZE_HELP}"));
+        return Err(ParseError::EmptySize);
     }
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
@@ -33,44 +66,44 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "g" | "gib" => GIB,
         "t" | "tib" => TIB,
         "kb" | "mb" | "gb" | "tb" => {
-            return Err(format!(
-                "`{t}` uses a decimal unit; faultline sizes are binary: write {}{}iB",
-                num,
-                &unit[..1].to_ascii_uppercase()
-            ))
+            return Err(ParseError::DecimalUnit {
+                text: t.into(),
+                number: num,
+                unit: unit[..1].to_ascii_uppercase(),
+            })
         }
         _ => {
-            return Err(format!(
-                "`{t}` has an unknown unit `{unit}`; expected {SIZE_HELP}"
-            ))
+            return Err(ParseError::UnknownUnit {
+                text: t.into(),
+                unit: unit.into(),
+                help: SIZE_HELP,
+            })
         }
     };
     if num.is_empty() {
-        return Err(format!("`{t}` has no number; expected {SIZE_HELP}"));
+        return Err(ParseError::NoNumber(t.into()));
     }
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{t}` is not a size; expected {SIZE_HELP}"))?;
+    let value: f64 = num.parse().map_err(|_| ParseError::NotASize(t.into()))?;
     let bytes = value * mult as f64;
     if !bytes.is_finite() || bytes > u64::MAX as f64 / 2.0 {
-        return Err(format!("`{t}` is too large"));
+        return Err(ParseError::TooLarge(t.into()));
     }
     if bytes.fract() != 0.0 {
-        return Err(format!("`{t}` is not a whole number of bytes"));
+        return Err(ParseError::NotWholeBytes(t.into()));
     }
     Ok(bytes as u64)
 }
 
 /// Parse a duration such as `500ms`, `10s`, `2m`, `1.5s`. A bare number is rejected:
 /// the unit must be explicit.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
-        return Err(format!("`{t}` is not a duration; expected {DURATION_HELP}"));
+        return Err(ParseError::NotADuration(t.into()));
     }
     let ns_per: f64 = match unit.trim() {
         "ns" => 1.0,
@@ -79,19 +112,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1e9,
         "m" | "min" => 60e9,
         "h" => 3600e9,
-        "" => return Err(format!("`{t}` has no unit; expected {DURATION_HELP}")),
+        "" => return Err(ParseError::NoUnit(t.into())),
         u => {
-            return Err(format!(
-                "`{t}` has an unknown unit `{u}`; expected {DURATION_HELP}"
-            ))
+            return Err(ParseError::UnknownUnit {
+                text: t.into(),
+                unit: u.into(),
+                help: DURATION_HELP,
+            })
         }
     };
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("`{t}` is not a duration; expected {DURATION_HELP}"))?;
+        .map_err(|_| ParseError::NotADuration(t.into()))?;
     let ns = value * ns_per;
     if !ns.is_finite() || ns > 1e18 {
-        return Err(format!("`{t}` is too long"));
+        return Err(ParseError::TooLong(t.into()));
     }
     Ok(Duration::from_nanos(ns.round() as u64))
 }
@@ -191,11 +226,12 @@ mod tests {
 
     #[test]
     fn sizes_reject() {
-        assert!(parse_size("4KB").unwrap_err().contains("4KiB"));
+        assert!(parse_size("4KB").unwrap_err().to_string().contains("4KiB"));
         assert!(parse_size("").is_err());
         assert!(parse_size("abc").is_err());
         assert!(parse_size("4 parsecs")
             .unwrap_err()
+            .to_string()
             .contains("unknown unit"));
         assert!(parse_size("-4KiB").is_err());
         assert!(parse_size("0.3B").is_err());
@@ -207,7 +243,10 @@ mod tests {
         assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(parse_duration("10")
+            .unwrap_err()
+            .to_string()
+            .contains("no unit"));
         assert!(parse_duration("10 fortnights").is_err());
         assert!(parse_duration("-1s").is_err());
     }

@@ -172,6 +172,7 @@ pub fn reserve_dir(out: Option<&Path>, claim: &str, started_at: &str) -> Result<
         started_at,
         &host(),
     )
+    .map_err(Into::into)
 }
 
 /// Close the record (complete unless interrupted, finish time), render its printed
@@ -229,7 +230,7 @@ pub fn write_result<P: Serialize, V: Serialize>(
     for (name, bytes) in extra {
         dir.write_file(name, bytes)?;
     }
-    dir.commit()
+    Ok(dir.commit()?)
 }
 
 /// The directory a claim creates its files in: `dir` or faultline-data/, created if

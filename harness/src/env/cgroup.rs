@@ -17,8 +17,59 @@
 //! harness returns to where it started.
 
 use crate::probe::parse::{self, CgroupVersion};
-use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+
+/// Why the memory cgroup for a page-cache limit cannot be found, created or used. The
+/// messages name what is missing (root, controller, delegation).
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cannot read {path}: {cause}")]
+    ReadProc {
+        path: &'static str,
+        cause: std::io::Error,
+    },
+    /// The v1 memory hierarchy does not hold this process's cgroup.
+    #[error("{0}")]
+    V1Dir(String),
+    #[error("no memory cgroup controller is available: {0}")]
+    NoController(String),
+    #[error("cannot create the memory cgroup {}: {cause}; a page-cache limit needs root (or write access to your memory cgroup {})", .cell.display(), .home.display())]
+    CreateV1 {
+        cell: PathBuf,
+        home: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("the memory controller is not available in cgroup {} (cgroup.controllers lacks `memory`); ask for a delegated cgroup, e.g. run under `systemd-run --user --scope -p Delegate=yes`", .0.display())]
+    NotDelegated(PathBuf),
+    #[error("cannot create the memory cgroup {}: {cause}; a page-cache limit needs root or a delegated cgroup", .top.display())]
+    CreateV2 { top: PathBuf, cause: std::io::Error },
+    #[error("cannot enable the memory controller in {}: {cause}; with cgroup v2 the harness must be the only process in its cgroup: run it under `systemd-run --scope` (or in its own cgroup)", .ctl.display())]
+    Enable { ctl: PathBuf, cause: std::io::Error },
+    /// A cgroup file operation: `what` says which ("cannot set memory.max in ...").
+    #[error("{what}")]
+    File {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    ReadLimit(std::io::Error),
+    #[error("{0}")]
+    ParseLimit(String),
+    #[error("the memory limit of {} did not take effect", .0.display())]
+    NotApplied(PathBuf),
+}
+
+type Result<T> = std::result::Result<T, CgroupError>;
+
+/// The error of a cgroup file operation, described by `what`.
+fn file_err(what: String) -> impl FnOnce(std::io::Error) -> CgroupError {
+    move |source| CgroupError::File { what, source }
+}
+
+fn read_proc(path: &'static str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|cause| CgroupError::ReadProc { path, cause })
+}
 
 pub struct MemCgroup {
     pub version: CgroupVersion,
@@ -45,10 +96,8 @@ fn write(path: &Path, value: &str) -> std::io::Result<()> {
 
 /// Where this process's memory cgroup is, and which version governs memory.
 pub fn locate() -> Result<(CgroupVersion, PathBuf)> {
-    let self_cg =
-        std::fs::read_to_string("/proc/self/cgroup").context("cannot read /proc/self/cgroup")?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .context("cannot read /proc/self/mountinfo")?;
+    let self_cg = read_proc("/proc/self/cgroup")?;
+    let mountinfo = read_proc("/proc/self/mountinfo")?;
     let membership = parse::parse_self_cgroup(&self_cg);
     let mounts = parse::parse_cgroup_mounts(&mountinfo);
     // The memory controller lives in one hierarchy: v1 when a v1 memory hierarchy is
@@ -56,12 +105,12 @@ pub fn locate() -> Result<(CgroupVersion, PathBuf)> {
     if mounts.v1_memory.is_some() {
         let dir = mounts
             .v1_memory_dir(&membership)
-            .map_err(anyhow::Error::msg)?;
+            .map_err(CgroupError::V1Dir)?;
         return Ok((CgroupVersion::V1, dir));
     }
     let dir = mounts
         .v2_dir(&membership)
-        .map_err(|e| anyhow::anyhow!("no memory cgroup controller is available: {e}"))?;
+        .map_err(CgroupError::NoController)?;
     Ok((CgroupVersion::V2, dir))
 }
 
@@ -99,12 +148,10 @@ impl MemCgroup {
         match version {
             CgroupVersion::V1 => {
                 let cell = home.join(format!("faultline-{pid}"));
-                std::fs::create_dir(&cell).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot create the memory cgroup {}: {e}; a page-cache limit needs root (or write access to your memory cgroup {})",
-                        cell.display(),
-                        home.display()
-                    )
+                std::fs::create_dir(&cell).map_err(|cause| CgroupError::CreateV1 {
+                    cell: cell.clone(),
+                    home: home.clone(),
+                    cause,
                 })?;
                 let mut cg = MemCgroup {
                     version,
@@ -114,8 +161,11 @@ impl MemCgroup {
                     limit,
                     inside: false,
                 };
-                write(&cell.join("memory.limit_in_bytes"), &limit.to_string()).with_context(
-                    || format!("cannot set memory.limit_in_bytes in {}", cell.display()),
+                write(&cell.join("memory.limit_in_bytes"), &limit.to_string()).map_err(
+                    file_err(format!(
+                        "cannot set memory.limit_in_bytes in {}",
+                        cell.display()
+                    )),
                 )?;
                 cg.check_limit()?;
                 Ok(cg)
@@ -128,20 +178,15 @@ impl MemCgroup {
         let controllers =
             std::fs::read_to_string(home.join("cgroup.controllers")).unwrap_or_default();
         if !parse::parse_cgroup_controllers(&controllers).contains("memory") {
-            bail!(
-                "the memory controller is not available in cgroup {} (cgroup.controllers lacks `memory`); ask for a delegated cgroup, e.g. run under `systemd-run --user --scope -p Delegate=yes`",
-                home.display()
-            );
+            return Err(CgroupError::NotDelegated(home));
         }
         let pid = std::process::id();
         let top = home.join(format!("faultline-{pid}"));
         let harness = top.join("harness");
         let cell = top.join("cell");
-        std::fs::create_dir(&top).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create the memory cgroup {}: {e}; a page-cache limit needs root or a delegated cgroup",
-                top.display()
-            )
+        std::fs::create_dir(&top).map_err(|cause| CgroupError::CreateV2 {
+            top: top.clone(),
+            cause,
         })?;
         let mut cg = MemCgroup {
             version: CgroupVersion::V2,
@@ -156,28 +201,31 @@ impl MemCgroup {
             inside: false,
         };
         std::fs::create_dir(&harness)
-            .with_context(|| format!("cannot create {}", harness.display()))?;
-        write(&harness.join("cgroup.procs"), &pid.to_string())
-            .with_context(|| format!("cannot move the harness into {}", harness.display()))?;
+            .map_err(file_err(format!("cannot create {}", harness.display())))?;
+        write(&harness.join("cgroup.procs"), &pid.to_string()).map_err(file_err(format!(
+            "cannot move the harness into {}",
+            harness.display()
+        )))?;
         for dir in [&home, &top] {
             let ctl = dir.join("cgroup.subtree_control");
             let now = std::fs::read_to_string(&ctl).unwrap_or_default();
             if parse::parse_cgroup_controllers(&now).contains("memory") {
                 continue;
             }
-            write(&ctl, "+memory").map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot enable the memory controller in {}: {e}; with cgroup v2 the harness must be the only process in its cgroup: run it under `systemd-run --scope` (or in its own cgroup)",
-                    ctl.display()
-                )
+            write(&ctl, "+memory").map_err(|cause| CgroupError::Enable {
+                ctl: ctl.clone(),
+                cause,
             })?;
             if let Some(v) = cg.v2.as_mut() {
                 v.enabled_in.push(ctl);
             }
         }
-        std::fs::create_dir(&cell).with_context(|| format!("cannot create {}", cell.display()))?;
-        write(&cell.join("memory.max"), &limit.to_string())
-            .with_context(|| format!("cannot set memory.max in {}", cell.display()))?;
+        std::fs::create_dir(&cell)
+            .map_err(file_err(format!("cannot create {}", cell.display())))?;
+        write(&cell.join("memory.max"), &limit.to_string()).map_err(file_err(format!(
+            "cannot set memory.max in {}",
+            cell.display()
+        )))?;
         cg.check_limit()?;
         Ok(cg)
     }
@@ -191,16 +239,13 @@ impl MemCgroup {
 
     /// Read the limit back: the kernel rounds it to pages.
     fn check_limit(&mut self) -> Result<()> {
-        let text = std::fs::read_to_string(self.limit_file())?;
-        match parse::parse_limit(&text).map_err(anyhow::Error::msg)? {
+        let text = std::fs::read_to_string(self.limit_file()).map_err(CgroupError::ReadLimit)?;
+        match parse::parse_limit(&text).map_err(CgroupError::ParseLimit)? {
             Some(v) => {
                 self.limit = v;
                 Ok(())
             }
-            None => bail!(
-                "the memory limit of {} did not take effect",
-                self.cell.display()
-            ),
+            None => Err(CgroupError::NotApplied(self.cell.clone())),
         }
     }
 
@@ -214,7 +259,10 @@ impl MemCgroup {
             &self.cell.join("cgroup.procs"),
             &std::process::id().to_string(),
         )
-        .with_context(|| format!("cannot move the harness into {}", self.cell.display()))?;
+        .map_err(file_err(format!(
+            "cannot move the harness into {}",
+            self.cell.display()
+        )))?;
         self.inside = true;
         Ok(())
     }
@@ -228,8 +276,9 @@ impl MemCgroup {
             Some(v) => v.harness.clone(),
             None => self.home.clone(),
         };
-        write(&back.join("cgroup.procs"), &std::process::id().to_string())
-            .with_context(|| format!("cannot move the harness back to {}", back.display()))?;
+        write(&back.join("cgroup.procs"), &std::process::id().to_string()).map_err(file_err(
+            format!("cannot move the harness back to {}", back.display()),
+        ))?;
         self.inside = false;
         Ok(())
     }

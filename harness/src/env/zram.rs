@@ -5,11 +5,33 @@
 //! run added is ever touched; existing zram devices (zram0 ...) are left alone.
 
 use crate::units;
-use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const CONTROL: &str = "/sys/class/zram-control";
+
+/// Why a zram device cannot be set up for the run.
+#[derive(Debug, thiserror::Error)]
+pub enum ZramError {
+    #[error("--device zram: {CONTROL}/hot_add does not exist; load the zram module (modprobe zram) or use a real device")]
+    NoModule,
+    #[error("--device zram: hot-adding a zram device needs root")]
+    NotRoot,
+    #[error("--device zram:{}: the device keeps its data in RAM and only {} is available; use a smaller size", units::format_size(*.size), units::format_size(*.available))]
+    TooLarge { size: u64, available: u64 },
+    #[error("cannot hot-add a zram device")]
+    HotAdd(#[source] std::io::Error),
+    #[error("hot_add returned no device number")]
+    NoNumber(#[source] std::num::ParseIntError),
+    #[error("cannot set the size of zram{id}")]
+    SetSize {
+        id: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} did not appear after hot-adding zram{id}", .dev.display())]
+    NoNode { dev: PathBuf, id: u32 },
+}
 
 pub struct Zram {
     pub id: u32,
@@ -19,12 +41,12 @@ pub struct Zram {
 
 impl Zram {
     /// Hot-add a device of `size` bytes. Needs root and the zram module.
-    pub fn create(size: u64) -> Result<Zram> {
+    pub fn create(size: u64) -> Result<Zram, ZramError> {
         if !Path::new(CONTROL).join("hot_add").exists() {
-            bail!("--device zram: {CONTROL}/hot_add does not exist; load the zram module (modprobe zram) or use a real device");
+            return Err(ZramError::NoModule);
         }
         if crate::sys::uid() != 0 {
-            bail!("--device zram: hot-adding a zram device needs root");
+            return Err(ZramError::NotRoot);
         }
         let avail = std::fs::read_to_string("/proc/meminfo")
             .ok()
@@ -34,18 +56,14 @@ impl Zram {
             // The data is incompressible: the device holds all of it in RAM, and the
             // page cache needs room besides.
             if size + size / 8 > a {
-                bail!(
-                    "--device zram:{}: the device keeps its data in RAM and only {} is available; use a smaller size",
-                    units::format_size(size),
-                    units::format_size(a)
-                );
+                return Err(ZramError::TooLarge { size, available: a });
             }
         }
         let id: u32 = std::fs::read_to_string(Path::new(CONTROL).join("hot_add"))
-            .context("cannot hot-add a zram device")?
+            .map_err(ZramError::HotAdd)?
             .trim()
             .parse()
-            .context("hot_add returned no device number")?;
+            .map_err(ZramError::NoNumber)?;
         let z = Zram {
             id,
             dev: PathBuf::from(format!("/dev/zram{id}")),
@@ -53,15 +71,15 @@ impl Zram {
         };
         let sys = z.sysfs();
         std::fs::write(sys.join("disksize"), size.to_string())
-            .with_context(|| format!("cannot set the size of zram{id}"))?;
+            .map_err(|source| ZramError::SetSize { id, source })?;
         // devtmpfs creates the node; give it a moment.
         let t0 = Instant::now();
         while !z.dev.exists() {
             if t0.elapsed() > Duration::from_secs(5) {
-                bail!(
-                    "{} did not appear after hot-adding zram{id}",
-                    z.dev.display()
-                );
+                return Err(ZramError::NoNode {
+                    dev: z.dev.clone(),
+                    id,
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }

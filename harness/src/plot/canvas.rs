@@ -6,7 +6,7 @@
 //! on the machine. SVG files name the font family "sans-serif" and leave drawing the text
 //! to the viewer.
 
-use anyhow::{anyhow, Result};
+use super::{PlotError, Result};
 use plotters::backend::RGBPixel;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -30,9 +30,9 @@ pub trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
 }
 
-/// Turn a plotters error into an anyhow error.
-pub fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("drawing the chart failed: {e}")
+/// Turn a plotters error into a `PlotError`.
+pub fn err<E: std::fmt::Display>(e: E) -> PlotError {
+    PlotError::Draw(e.to_string())
 }
 
 /// Register the bundled font once per process.
@@ -42,9 +42,7 @@ fn font_ready() -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(anyhow!(
-            "the bundled chart font (assets/DejaVuSans.ttf) is not a valid font; the build is damaged, rebuild faultline"
-        ))
+        Err(PlotError::Font)
     }
 }
 
@@ -80,13 +78,9 @@ pub fn png<C: Chart>(c: &C) -> Result<Vec<u8>> {
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         enc.set_compression(png::Compression::Best);
-        let mut w = enc
-            .write_header()
-            .map_err(|e| anyhow!("cannot encode the PNG: {e}"))?;
-        w.write_image_data(&buf)
-            .map_err(|e| anyhow!("cannot encode the PNG: {e}"))?;
-        w.finish()
-            .map_err(|e| anyhow!("cannot encode the PNG: {e}"))?;
+        let mut w = enc.write_header()?;
+        w.write_image_data(&buf)?;
+        w.finish()?;
     }
     Ok(out)
 }

@@ -4,7 +4,7 @@
 use super::canvas::{frame, Chart};
 use super::legend::{self, Legend};
 use super::panel::{self, Panel};
-use anyhow::Result;
+use super::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

@@ -3,7 +3,7 @@
 //! means, which counters are unavailable and why).
 
 use super::canvas::{err, text, wrap, GREY};
-use anyhow::Result;
+use super::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

@@ -30,7 +30,7 @@ mod throughput;
 
 pub use context::Run;
 
-use anyhow::{bail, Context as _, Result};
+use crate::record::RecordError;
 use canvas::Chart;
 use context::Context;
 use std::fs::{self, OpenOptions};
@@ -47,7 +47,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn parse(s: &str) -> Result<Format, String> {
+    pub fn parse(s: &str) -> std::result::Result<Format, String> {
         match s.to_ascii_lowercase().as_str() {
             "svg" => Ok(Format::Svg),
             "png" => Ok(Format::Png),
@@ -102,6 +102,62 @@ pub struct Rendered {
     pub skipped: Vec<Skipped>,
 }
 
+/// Why charts cannot be drawn, or results loaded, or chart files written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("no result to plot; give one or more result directories")]
+    NoRuns,
+    /// A plotters error, by its message.
+    #[error("drawing the chart failed: {0}")]
+    Draw(String),
+    #[error("the bundled chart font (assets/DejaVuSans.ttf) is not a valid font; the build is damaged, rebuild faultline")]
+    Font,
+    #[error("cannot encode the PNG: {0}")]
+    Png(#[from] png::EncodingError),
+    #[error("chart {file}")]
+    Chart {
+        file: String,
+        #[source]
+        source: Box<PlotError>,
+    },
+    #[error("{}: no such directory; give a result directory written by `faultline run` (results/<workload>/<time>-<host>)", .0.display())]
+    NoDir(PathBuf),
+    #[error("{}: no run.json here; give a result directory written by `faultline run` (results/<workload>/<time>-<host>)", .0.display())]
+    NoRunJson(PathBuf),
+    #[error("cannot read {}: {cause}", .path.display())]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{} is not a readable faultline result", .path.display())]
+    NotAResult {
+        path: PathBuf,
+        #[source]
+        source: RecordError,
+    },
+    #[error("{} already holds {names}; faultline never overwrites files: remove them or give another --out DIR", .dir.display())]
+    Taken { dir: PathBuf, names: String },
+    #[error("cannot create the chart directory {}; give another --out DIR", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {} (faultline never overwrites files; give another --out DIR)", .path.display())]
+    CreateFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {cause}", .path.display())]
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, PlotError>;
+
 /// What a chart module produces: a chart to draw, or the reason there is none.
 pub enum Prepared<C> {
     Draw(C),
@@ -111,7 +167,7 @@ pub enum Prepared<C> {
 /// Render every chart of `runs` in `format`. Pure: writes nothing.
 pub fn render(runs: &[Run], format: Format) -> Result<Rendered> {
     if runs.is_empty() {
-        bail!("no result to plot; give one or more result directories");
+        return Err(PlotError::NoRuns);
     }
     let ctx = Context::new(runs);
     let mut out = Rendered::default();
@@ -149,14 +205,14 @@ fn add<C: Chart>(
         Prepared::Skip(reason) => out.skipped.push(Skipped { chart, reason }),
         Prepared::Draw(c) => {
             if format.svg() {
-                let bytes = canvas::svg(&c).with_context(|| format!("chart {chart}.svg"))?;
+                let bytes = canvas::svg(&c).map_err(|e| in_chart(e, chart, "svg"))?;
                 out.files.push(ChartFile {
                     name: format!("{chart}.svg"),
                     bytes,
                 });
             }
             if format.png() {
-                let bytes = canvas::png(&c).with_context(|| format!("chart {chart}.png"))?;
+                let bytes = canvas::png(&c).map_err(|e| in_chart(e, chart, "png"))?;
                 out.files.push(ChartFile {
                     name: format!("{chart}.png"),
                     bytes,
@@ -165,6 +221,13 @@ fn add<C: Chart>(
         }
     }
     Ok(())
+}
+
+fn in_chart(e: PlotError, chart: &str, ext: &str) -> PlotError {
+    PlotError::Chart {
+        file: format!("{chart}.{ext}"),
+        source: Box::new(e),
+    }
 }
 
 /// Load a result directory (or a run.json file directly).
@@ -178,21 +241,17 @@ pub fn load(path: &Path) -> Result<Run> {
         (path.to_path_buf(), path.join("run.json"))
     };
     if !path.exists() {
-        bail!(
-            "{}: no such directory; give a result directory written by `faultline run` (results/<workload>/<time>-<host>)",
-            path.display()
-        );
+        return Err(PlotError::NoDir(path.to_path_buf()));
     }
     let text = match fs::read_to_string(&json) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "{}: no run.json here; give a result directory written by `faultline run` (results/<workload>/<time>-<host>)",
-            path.display()
-        ),
-        Err(e) => bail!("cannot read {}: {e}", json.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PlotError::NoRunJson(path.to_path_buf()))
+        }
+        Err(cause) => return Err(PlotError::Read { path: json, cause }),
     };
     let record = crate::record::RunRecord::from_json(&text)
-        .with_context(|| format!("{} is not a readable faultline result", json.display()))?;
+        .map_err(|source| PlotError::NotAResult { path: json, source })?;
     Ok(Run {
         record,
         dir_name: dir_name(&dir),
@@ -219,22 +278,19 @@ pub fn check_free(out: &Path, files: &[ChartFile]) -> Result<()> {
         .map(|f| f.name.clone())
         .collect();
     if !taken.is_empty() {
-        bail!(
-            "{} already holds {}; faultline never overwrites files: remove them or give another --out DIR",
-            out.display(),
-            taken.join(", ")
-        );
+        return Err(PlotError::Taken {
+            dir: out.to_path_buf(),
+            names: taken.join(", "),
+        });
     }
     Ok(())
 }
 
 /// Write the charts into `out` (created if missing), refusing to replace any file.
 pub fn write_new(out: &Path, files: &[ChartFile]) -> Result<Vec<PathBuf>> {
-    fs::create_dir_all(out).with_context(|| {
-        format!(
-            "cannot create the chart directory {}; give another --out DIR",
-            out.display()
-        )
+    fs::create_dir_all(out).map_err(|source| PlotError::CreateDir {
+        path: out.to_path_buf(),
+        source,
     })?;
     check_free(out, files)?;
     let mut written = Vec::new();
@@ -244,15 +300,13 @@ pub fn write_new(out: &Path, files: &[ChartFile]) -> Result<Vec<PathBuf>> {
             .write(true)
             .create_new(true)
             .open(&p)
-            .with_context(|| {
-                format!(
-                    "cannot create {} (faultline never overwrites files; give another --out DIR)",
-                    p.display()
-                )
+            .map_err(|source| PlotError::CreateFile {
+                path: p.clone(),
+                source,
             })?;
         if let Err(e) = file.write_all(&f.bytes).and_then(|_| file.sync_all()) {
             let _ = fs::remove_file(&p);
-            bail!("cannot write {}: {e}", p.display());
+            return Err(PlotError::Write { path: p, cause: e });
         }
         written.push(p);
     }

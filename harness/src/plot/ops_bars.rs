@@ -7,7 +7,7 @@ use super::canvas::{err, fit, frame, text, width, Chart, GREY, GRID};
 use super::context::Context;
 use super::legend::{self, Legend, Mark};
 use super::Prepared;
-use anyhow::Result;
+use super::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

@@ -5,7 +5,7 @@
 
 use super::axes::Scale;
 use super::canvas::{err, text, wrap, GREY, GRID};
-use anyhow::Result;
+use super::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

@@ -12,7 +12,6 @@ use crate::datafile::Target;
 use crate::env::Environment;
 use crate::probe::{Counters, Reasons};
 use crate::spec::{BackendSpec, Workload};
-use anyhow::{Context, Result};
 use base64::Engine;
 pub use cell::{new_histogram, Interval, Outcome, Status, HIST_MAX_NS};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
@@ -136,7 +135,7 @@ impl BackendResult {
         repeat: u32,
         block: u64,
         verifies: bool,
-    ) -> Result<BackendResult> {
+    ) -> Result<BackendResult, RecordError> {
         let bytes = o.ops * block;
         let secs = o.elapsed_ns as f64 / 1e9;
         let (ops_per_sec, bytes_per_sec) = if o.elapsed_ns > 0 {
@@ -179,7 +178,7 @@ impl BackendResult {
         })
     }
 
-    pub fn decode_histogram(&self) -> Result<Option<Histogram<u64>>> {
+    pub fn decode_histogram(&self) -> Result<Option<Histogram<u64>>, RecordError> {
         self.histogram.as_deref().map(decode_histogram).transpose()
     }
 }
@@ -196,21 +195,37 @@ pub fn latency_of(h: &Histogram<u64>) -> Latency {
     }
 }
 
-pub fn encode_histogram(h: &Histogram<u64>) -> Result<String> {
+/// A histogram or a run record that cannot be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The debug form of the hdrhistogram error, as it was always shown.
+    #[error("cannot serialize a histogram: {0}")]
+    Serialize(String),
+    #[error("histogram is not valid base64")]
+    Base64(#[source] base64::DecodeError),
+    #[error("histogram is not a valid HdrHistogram V2 encoding: {0}")]
+    Deserialize(String),
+    #[error(transparent)]
+    ToJson(serde_json::Error),
+    #[error("not a faultline run.json")]
+    FromJson(#[source] serde_json::Error),
+}
+
+pub fn encode_histogram(h: &Histogram<u64>) -> Result<String, RecordError> {
     let mut buf = Vec::new();
     V2Serializer::new()
         .serialize(h, &mut buf)
-        .map_err(|e| anyhow::anyhow!("cannot serialize a histogram: {e:?}"))?;
+        .map_err(|e| RecordError::Serialize(format!("{e:?}")))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(buf))
 }
 
-pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>> {
+pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>, RecordError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .context("histogram is not valid base64")?;
+        .map_err(RecordError::Base64)?;
     Deserializer::new()
         .deserialize(&mut &bytes[..])
-        .map_err(|e| anyhow::anyhow!("histogram is not a valid HdrHistogram V2 encoding: {e:?}"))
+        .map_err(|e| RecordError::Deserialize(format!("{e:?}")))
 }
 
 impl RunRecord {
@@ -235,14 +250,14 @@ impl RunRecord {
         }
     }
 
-    pub fn to_json(&self) -> Result<String> {
-        let mut s = serde_json::to_string_pretty(self)?;
+    pub fn to_json(&self) -> Result<String, RecordError> {
+        let mut s = serde_json::to_string_pretty(self).map_err(RecordError::ToJson)?;
         s.push('\n');
         Ok(s)
     }
 
-    pub fn from_json(text: &str) -> Result<RunRecord> {
-        let r: RunRecord = serde_json::from_str(text).context("not a faultline run.json")?;
+    pub fn from_json(text: &str) -> Result<RunRecord, RecordError> {
+        let r: RunRecord = serde_json::from_str(text).map_err(RecordError::FromJson)?;
         Ok(r)
     }
 

@@ -2,11 +2,49 @@
 //! final one, each fsynced, then the directory is renamed into place: a result is never
 //! overwritten, and a crash mid-write leaves earlier results intact.
 
-use super::{hgrm, RunRecord};
-use anyhow::{bail, Context, Result};
+use super::{hgrm, RecordError, RunRecord};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Why a result directory cannot be reserved, written or moved into place.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultDirError {
+    #[error("--out {}: already exists; faultline never overwrites results, give a new directory", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot create the result directory {}; choose another with --out", .path.display())]
+    CreateParent {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write in {}; choose another place with --out", .path.display())]
+    CreateTemp {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot {verb} {}", .path.display())]
+    File {
+        verb: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} appeared while the run was going; the result stays in {}", .dest.display(), .tmp.display())]
+    Appeared { dest: PathBuf, tmp: PathBuf },
+    #[error("cannot move the result into {}; it stays in {}", .dest.display(), .tmp.display())]
+    Move {
+        dest: PathBuf,
+        tmp: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+type Result<T> = std::result::Result<T, ResultDirError>;
 
 /// A reserved result directory. Until something is written into it, dropping it
 /// removes the temporary directory (nothing was measured); once written, the temporary
@@ -59,10 +97,7 @@ impl ResultDir {
                             .map(|mut d| d.next().is_none())
                             .unwrap_or(false);
                     if !empty {
-                        bail!(
-                            "--out {}: already exists; faultline never overwrites results, give a new directory",
-                            p.display()
-                        );
+                        return Err(ResultDirError::Exists(p.to_path_buf()));
                     }
                 }
                 p.to_path_buf()
@@ -84,22 +119,18 @@ impl ResultDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf();
-        fs::create_dir_all(&parent).with_context(|| {
-            format!(
-                "cannot create the result directory {}; choose another with --out",
-                parent.display()
-            )
+        fs::create_dir_all(&parent).map_err(|source| ResultDirError::CreateParent {
+            path: parent.clone(),
+            source,
         })?;
         let leaf = final_path
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "result".into());
         let tmp = parent.join(format!(".{leaf}.tmp-{}", std::process::id()));
-        fs::create_dir(&tmp).with_context(|| {
-            format!(
-                "cannot write in {}; choose another place with --out",
-                parent.display()
-            )
+        fs::create_dir(&tmp).map_err(|source| ResultDirError::CreateTemp {
+            path: parent.clone(),
+            source,
         })?;
         Ok(ResultDir {
             final_path,
@@ -115,11 +146,13 @@ impl ResultDir {
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
         self.empty.set(false);
         let p = self.tmp.join(name);
-        let mut f = File::create(&p).with_context(|| format!("cannot create {}", p.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("cannot write {}", p.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot flush {}", p.display()))?;
+        let fail = |verb| {
+            let path = p.clone();
+            move |source| ResultDirError::File { verb, path, source }
+        };
+        let mut f = File::create(&p).map_err(fail("create"))?;
+        f.write_all(bytes).map_err(fail("write"))?;
+        f.sync_all().map_err(fail("flush"))?;
         Ok(())
     }
 
@@ -134,19 +167,16 @@ impl ResultDir {
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false);
             if !empty {
-                bail!(
-                    "{} appeared while the run was going; the result stays in {}",
-                    self.final_path.display(),
-                    self.tmp.display()
-                );
+                return Err(ResultDirError::Appeared {
+                    dest: self.final_path.clone(),
+                    tmp: self.tmp.clone(),
+                });
             }
         }
-        fs::rename(&self.tmp, &self.final_path).with_context(|| {
-            format!(
-                "cannot move the result into {}; it stays in {}",
-                self.final_path.display(),
-                self.tmp.display()
-            )
+        fs::rename(&self.tmp, &self.final_path).map_err(|source| ResultDirError::Move {
+            dest: self.final_path.clone(),
+            tmp: self.tmp.clone(),
+            source,
         })?;
         if let Some(parent) = self.final_path.parent() {
             let parent = if parent.as_os_str().is_empty() {

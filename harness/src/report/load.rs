@@ -2,9 +2,25 @@
 //! a run.json path, or a directory that holds result directories (all of them are read,
 //! e.g. the rounds of scripts/ci-bench.sh).
 
-use crate::record::RunRecord;
-use anyhow::{bail, Context, Result};
+use crate::record::{RecordError, RunRecord};
 use std::path::{Path, PathBuf};
+
+/// Why the run.json files named on the command line cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot access it; give a result directory (results/<workload>/<time>-<host>/) or its run.json", .0.display())]
+    Access(PathBuf, #[source] std::io::Error),
+    #[error("cannot read the directory {}", .0.display())]
+    ReadDir(PathBuf, #[source] std::io::Error),
+    #[error("{}: holds no run.json; give a result directory (results/<workload>/<time>-<host>/), its run.json, or a directory of result directories", .0.display())]
+    NoRuns(PathBuf),
+    #[error("cannot read {}", .0.display())]
+    Read(PathBuf, #[source] std::io::Error),
+    #[error("{}: not a faultline run.json (give the run.json that `faultline run` wrote)", .0.display())]
+    NotARun(PathBuf, #[source] RecordError),
+}
+
+type Result<T> = std::result::Result<T, LoadError>;
 
 /// How deep to look for run.json below a directory that is not itself a result.
 const MAX_DEPTH: usize = 4;
@@ -19,23 +35,14 @@ pub struct Loaded {
 /// Read the records `path` names. A directory without run.json is searched (up to
 /// four levels; hidden directories, such as a run still being written, are skipped).
 pub fn load(path: &Path) -> Result<Vec<Loaded>> {
-    let meta = std::fs::metadata(path).with_context(|| {
-        format!(
-            "{}: cannot access it; give a result directory (results/<workload>/<time>-<host>/) or its run.json",
-            path.display()
-        )
-    })?;
+    let meta = std::fs::metadata(path).map_err(|e| LoadError::Access(path.into(), e))?;
     let files = if meta.is_file() {
         vec![path.to_path_buf()]
     } else {
         let mut found = Vec::new();
-        find_runs(path, 0, &mut found)
-            .with_context(|| format!("cannot read the directory {}", path.display()))?;
+        find_runs(path, 0, &mut found).map_err(|e| LoadError::ReadDir(path.into(), e))?;
         if found.is_empty() {
-            bail!(
-                "{}: holds no run.json; give a result directory (results/<workload>/<time>-<host>/), its run.json, or a directory of result directories",
-                path.display()
-            );
+            return Err(LoadError::NoRuns(path.into()));
         }
         found.sort();
         found
@@ -53,14 +60,8 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>> {
 }
 
 fn read_one(path: &Path) -> Result<Loaded> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let record = RunRecord::from_json(&text).with_context(|| {
-        format!(
-            "{}: not a faultline run.json (give the run.json that `faultline run` wrote)",
-            path.display()
-        )
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read(path.into(), e))?;
+    let record = RunRecord::from_json(&text).map_err(|e| LoadError::NotARun(path.into(), e))?;
     Ok(Loaded {
         path: path.to_path_buf(),
         record,

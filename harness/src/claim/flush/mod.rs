@@ -76,7 +76,7 @@ impl Policy {
             ("always", None) => Ok(Policy::Always),
             ("manual", None) => Ok(Policy::Manual),
             ("every-bytes", Some(v)) => {
-                let b = units::parse_size(v)?;
+                let b = units::parse_size(v).map_err(|e| e.to_string())?;
                 if b == 0 {
                     return Err(format!("`{s}`: use at least 1 byte"));
                 }
