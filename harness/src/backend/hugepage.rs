@@ -391,6 +391,11 @@ impl HugePage {
         let file = t.open_read().map_err(|e| failed(format!("{e:#}")))?;
         let mut notes = Vec::new();
         let baseline = HugeUsage::read_self();
+        let src = Source {
+            t,
+            file: &file,
+            len,
+        };
         let Region {
             mem,
             start,
@@ -399,9 +404,9 @@ impl HugePage {
             why_zero,
             pool: pool_guard,
         } = match o.mode {
-            HugepageMode::Thp => open_thp(t, &file, len, o, &mut notes)?,
-            HugepageMode::AnonThp => open_anon_thp(t, &file, len, o, &mut notes)?,
-            HugepageMode::Hugetlb => open_hugetlb(t, &file, len, o, &mut notes)?,
+            HugepageMode::Thp => open_thp(src, o, &mut notes)?,
+            HugepageMode::AnonThp => open_anon_thp(src, o, &mut notes)?,
+            HugepageMode::Hugetlb => open_hugetlb(src, o, &mut notes)?,
         };
         // The file mapping (mode=thp) raises SIGBUS if the file is truncated under it.
         let sigbus = match &mem {
@@ -455,6 +460,14 @@ impl HugePage {
     }
 }
 
+/// What a mode loads or maps: the data file, open, and its length in bytes.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    t: &'a Target,
+    file: &'a File,
+    len: usize,
+}
+
 /// The memory a `hugepage` backend reads, as set up at open.
 struct Region {
     mem: Memory,
@@ -471,12 +484,11 @@ struct Region {
 
 /// mode=thp: the file mapped with MADV_HUGEPAGE (and MADV_COLLAPSE when asked).
 fn open_thp(
-    t: &Target,
-    file: &File,
-    len: usize,
+    src: Source,
     o: &HugepageOptions,
     notes: &mut Vec<String>,
 ) -> Result<Region, OpenError> {
+    let Source { t, file, len } = src;
     notes.push(thp_check()?);
     let map = sys::map_readonly(file, len, false)
         .map_err(|e| failed(format!("mmap of {} failed: {e}", t.path.display())))?;
@@ -531,12 +543,11 @@ fn open_thp(
 
 /// mode=anon-thp: the file copied into an aligned anonymous region with MADV_HUGEPAGE.
 fn open_anon_thp(
-    t: &Target,
-    file: &File,
-    len: usize,
+    src: Source,
     o: &HugepageOptions,
     notes: &mut Vec<String>,
 ) -> Result<Region, OpenError> {
+    let Source { t, file, len } = src;
     notes.push(thp_check()?);
     // The copy must fit in memory, or loading it would end in the OOM killer.
     let avail = std::fs::read_to_string("/proc/meminfo")
@@ -587,12 +598,11 @@ fn open_anon_thp(
 
 /// mode=hugetlb: the file copied into a MAP_HUGETLB region (reserving pages if asked).
 fn open_hugetlb(
-    t: &Target,
-    file: &File,
-    len: usize,
+    src: Source,
     o: &HugepageOptions,
     notes: &mut Vec<String>,
 ) -> Result<Region, OpenError> {
+    let Source { t, file, len } = src;
     let mut pool_guard = None;
     let pool = Pool::read().map_err(unavailable)?;
     let needed = t.size.div_ceil(HUGE_PAGE);

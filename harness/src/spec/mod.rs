@@ -290,11 +290,6 @@ impl Workload {
         Ok(())
     }
 
-    /// Total bytes one operation reads.
-    pub fn op_bytes(&self) -> u64 {
-        self.block
-    }
-
     /// The text form of the stop condition, for tables.
     pub fn stop_text(&self) -> String {
         match self.stop {
