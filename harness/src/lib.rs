@@ -6,7 +6,7 @@
 //! probes) and runs each cell: cache state, open the `backend`, workers driven through
 //! a `driver::Driver`, progress sampled every interval; the outcomes form one
 //! `record::RunRecord`, from which every exporter (run.json, CSV, .hgrm, table, charts,
-//! reports) is a pure function. Only `sys` may use `unsafe`.
+//! reports) is a pure function. Only `sys` is exempt from `deny(unsafe_code)`.
 
 #![deny(unsafe_code)]
 
