@@ -8,12 +8,14 @@
 //! itself needs. Progress is published with one relaxed store.
 
 pub mod access;
+mod fault;
 
 use crate::backend::{OpError, Worker};
 use crate::datafile::page;
 use crate::record::new_histogram;
 use crate::sys::perf::FaultRing;
 use access::OffsetGen;
+use fault::FaultWatch;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -136,16 +138,6 @@ impl WorkerOut {
     }
 }
 
-/// Per-operation major-fault attribution: the fault ring's head moves when the thread
-/// took a major fault, so an operation during which it moved waited for one.
-struct FaultWatch<'a> {
-    ring: &'a FaultRing,
-    head: u64,
-    hist: Histogram<u64>,
-    ops: u64,
-    stall_ns: u64,
-}
-
 /// A worker thread's view of the run: where to read next, when to stop, and where to
 /// record what happened.
 pub struct Driver<'a> {
@@ -186,13 +178,7 @@ impl<'a> Driver<'a> {
             ops: 0,
             verify_errors: 0,
             first_bad_offset: None,
-            fault: cfg.fault_ring.map(|ring| FaultWatch {
-                ring,
-                head: ring.head(),
-                hist: new_histogram(),
-                ops: 0,
-                stall_ns: 0,
-            }),
+            fault: cfg.fault_ring.map(FaultWatch::new),
         }
     }
 
@@ -200,7 +186,7 @@ impl<'a> Driver<'a> {
     pub fn finish(self, error: Option<String>, end: Instant) -> WorkerOut {
         let measured = self.measuring;
         WorkerOut {
-            fault_hist: self.fault.map(|f| f.hist),
+            fault_hist: self.fault.map(FaultWatch::into_histogram),
             hist: self.hist,
             ops: if measured { self.ops } else { 0 },
             verify_errors: self.verify_errors,
@@ -223,9 +209,7 @@ impl<'a> Driver<'a> {
             self.hist.reset();
             self.ops = 0;
             if let Some(f) = self.fault.as_mut() {
-                f.hist.reset();
-                f.ops = 0;
-                f.stall_ns = 0;
+                f.reset();
             }
         }
         match self.quota {
@@ -255,18 +239,7 @@ impl<'a> Driver<'a> {
             self.me.ops.store(self.ops, Ordering::Relaxed);
         }
         if let Some(f) = self.fault.as_mut() {
-            let head = f.ring.head();
-            if head != f.head {
-                f.head = head;
-                f.ring.consume(head);
-                if self.measuring {
-                    f.hist.saturating_record(latency_ns.max(1));
-                    f.ops += 1;
-                    f.stall_ns += latency_ns;
-                    self.me.fault_ops.store(f.ops, Ordering::Relaxed);
-                    self.me.stall_ns.store(f.stall_ns, Ordering::Relaxed);
-                }
-            }
+            f.after_op(latency_ns, self.measuring, self.me);
         }
     }
 
