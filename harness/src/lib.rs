@@ -29,5 +29,6 @@ pub mod sys;
 pub mod table;
 #[doc(hidden)]
 pub mod testkit;
+pub mod timing;
 pub mod ui;
 pub mod units;

@@ -100,16 +100,17 @@ impl Worker for MockWorker<'_> {
         if qd == 1 {
             return drv.run_sync(self);
         }
-        let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::with_capacity(qd);
+        let mut in_flight: VecDeque<(u64, u64)> = VecDeque::with_capacity(qd);
         loop {
             while in_flight.len() < qd && drv.should_issue(in_flight.len() as u64) {
-                in_flight.push_back((drv.next_offset(), Instant::now()));
+                in_flight.push_back((drv.next_offset(), drv.clock().raw()));
             }
             let Some((off, issued)) = in_flight.pop_front() else {
                 return Ok(());
             };
             let fold = self.read(off)?;
-            drv.complete(off, fold, issued.elapsed().as_nanos() as u64);
+            let ns = drv.clock().nanos(issued, drv.clock().raw());
+            drv.complete(off, fold, ns);
         }
     }
 }

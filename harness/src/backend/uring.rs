@@ -25,7 +25,6 @@ use crate::units;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Instant;
 
 pub struct Uring {
     /// One ring per worker thread, set up by `open` and taken by `worker(i)`.
@@ -144,12 +143,11 @@ impl Backend for Uring {
                 OpenError::Failed(format!("no io_uring ring was set up for worker {index}"))
             })?;
         let depth = ring.depth();
-        let now = Instant::now();
         Ok(Box::new(UringWorker {
             ring,
             free: (0..depth).rev().collect(),
             offsets: vec![0; depth].into_boxed_slice(),
-            started: vec![now; depth].into_boxed_slice(),
+            started: vec![0; depth].into_boxed_slice(),
             batch: self.batch,
             len: self.cfg.read_len as usize,
             touch: self.touch,
@@ -178,9 +176,10 @@ struct UringWorker {
     ring: ReadRing,
     /// Slots with no read in flight (a stack; allocated once with room for all).
     free: Vec<usize>,
-    /// Per slot: the offset its read is for, and when it was queued.
+    /// Per slot: the offset its read is for, and when it was queued (raw clock ticks of
+    /// the driver's clock).
     offsets: Box<[u64]>,
-    started: Box<[Instant]>,
+    started: Box<[u64]>,
     batch: u32,
     len: usize,
     touch: Touch,
@@ -201,7 +200,7 @@ impl UringWorker {
                 self.ring.queue_read(slot, off).map_err(OpError)?;
                 self.free.pop();
                 self.offsets[slot] = off;
-                self.started[slot] = Instant::now();
+                self.started[slot] = drv.clock().raw();
                 if self.ring.pending() >= self.batch && !self.free.is_empty() {
                     self.ring.submit().map_err(|e| fail("submit", e))?;
                 }
@@ -225,7 +224,7 @@ impl UringWorker {
                     .map_err(|e| fail("wait", e))?;
             }
             while let Some(c) = self.ring.reap() {
-                let end = Instant::now();
+                let end = drv.clock().raw();
                 let slot = c.slot;
                 let off = self.offsets[slot];
                 if let Some(e) = c.error() {
@@ -242,7 +241,7 @@ impl UringWorker {
                 }
                 let fold = consume(c.data(), off, self.touch);
                 self.free.push(slot);
-                let ns = end.saturating_duration_since(self.started[slot]).as_nanos() as u64;
+                let ns = drv.clock().nanos(self.started[slot], end);
                 drv.complete(off, fold, ns);
             }
         }

@@ -3,17 +3,20 @@
 //! where to record), the state the workers share with the sampler, and the offset
 //! generators of the access patterns (`access`).
 //!
-//! The hot loop (`Driver::run_sync`) takes two clock readings and records one histogram
-//! sample per operation: no allocation, no lock, no system call beyond what the backend
-//! itself needs. Progress is published with one relaxed store.
+//! The hot loops (`Driver::run_sync`, one per timing mode) take two clock readings per
+//! timed operation (or batch) and record one histogram value: no allocation, no lock, no
+//! system call beyond what the backend itself needs. Progress is published with one
+//! relaxed store per operation.
 
 pub mod access;
 mod fault;
+pub mod floor;
 
 use crate::backend::{OpError, Worker};
 use crate::datafile::page;
 use crate::record::new_histogram;
 use crate::sys::perf::FaultRing;
+use crate::timing::{Clock, TimingMode};
 use access::OffsetGen;
 use fault::FaultWatch;
 use hdrhistogram::Histogram;
@@ -108,8 +111,12 @@ pub struct DriverConfig<'a> {
     pub verify_tag: Option<u64>,
     /// Measured operations this thread performs (None: until the sampler says stop).
     pub quota: Option<u64>,
-    /// This thread's major-fault ring, for per-operation fault attribution.
+    /// This thread's major-fault ring, for per-operation fault attribution (used only
+    /// when every operation is timed).
     pub fault_ring: Option<&'a FaultRing>,
+    /// Which operations are timed, and with what clock.
+    pub timing: TimingMode,
+    pub clock: Clock,
 }
 
 /// What one worker measured.
@@ -153,6 +160,12 @@ pub struct Driver<'a> {
     pub(crate) verify_errors: u64,
     pub(crate) first_bad_offset: Option<u64>,
     fault: Option<FaultWatch<'a>>,
+    timing: TimingMode,
+    clock: Clock,
+    /// Operations left until the next sampled one (`sample:N`).
+    gap: u32,
+    /// xorshift state for the sampling gaps.
+    gap_rng: u64,
 }
 
 impl<'a> Driver<'a> {
@@ -178,8 +191,22 @@ impl<'a> Driver<'a> {
             ops: 0,
             verify_errors: 0,
             first_bad_offset: None,
-            fault: cfg.fault_ring.map(FaultWatch::new),
+            fault: cfg
+                .fault_ring
+                .filter(|_| cfg.timing == TimingMode::Every)
+                .map(FaultWatch::new),
+            timing: cfg.timing,
+            clock: cfg.clock,
+            gap: 0,
+            gap_rng: page::mix(cfg.seed) | 1,
         }
+    }
+
+    /// The clock this driver times with (asynchronous workers time their operations
+    /// from issue to completion with it).
+    #[inline]
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// What this worker measured, once its loop has returned.
@@ -224,9 +251,9 @@ impl<'a> Driver<'a> {
         self.gen.next_block() * self.block
     }
 
-    /// Record one finished operation: verify its fold, count it, record its latency.
-    #[inline]
-    pub fn complete(&mut self, offset: u64, fold: u64, latency_ns: u64) {
+    /// Verify one finished operation's fold and count it (no latency recorded).
+    #[inline(always)]
+    fn count(&mut self, offset: u64, fold: u64) {
         if let Some(tag) = self.verify_tag {
             if fold != page::expected_fold(offset, self.block, tag) {
                 self.verify_errors += 1;
@@ -234,13 +261,44 @@ impl<'a> Driver<'a> {
             }
         }
         if self.measuring {
-            self.hist.saturating_record(latency_ns.max(1));
             self.ops += 1;
             self.me.ops.store(self.ops, Ordering::Relaxed);
+        }
+    }
+
+    /// Record one finished operation whose latency was timed: verify its fold, count
+    /// it, record its latency. Under `sample:N` only the sampled operations' latencies
+    /// are recorded (asynchronous workers time every operation and call this for each).
+    #[inline]
+    pub fn complete(&mut self, offset: u64, fold: u64, latency_ns: u64) {
+        self.count(offset, fold);
+        let record = match self.timing {
+            TimingMode::Sample(n) => self.sample_due(n),
+            _ => true,
+        };
+        if self.measuring && record {
+            self.hist.saturating_record(latency_ns.max(1));
         }
         if let Some(f) = self.fault.as_mut() {
             f.after_op(latency_ns, self.measuring, self.me);
         }
+    }
+
+    /// Whether this operation is the next sampled one: gaps are uniform in 1..2N, so
+    /// one operation in N on average and no aliasing with a periodic access pattern.
+    #[inline(always)]
+    fn sample_due(&mut self, n: u32) -> bool {
+        if self.gap > 0 {
+            self.gap -= 1;
+            return false;
+        }
+        let mut x = self.gap_rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.gap_rng = x;
+        self.gap = (x % (2 * n as u64 - 1)) as u32;
+        true
     }
 
     /// For asynchronous workers: may one more operation be issued while `in_flight`
@@ -269,16 +327,76 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// The synchronous loop: time each `read` with the monotonic clock.
+    /// The synchronous loop in the workload's timing mode.
     #[inline]
     pub fn run_sync<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<(), OpError> {
+        match self.timing {
+            TimingMode::Every => self.run_every(w),
+            TimingMode::Sample(n) => self.run_sampled(w, n),
+            TimingMode::Batch(n) => self.run_batched(w, n),
+        }
+    }
+
+    /// Every operation timed.
+    #[inline(always)]
+    fn run_every<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<(), OpError> {
         while self.should_continue() {
             let off = self.next_offset();
-            let t0 = Instant::now();
+            let t0 = self.clock.raw();
             let r = w.read(off);
-            let ns = t0.elapsed().as_nanos() as u64;
+            let t1 = self.clock.raw();
             let fold = r?;
+            let ns = self.clock.nanos(t0, t1);
             self.complete(off, fold, ns);
+        }
+        Ok(())
+    }
+
+    /// One operation in `n` timed (on average); all verified and counted.
+    #[inline(always)]
+    fn run_sampled<W: Worker + ?Sized>(&mut self, w: &mut W, n: u32) -> Result<(), OpError> {
+        while self.should_continue() {
+            let off = self.next_offset();
+            if self.sample_due(n) {
+                let t0 = self.clock.raw();
+                let r = w.read(off);
+                let t1 = self.clock.raw();
+                let fold = r?;
+                self.count(off, fold);
+                if self.measuring {
+                    self.hist.saturating_record(self.clock.nanos(t0, t1).max(1));
+                }
+            } else {
+                let fold = w.read(off)?;
+                self.count(off, fold);
+            }
+        }
+        Ok(())
+    }
+
+    /// `n` operations timed together; their mean is recorded once per operation. A
+    /// batch cut short by the end of the run counts its own operations; a batch that
+    /// spans the end of the warm-up is not recorded.
+    #[inline(always)]
+    fn run_batched<W: Worker + ?Sized>(&mut self, w: &mut W, n: u32) -> Result<(), OpError> {
+        while self.should_continue() {
+            let measuring = self.measuring;
+            let t0 = self.clock.raw();
+            let mut done = 0u64;
+            loop {
+                let off = self.next_offset();
+                let fold = w.read(off)?;
+                self.count(off, fold);
+                done += 1;
+                if done == n as u64 || !self.should_continue() {
+                    break;
+                }
+            }
+            let ns = self.clock.nanos(t0, self.clock.raw());
+            if measuring && self.measuring {
+                let mean = (ns / done).max(1);
+                self.hist.saturating_record_n(mean, done);
+            }
         }
         Ok(())
     }

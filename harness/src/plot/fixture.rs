@@ -166,6 +166,7 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
         notes: vec![],
         counters,
         fault_histogram: None,
+        timing: None,
         reasons,
     }
 }
@@ -220,6 +221,7 @@ fn skipped(repeat: u32) -> BackendResult {
         notes: vec![],
         counters: Counters::default(),
         fault_histogram: None,
+        timing: None,
         reasons: Reasons::default(),
     }
 }

@@ -54,6 +54,8 @@ pub struct Outcome {
     pub reasons: Reasons,
     /// Latencies of the operations that took a major fault.
     pub fault_hist: Option<Histogram<u64>>,
+    /// How the operations were timed (None: the harness did not time them).
+    pub timing: Option<crate::timing::TimingRecord>,
 }
 
 impl Outcome {
@@ -75,6 +77,7 @@ impl Outcome {
             counters: Counters::default(),
             reasons: Reasons::default(),
             fault_hist: None,
+            timing: None,
         }
     }
 }

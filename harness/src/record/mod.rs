@@ -126,6 +126,11 @@ pub struct BackendResult {
     /// Why a counter is null: {counter name: reason}.
     #[serde(default)]
     pub reasons: Reasons,
+    /// How the operations were timed: mode, clock, the measured floor; null when the
+    /// harness did not time them (an external tool, a cell that did not run) and in
+    /// results made before timing modes existed.
+    #[serde(default)]
+    pub timing: Option<crate::timing::TimingRecord>,
 }
 
 impl BackendResult {
@@ -175,6 +180,7 @@ impl BackendResult {
             counters: o.counters,
             fault_histogram: o.fault_hist.as_ref().map(encode_histogram).transpose()?,
             reasons: o.reasons,
+            timing: o.timing,
         })
     }
 
@@ -314,6 +320,7 @@ pub(crate) mod tests {
             counters: Counters::default(),
             reasons: Default::default(),
             fault_hist: None,
+            timing: None,
         };
         let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
         let skipped = BackendResult {
@@ -339,6 +346,7 @@ pub(crate) mod tests {
             counters: Counters::default(),
             fault_histogram: None,
             reasons: Reasons::default(),
+            timing: None,
         };
         RunRecord {
             schema: SCHEMA,

@@ -4,10 +4,12 @@
 
 use crate::backend::{self, Backend, External, OpenCtx, OpenError, Opened};
 use crate::datafile::{self, page, Target};
+use crate::driver::floor::{self, Floor};
 use crate::driver::{Driver, DriverConfig, Shared, WorkerOut};
 use crate::probe::{self, CounterId, Counters, ProbeSet, ReasonKey, Reasons, ThreadProbes};
 use crate::record::{new_histogram, Interval, Outcome, Status};
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
+use crate::timing::{self, Clock, TimingMode, TimingRecord};
 use crate::ui::Reporter;
 use crate::{interrupt, units};
 use hdrhistogram::Histogram;
@@ -137,6 +139,8 @@ struct Measured {
     outs: Vec<WorkerOut>,
     cache_note: Option<String>,
     reasons: Reasons,
+    /// The clock's conversion error over the measured phase (ppm).
+    clock_error_ppm: Option<f64>,
 }
 
 /// A cell of an in-process backend: its workers and the state they share.
@@ -146,6 +150,7 @@ struct InProcess<'a> {
     shared: Shared,
     barrier: Barrier,
     registered: Mutex<Vec<Arc<ThreadProbes>>>,
+    clock: Clock,
 }
 
 impl<'a> InProcess<'a> {
@@ -156,6 +161,23 @@ impl<'a> InProcess<'a> {
             shared: Shared::new(c.threads),
             barrier: Barrier::new(c.threads + 1),
             registered: Mutex::new(Vec::new()),
+            clock: Clock::get(),
+        }
+    }
+
+    /// The driver settings of worker `i` (no quota, no fault ring: `worker` adds them).
+    fn driver_config(&self, i: usize) -> DriverConfig<'a> {
+        let (c, w) = (self.c, self.c.workload);
+        DriverConfig {
+            pattern: &w.pattern,
+            nblocks: c.target.size / w.block,
+            block: w.block,
+            seed: thread_seed(w, c.repeat, i),
+            verify_tag: c.target.verify_tag,
+            quota: None,
+            fault_ring: None,
+            timing: w.timing,
+            clock: self.clock.clone(),
         }
     }
 
@@ -171,6 +193,8 @@ impl<'a> InProcess<'a> {
         let label = format!("{} x{}", self.c.spec.name, self.c.threads);
         let bar = ui.cell_bar(self.planned(), &label);
         let ready = super::ready::Ready::from_env(&self.c.spec.name, self.c.threads, self.c.repeat);
+        // The loop's own cost in this timing mode, measured right before the cell.
+        let floor = floor::measure(&self.driver_config(0));
         let m = std::thread::scope(|s| {
             let handles: Vec<_> = (0..self.c.threads)
                 .map(|i| s.spawn(move || self.worker(i)))
@@ -178,9 +202,11 @@ impl<'a> InProcess<'a> {
             self.barrier.wait();
             let sampler = self.sampler();
             let interrupted = self.warm_up();
+            let check = self.clock.check();
             let (t0, mut samples, interrupted, cache_note) =
                 self.measure(&sampler, &bar, &ready, interrupted);
             self.shared.stop();
+            let clock_error_ppm = check.error_ppm(&self.clock);
             let outs: Vec<WorkerOut> = handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| WorkerOut::panicked()))
@@ -198,13 +224,14 @@ impl<'a> InProcess<'a> {
                 outs,
                 cache_note,
                 reasons,
+                clock_error_ppm,
             }
         });
         bar.finish_and_clear();
         // Read after the run, so a backend can report what happened (e.g. its cache).
         let mut notes = self.be.notes();
         notes.extend(m.cache_note.clone());
-        finish(m, self.c, self.be.queue_depth(), notes)
+        finish(m, self.c, self.be.queue_depth(), notes, floor)
     }
 
     /// One worker thread: its probes and driver, then the backend's loop.
@@ -223,13 +250,9 @@ impl<'a> InProcess<'a> {
             StopAt::Duration(_) => None,
         };
         let cfg = DriverConfig {
-            pattern: &w.pattern,
-            nblocks: c.target.size / w.block,
-            block: w.block,
-            seed: thread_seed(w, c.repeat, i),
-            verify_tag: c.target.verify_tag,
             quota,
-            fault_ring: tp.major.as_ref().ok().filter(|_| w.fault_attribution),
+            fault_ring: tp.major.as_ref().ok().filter(|_| attributes(w)),
+            ..self.driver_config(i)
         };
         let mut drv = Driver::new(&self.shared, i, cfg);
         self.barrier.wait();
@@ -249,7 +272,7 @@ impl<'a> InProcess<'a> {
             .lock()
             .map(|v| v.clone())
             .unwrap_or_default();
-        let attributing = self.c.workload.fault_attribution
+        let attributing = attributes(self.c.workload)
             && threads.len() == self.c.threads
             && threads.iter().all(|t| t.major.is_ok());
         Sampler {
@@ -411,10 +434,21 @@ fn series(mut samples: Vec<Sample>, ops: u64, w: &Workload) -> (Vec<Interval>, C
     (timeseries, counters)
 }
 
+/// Whether the workers attribute faults to operations: asked for, and every operation
+/// timed (an untimed operation has no latency to attribute).
+fn attributes(w: &Workload) -> bool {
+    w.fault_attribution && w.timing == TimingMode::Every
+}
+
 /// Why fault_ops and stall_ns are null, when they are.
 fn attribution_reasons(reasons: &mut Reasons, w: &Workload, attributed: bool) {
     let why = if !w.fault_attribution {
         "fault attribution is off (fault_attribution = false)".to_string()
+    } else if w.timing != TimingMode::Every {
+        format!(
+            "fault attribution needs every operation timed (timing = \"every\"); this run used {}",
+            w.timing
+        )
     } else if !attributed {
         reasons
             .get(CounterId::MajorFaults)
@@ -428,11 +462,18 @@ fn attribution_reasons(reasons: &mut Reasons, w: &Workload, attributed: bool) {
 }
 
 /// Merge the workers' results into the cell's outcome.
-fn finish(m: Measured, c: &Cell, queue_depth: u32, mut notes: Vec<String>) -> Outcome {
+fn finish(
+    m: Measured,
+    c: &Cell,
+    queue_depth: u32,
+    mut notes: Vec<String>,
+    floor: Floor,
+) -> Outcome {
     let w = c.workload;
     let merged = merge(&m.outs, m.t0);
     let elapsed_ns = merged.end.saturating_duration_since(m.t0).as_nanos() as u64;
     let (timeseries, counters) = series(m.samples, merged.ops, w);
+    let timing = timing_record(w.timing, floor, &merged.hist, m.clock_error_ppm);
     if let Some(off) = merged.first_bad {
         notes.push(format!(
             "{} reads returned the wrong bytes; the first at offset {off}",
@@ -466,5 +507,25 @@ fn finish(m: Measured, c: &Cell, queue_depth: u32, mut notes: Vec<String>) -> Ou
         counters,
         reasons,
         fault_hist: merged.fault_hist,
+        timing: Some(timing),
+    }
+}
+
+/// What the cell records about its timing.
+fn timing_record(
+    mode: TimingMode,
+    floor: Floor,
+    hist: &Histogram<u64>,
+    clock_error_ppm: Option<f64>,
+) -> TimingRecord {
+    let clock = Clock::get();
+    TimingRecord {
+        mode: mode.to_string(),
+        clock: clock.name().to_string(),
+        clock_reason: timing::clock_reason().to_string(),
+        overhead_ns: floor.overhead_ns,
+        floor_ns: floor.floor_ns,
+        sampled_ops: hist.len(),
+        clock_error_ppm,
     }
 }

@@ -137,6 +137,8 @@ pub struct Workload {
     pub fault_attribution: bool,
     /// Read from an emulated device created for the run instead of a data file.
     pub device: Option<Device>,
+    /// Which operations are timed: every one, one in N, or N together.
+    pub timing: crate::timing::TimingMode,
     /// Drop the whole page cache (root) before each backend, besides the per-file cold
     /// start. Command line only (--drop-caches).
     #[serde(skip_serializing_if = "std::ops::Not::not")]

@@ -20,6 +20,7 @@ use super::{
     check_int, parse_device, parse_start, parse_touch, BackendSpec, Device, Fields, Op, Pattern,
     SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH, MAX_REPEATS, MAX_THREADS,
 };
+use crate::timing::{parse_timing, TimingMode};
 use crate::units;
 use clap::Args as _;
 use serde::Deserialize;
@@ -235,6 +236,12 @@ settings! {
             toml Fields::boolean,
             cli #[arg(long = "no-fault-attribution", num_args = 0, default_missing_value = "false",
                 help = "Do not attribute major faults to operations (saves one atomic load per operation)")];
+        /// Which operations are timed: every (two clock readings per operation), sample:N
+        /// (one in N on average, all counted) or batch:N (N timed together, their mean
+        /// recorded). In memory, where an operation costs a few ns, use sample:64.
+        timing: TimingMode = (TimingMode::Every), "\"every\"",
+            toml |f, k, v| f.parsed(k, v, parse_timing),
+            cli #[arg(long, value_name = "every|sample:N|batch:N", value_parser = parse_timing)];
     }
     derived {
         /// Measured time per backend (ms, s, m), e.g. 10s.

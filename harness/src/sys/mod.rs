@@ -2,6 +2,7 @@
 //! the few memmap2 entry points that are `unsafe`. Everything above this module is safe
 //! Rust. Each wrapper returns `std::io::Result` and leaves interpretation to the caller.
 
+pub mod counter;
 pub mod madvise;
 pub mod perf;
 pub mod process;
@@ -309,6 +310,21 @@ pub fn uid() -> u32 {
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no arguments and cannot fail.
     unsafe { libc::gettid() }
+}
+
+/// CPU time the calling thread has used, ns (CLOCK_THREAD_CPUTIME_ID): what a short
+/// calibration loop cost, unaffected by time the thread spent waiting for a CPU.
+pub fn thread_cpu_ns() -> io::Result<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec; the clock id is a constant Linux knows.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 #[cfg(test)]
