@@ -89,9 +89,14 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
             color: g.color,
             dashed: false,
         });
+        let floor = if g.measured().any(|b| b.timing_floor_note().is_some()) {
+            " (p50 at the timing floor)"
+        } else {
+            ""
+        };
         legend.add(
             format!(
-                "{}: {} operations",
+                "{}: {} operations timed{floor}",
                 g.label,
                 axes::format_si(h.len() as f64)
             ),

@@ -64,9 +64,14 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
             dashed: false,
         });
         let q = |q: f64| axes::format_latency_ns(h.value_at_quantile(q) as f64);
+        let floor = if g.measured().any(|b| b.timing_floor_note().is_some()) {
+            " (p50 at the timing floor)"
+        } else {
+            ""
+        };
         legend.add(
             format!(
-                "{}: p50 {}, p99 {}, p99.9 {}, max {}",
+                "{}: p50 {}, p99 {}, p99.9 {}, max {}{floor}",
                 g.label,
                 q(0.5),
                 q(0.99),

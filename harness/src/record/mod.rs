@@ -134,6 +134,22 @@ pub struct BackendResult {
 }
 
 impl BackendResult {
+    /// The timing floor's note when this result's p50 is below twice the latency the
+    /// loop records for an empty operation: the latencies are mostly the clock's.
+    pub fn timing_floor_note(&self) -> Option<String> {
+        let t = self.timing.as_ref()?;
+        let p50 = self.latency_ns.as_ref()?.p50;
+        t.at_floor(p50).then(|| {
+            format!(
+                "p50 {} is below 2x the timing floor ({} per empty operation with timing = {}): {}",
+                crate::units::format_ns(p50 as f64),
+                crate::units::format_ns(t.floor_ns),
+                t.mode,
+                crate::timing::FLOOR_MARK
+            )
+        })
+    }
+
     pub fn from_outcome(
         spec: &BackendSpec,
         o: Outcome,

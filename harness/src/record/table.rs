@@ -32,6 +32,11 @@ pub fn summary_table(r: &RunRecord) -> String {
         let lat = |f: fn(&crate::record::Latency) -> u64| {
             or_dash(b.latency_ns.as_ref(), |l| format_ns(f(l) as f64))
         };
+        let floor = b.timing_floor_note();
+        let p50 = match floor {
+            Some(_) => format!("{} *", lat(|l| l.p50)),
+            None => lat(|l| l.p50),
+        };
         let measured = b.ops > 0;
         let verify = match b.verify_errors {
             None => "off".to_string(),
@@ -51,7 +56,7 @@ pub fn summary_table(r: &RunRecord) -> String {
             or_dash(measured.then_some(b.bytes_per_sec), |v| {
                 format!("{:.1}", v / 1048576.0)
             }),
-            lat(|l| l.p50),
+            p50,
             lat(|l| l.p99),
             lat(|l| l.p999),
             lat(|l| l.max),
@@ -59,6 +64,9 @@ pub fn summary_table(r: &RunRecord) -> String {
         ]);
         if let Some(reason) = &b.reason {
             notes.push(format!("{} ({status}): {reason}", b.name));
+        }
+        if let Some(n) = floor {
+            notes.push(format!("* {} x{}: {n}", b.name, b.threads));
         }
     }
     let mut out = t.to_text();

@@ -124,6 +124,8 @@ pub struct Row {
     pub p99: Option<Spread>,
     pub p999: Option<Spread>,
     pub derived: BTreeMap<Derived, Spread>,
+    /// The timing-floor note of the first pooled result whose p50 is at the floor.
+    pub timing_floor: Option<String>,
     /// Why a derived counter is n/a: {counter: reason}, in counter-name order.
     pub unavailable: BTreeMap<CounterId, String>,
 }
@@ -236,6 +238,7 @@ fn pool(workload: String, name: String, threads: usize, g: &[&BackendResult]) ->
         p99: lat(|l| l.p99),
         p999: lat(|l| l.p999),
         derived,
+        timing_floor: ok.iter().find_map(|b| b.timing_floor_note()),
         unavailable,
     }
 }

@@ -96,7 +96,10 @@ fn rows_table(rows: &[Row], reference: Option<&str>) -> Table {
             runs,
             spread(row.ops_per_sec, format_count),
             spread(mib, |v| format!("{v:.1}")),
-            spread(row.p50, format_ns),
+            match row.timing_floor {
+                Some(_) => format!("{} *", spread(row.p50, format_ns)),
+                None => spread(row.p50, format_ns),
+            },
             spread(row.p99, format_ns),
             spread(row.p999, format_ns),
         ];
@@ -124,6 +127,9 @@ fn notes(rows: &[Row], reference: Option<&str>) -> Vec<String> {
                 row.status_text(),
                 row.reasons.join("; ")
             ));
+        }
+        if let Some(n) = &row.timing_floor {
+            notes.push(format!("* {} x{}: {n}", row.name, row.threads));
         }
         if let Some(n) = row.verify_errors.filter(|&n| n > 0) {
             notes.push(format!(

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The timing floor: what faultline's loop costs around the cheapest operation there is,
+# a cached 4 KiB mmap read (1 thread, warm 16 MiB file, random blocks, one u64 read per
+# block), against an untimed reference loop doing the same reads with no harness
+# (`faultline reference mmap-block`: xorshift offsets, one load per block, no clock).
+#
+# Rounds alternate: reference, timing=every, timing=sample:64, timing=batch:64. Prints
+# ns per operation of each (median of the rounds, from wall-clock throughput), the
+# harness's cost over the reference, and checks the targets:
+#   every     <= 35 ns per operation
+#   sample:64 <= 12 ns per operation
+#   the recorded overhead_ns of `every` within 30% of (every - reference)
+# Exit status 1 when a target is missed (this machine may be busy: rerun, or give more
+# rounds), 2 on a usage error.
+#
+#   scripts/timing-floor.sh [--rounds N (5)] [--seconds S (3)] [--keep DIR]
+#
+# --keep DIR keeps the result directories under DIR (default: a temporary directory,
+# removed at the end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=5 secs=3 keep=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
+    --seconds) secs=${2:?--seconds needs a number}; shift 2 ;;
+    --keep) keep=${2:?--keep needs a directory}; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "timing-floor.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$rounds$secs" in *[!0-9]*) echo "timing-floor.sh: --rounds and --seconds take whole numbers" >&2; exit 2 ;; esac
+cargo build --release --quiet
+bin=$PWD/target/release/faultline
+if [ -n "$keep" ]; then
+  [ -e "$keep" ] && { echo "timing-floor.sh: $keep exists; give a new directory" >&2; exit 2; }
+  mkdir -p "$keep"; tmp=$keep
+else
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fi
+common=(workloads/quick.toml --backend mmap --threads 1 --size 16MiB --start warm
+        --warmup 500ms --duration "${secs}s" --quiet)
+
+# One run first, to make the data file and learn its path.
+"$bin" run "${common[@]}" --duration 1s --out "$tmp/prime" >/dev/null
+file=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data_file"]["path"])' "$tmp/prime/run.json")
+echo "data file: $file (16 MiB, warm); $rounds rounds of ${secs}s" >&2
+
+for r in $(seq 1 "$rounds"); do
+  echo "round $r/$rounds" >&2
+  "$bin" reference mmap-block --file "$file" --threads 1 --seconds "$secs" > "$tmp/ref-$r.txt"
+  for mode in every sample:64 batch:64; do
+    "$bin" run "${common[@]}" --timing "$mode" --out "$tmp/${mode/:/-}-$r" >/dev/null
+  done
+done
+
+python3 - "$tmp" "$rounds" <<'PY'
+import json, re, statistics as st, sys
+tmp, rounds = sys.argv[1], int(sys.argv[2])
+def ref(r):
+    m = re.search(r"ns_per_op=([0-9.]+)", open(f"{tmp}/ref-{r}.txt").read())
+    if not m:
+        sys.exit(f"timing-floor.sh: no ns_per_op in the reference output {tmp}/ref-{r}.txt")
+    return float(m.group(1))
+def run(mode, r):
+    b = json.load(open(f"{tmp}/{mode.replace(':', '-')}-{r}/run.json"))["backends"][0]
+    if b["status"] != "ok":
+        sys.exit(f"timing-floor.sh: {mode} round {r} did not run: {b['reason']}")
+    return 1e9 / b["ops_per_sec"], b["timing"], b["latency_ns"]["p50"]
+rows = {"reference (untimed)": [ref(r) for r in range(1, rounds + 1)]}
+timing = {}
+for mode in ("every", "sample:64", "batch:64"):
+    got = [run(mode, r) for r in range(1, rounds + 1)]
+    rows[f"timing={mode}"] = [g[0] for g in got]
+    timing[mode] = got
+base = st.median(rows["reference (untimed)"])
+print(f"{'loop':<22}{'ns/op (median)':>15}{'min':>8}{'max':>8}{'over ref':>10}")
+for k, v in rows.items():
+    m = st.median(v)
+    print(f"{k:<22}{m:>15.1f}{min(v):>8.1f}{max(v):>8.1f}{m - base:>+10.1f}")
+every = st.median(rows["timing=every"])
+sample = st.median(rows["timing=sample:64"])
+ovh = st.median([t["overhead_ns"] for _, t, _ in timing["every"]])
+floor = st.median([t["floor_ns"] for _, t, _ in timing["every"]])
+clock = timing["every"][0][1]["clock"]
+p50 = st.median([p for _, _, p in timing["every"]])
+print(f"\nclock: {clock}; every: overhead_ns {ovh:.1f} (recorded), floor_ns {floor:.0f}, p50 {p50:.0f} ns")
+fails = []
+def check(ok, what):
+    print(("PASS " if ok else "FAIL ") + what)
+    if not ok:
+        fails.append(what)
+check(every <= 35, f"timing=every {every:.1f} ns/op <= 35")
+check(sample <= 12, f"timing=sample:64 {sample:.1f} ns/op <= 12")
+diff = every - base
+check(diff > 0 and abs(ovh - diff) <= 0.3 * diff,
+      f"overhead_ns {ovh:.1f} within 30% of every - reference = {diff:.1f}")
+sys.exit(1 if fails else 0)
+PY
