@@ -5,7 +5,8 @@
 //!   device's). Every spec `backend::open` accepts is measured; the others are printed
 //!   as skipped with the reason.
 //! * `record/*`: the runner's per-operation bookkeeping (two clock readings, one
-//!   histogram sample).
+//!   histogram sample): with CLOCK_MONOTONIC (`Instant`) and with the clock the runner
+//!   uses (`timing::Clock`: the invariant TSC where the kernel trusts it).
 //! * `verify/*`: the checksum the runner computes to verify every read.
 //! * `page_fault/*`: the first touch of a fresh mapping, per 4 KiB page (and, for the
 //!   file, per fault when only one page in 64 KiB is touched).
@@ -141,6 +142,13 @@ fn record(c: &mut Criterion) {
         b.iter(|| {
             let t0 = Instant::now();
             black_box(t0.elapsed().as_nanos() as u64)
+        })
+    });
+    let clock = faultline::timing::Clock::get();
+    g.bench_function(format!("clock_pair_{}", clock.name()), |b| {
+        b.iter(|| {
+            let t0 = clock.raw();
+            black_box(clock.nanos(t0, clock.raw()))
         })
     });
     // Latencies of the size the runner sees, so the samples land in different buckets.

@@ -180,7 +180,7 @@ impl<'a> MemoryWorker<'a> {
 }
 
 impl Worker for MemoryWorker<'_> {
-    #[inline]
+    #[inline(always)]
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
         let start = offset as usize;
         let block = self
@@ -210,7 +210,7 @@ fn sigbus_error(data: &[u8], offset: u64) -> OpError {
 }
 
 /// Read a block that is now in memory, as `touch` asks, and return its header fold.
-#[inline]
+#[inline(always)]
 pub fn consume(data: &[u8], offset: u64, touch: Touch) -> u64 {
     let fold = page::fold_headers(data, offset);
     if touch == Touch::All {

@@ -82,7 +82,7 @@ impl<'a> OffsetGen<'a> {
     }
 
     /// The index of the next block to read.
-    #[inline]
+    #[inline(always)]
     pub fn next_block(&mut self) -> u64 {
         match self {
             OffsetGen::Sequential {

@@ -204,7 +204,7 @@ impl<'a> Driver<'a> {
 
     /// The clock this driver times with (asynchronous workers time their operations
     /// from issue to completion with it).
-    #[inline]
+    #[inline(always)]
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
@@ -225,9 +225,19 @@ impl<'a> Driver<'a> {
 
     /// False once the run is over for this thread. Switches from warm-up to measuring
     /// (dropping what was recorded so far) when the sampler says so.
-    #[inline]
+    #[inline(always)]
     pub fn should_continue(&mut self) -> bool {
         let phase = self.shared.phase.load(Ordering::Relaxed);
+        if phase == MEASURE && self.measuring {
+            return self.quota.is_none_or(|q| self.ops < q);
+        }
+        self.phase_changed(phase)
+    }
+
+    /// `should_continue` outside the measured phase's fast path.
+    #[cold]
+    #[inline(never)]
+    fn phase_changed(&mut self, phase: u8) -> bool {
         if phase == STOP {
             return false;
         }
@@ -246,7 +256,7 @@ impl<'a> Driver<'a> {
     }
 
     /// Byte offset of the next block to read.
-    #[inline]
+    #[inline(always)]
     pub fn next_offset(&mut self) -> u64 {
         self.gen.next_block() * self.block
     }
@@ -269,7 +279,7 @@ impl<'a> Driver<'a> {
     /// Record one finished operation whose latency was timed: verify its fold, count
     /// it, record its latency. Under `sample:N` only the sampled operations' latencies
     /// are recorded (asynchronous workers time every operation and call this for each).
-    #[inline]
+    #[inline(always)]
     pub fn complete(&mut self, offset: u64, fold: u64, latency_ns: u64) {
         self.count(offset, fold);
         let record = match self.timing {
