@@ -294,21 +294,28 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Whether this operation is the next sampled one: gaps are uniform in 1..2N, so
-    /// one operation in N on average and no aliasing with a periodic access pattern.
+    /// Whether this operation is the next sampled one (see `draw_gap`).
     #[inline(always)]
     fn sample_due(&mut self, n: u32) -> bool {
         if self.gap > 0 {
             self.gap -= 1;
             return false;
         }
+        self.draw_gap(n);
+        true
+    }
+
+    /// The untimed operations before the next sampled one: uniform in 0..=2N-2, so one
+    /// operation in N is timed on average and the sampling cannot alias with a periodic
+    /// access pattern.
+    #[inline(always)]
+    fn draw_gap(&mut self, n: u32) {
         let mut x = self.gap_rng;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.gap_rng = x;
         self.gap = (x % (2 * n as u64 - 1)) as u32;
-        true
     }
 
     /// For asynchronous workers: may one more operation be issued while `in_flight`
@@ -362,12 +369,14 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// One operation in `n` timed (on average); all verified and counted.
+    /// One operation in `n` timed (on average); all verified and counted. The untimed
+    /// operations between two timed ones run in groups (`untimed`).
     #[inline(always)]
     fn run_sampled<W: Worker + ?Sized>(&mut self, w: &mut W, n: u32) -> Result<(), OpError> {
         while self.should_continue() {
-            let off = self.next_offset();
-            if self.sample_due(n) {
+            if self.gap == 0 {
+                self.draw_gap(n);
+                let off = self.next_offset();
                 let t0 = self.clock.raw();
                 let r = w.read(off);
                 let t1 = self.clock.raw();
@@ -377,8 +386,8 @@ impl<'a> Driver<'a> {
                     self.hist.saturating_record(self.clock.nanos(t0, t1).max(1));
                 }
             } else {
-                let fold = w.read(off)?;
-                self.count(off, fold);
+                let k = self.untimed(w, self.gap as u64)?;
+                self.gap -= k as u32;
             }
         }
         Ok(())
@@ -393,21 +402,48 @@ impl<'a> Driver<'a> {
             let measuring = self.measuring;
             let t0 = self.clock.raw();
             let mut done = 0u64;
-            loop {
-                let off = self.next_offset();
-                let fold = w.read(off)?;
-                self.count(off, fold);
-                done += 1;
-                if done == n as u64 || !self.should_continue() {
+            while done < n as u64 {
+                done += self.untimed(w, n as u64 - done)?;
+                if !self.should_continue() {
                     break;
                 }
             }
             let ns = self.clock.nanos(t0, self.clock.raw());
-            if measuring && self.measuring {
+            if measuring && self.measuring && done > 0 {
                 let mean = (ns / done).max(1);
                 self.hist.saturating_record_n(mean, done);
             }
         }
         Ok(())
     }
+
+    /// Up to `want` untimed operations (at most `GROUP`, and never past the quota), run
+    /// as a group: the offsets drawn first, then the reads, then their verification.
+    /// The reads of a group are independent, so a CPU can overlap them (their cache and
+    /// TLB misses) as it does in a loop that does nothing but read; interleaving each
+    /// read with its bookkeeping would leave too few reads in its window. Returns the
+    /// operations done.
+    #[inline(always)]
+    fn untimed<W: Worker + ?Sized>(&mut self, w: &mut W, want: u64) -> Result<u64, OpError> {
+        let mut k = want.min(GROUP as u64);
+        if let (Some(q), true) = (self.quota, self.measuring) {
+            k = k.min(q.saturating_sub(self.ops)).max(1);
+        }
+        let k = k as usize;
+        let mut offs = [0u64; GROUP];
+        let mut folds = [0u64; GROUP];
+        for o in offs.iter_mut().take(k) {
+            *o = self.next_offset();
+        }
+        for (f, &o) in folds.iter_mut().zip(offs.iter()).take(k) {
+            *f = w.read(o)?;
+        }
+        for (&o, &f) in offs.iter().zip(folds.iter()).take(k) {
+            self.count(o, f);
+        }
+        Ok(k as u64)
+    }
 }
+
+/// Untimed operations run together (see `Driver::untimed`).
+const GROUP: usize = 8;
