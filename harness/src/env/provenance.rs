@@ -698,7 +698,7 @@ mod tests {
         let b = balloon(d.path(), &mut r);
         assert_eq!(b.free_page_reporting, Some(false));
         assert_eq!(b.reported_kib, None, "never 0");
-        assert!(r["balloon.reported_kib"].contains("reported_kib"));
+        assert!(r["balloon.reported_kib"].contains("without free page reporting"));
 
         // No balloon at all.
         let d = tempfile::tempdir().unwrap();
