@@ -125,7 +125,131 @@ fn describe_env(e: &Environment, path: &Path) -> String {
     for (k, v) in rows {
         let _ = writeln!(out, "  {k:<19} {v}");
     }
+    for (k, v) in provenance_rows(e) {
+        let _ = writeln!(out, "  {k:<19} {v}");
+    }
     out
+}
+
+/// The provenance fields: CPU identification, hypervisor, clocksource, balloon, swap,
+/// zram compressor, the source the binary was built from.
+fn provenance_rows(e: &Environment) -> Vec<(&'static str, String)> {
+    let why = |key: &str| e.reasons.get(key).map_or("not reported", String::as_str);
+    let unavailable = |key: &str| format!("unavailable ({})", why(key));
+    let q = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let kib = |k: u64| units::format_size(k.saturating_mul(1024));
+    let mut rows = Vec::new();
+    rows.push((
+        "cpu id",
+        match &e.cpu_id {
+            Some(c) => {
+                let n = |v: Option<u32>| v.map_or_else(|| "?".into(), |v| v.to_string());
+                format!(
+                    "{} family {} model {} stepping {}, microcode {}",
+                    q(&c.vendor),
+                    n(c.family),
+                    n(c.model),
+                    n(c.stepping),
+                    q(&c.microcode)
+                )
+            }
+            None => unavailable("cpu_id"),
+        },
+    ));
+    rows.push((
+        "hypervisor",
+        match &e.hypervisor {
+            Some(h) => {
+                let cpuid = match (h.cpuid_hypervisor_bit, &h.cpuid_vendor) {
+                    (Some(true), Some(v)) => format!("\"{v}\""),
+                    (Some(true), None) => "bit set, no vendor leaf".into(),
+                    (Some(false), _) => "bit clear".into(),
+                    (None, _) => "-".into(),
+                };
+                let dmi = match (&h.dmi_sys_vendor, &h.dmi_product_name) {
+                    (None, None) => "-".to_string(),
+                    (v, p) => format!("{} / {}", q(v), q(p)),
+                };
+                format!(
+                    "{} (cpuid: {cpuid}; /sys/hypervisor: {}; DMI: {dmi})",
+                    h.name.as_deref().unwrap_or("none named"),
+                    q(&h.sys_hypervisor_type)
+                )
+            }
+            None => unavailable("hypervisor"),
+        },
+    ));
+    rows.push((
+        "clocksource",
+        match &e.clocksource {
+            Some(c) => format!("{} (available: {})", c.current, c.available.join(" ")),
+            None => unavailable("clocksource"),
+        },
+    ));
+    if let Some(b) = &e.balloon {
+        let dev = if b.present {
+            format!(
+                "virtio balloon {} ({})",
+                q(&b.device),
+                b.driver.as_deref().unwrap_or("no driver bound")
+            )
+        } else {
+            "no virtio balloon".to_string()
+        };
+        let fpr = match b.free_page_reporting {
+            Some(true) => "free page reporting on".to_string(),
+            Some(false) => "free page reporting off".to_string(),
+            None => format!(
+                "free page reporting unknown ({})",
+                why("balloon.free_page_reporting")
+            ),
+        };
+        let reported = match b.reported_kib {
+            Some(k) => format!("{} reported to the host since boot", kib(k)),
+            None => format!("reported_kib unavailable ({})", why("balloon.reported_kib")),
+        };
+        rows.push(("balloon", format!("{dev}, {fpr}, {reported}")));
+    }
+    rows.push((
+        "swap",
+        match &e.swap {
+            Some(s) => {
+                let total = s.total_kib.map_or_else(|| "?".into(), kib);
+                let free = s.free_kib.map_or_else(|| "?".into(), kib);
+                if s.devices.is_empty() {
+                    format!("none (SwapTotal {total})")
+                } else {
+                    let devs: Vec<String> = s
+                        .devices
+                        .iter()
+                        .map(|d| {
+                            format!(
+                                "{} ({}, {}, {} used, priority {})",
+                                d.name,
+                                d.kind,
+                                kib(d.size_kib),
+                                kib(d.used_kib),
+                                d.priority
+                            )
+                        })
+                        .collect();
+                    format!("{total} total, {free} free: {}", devs.join(", "))
+                }
+            }
+            None => unavailable("swap"),
+        },
+    ));
+    if let Some(c) = &e.zram_comp_algorithm {
+        rows.push(("zram compressor", c.clone()));
+    }
+    let built = match (&e.git_revision, e.git_dirty) {
+        (Some(r), Some(true)) => format!("git {r} with uncommitted changes"),
+        (Some(r), Some(false)) => format!("git {r}"),
+        (Some(r), None) => format!("git {r} ({})", why("git_revision")),
+        (None, _) => unavailable("git_revision"),
+    };
+    rows.push(("built from", built));
+    rows
 }
 
 /// One disk's model, read-ahead, scheduler, rotation and logical block size.

@@ -2,6 +2,7 @@
 //! comes from. A fact that cannot be read is null, with the reason in `reasons`.
 
 pub mod cgroup;
+pub mod provenance;
 pub mod zram;
 
 use crate::sys;
@@ -54,6 +55,31 @@ pub struct Environment {
     pub perf_event_paranoid: Option<i64>,
     /// "v1" or "v2": the cgroup hierarchy that holds the memory controller.
     pub cgroup_version: Option<String>,
+    /// Provenance (`provenance`): vendor, family, model, stepping and microcode of the CPU.
+    #[serde(default)]
+    pub cpu_id: Option<provenance::CpuId>,
+    /// What CPUID, /sys/hypervisor and DMI say about the hypervisor; null when none
+    /// says anything.
+    #[serde(default)]
+    pub hypervisor: Option<provenance::Hypervisor>,
+    /// The kernel's current and available clocksources.
+    #[serde(default)]
+    pub clocksource: Option<provenance::Clocksource>,
+    /// The virtio balloon and free page reporting at the start of the run.
+    #[serde(default)]
+    pub balloon: Option<provenance::Balloon>,
+    /// Swap devices and SwapTotal/SwapFree.
+    #[serde(default)]
+    pub swap: Option<provenance::Swap>,
+    /// The selected compressor of the zram device the data is on (zram runs only).
+    #[serde(default)]
+    pub zram_comp_algorithm: Option<String>,
+    /// The git revision of the source the binary was built from ("unknown" outside a
+    /// checkout or without git) and whether that tree had uncommitted changes.
+    #[serde(default)]
+    pub git_revision: Option<String>,
+    #[serde(default)]
+    pub git_dirty: Option<bool>,
     /// Why a field above is null.
     #[serde(default)]
     pub reasons: BTreeMap<String, String>,
@@ -103,6 +129,7 @@ impl Environment {
         e.disks(target);
         e.memory_settings();
         e.perf();
+        provenance::collect(&mut e);
         e
     }
 

@@ -49,6 +49,12 @@ pub struct Counters {
     pub machine_cpu_system_ns: Option<u64>,
     pub machine_cpu_idle_ns: Option<u64>,
     pub machine_cpu_iowait_ns: Option<u64>,
+    /// Time the hypervisor ran something else while this machine's CPUs wanted to run
+    /// (the steal field of /proc/stat, all CPUs).
+    pub steal_ns: Option<u64>,
+    /// KiB the guest handed back to the host by free page reporting
+    /// (/sys/module/page_reporting/parameters/reported_kib).
+    pub balloon_reported_kib: Option<u64>,
     /// Deltas of selected /proc/vmstat fields (pgmajfault, pgscan_*, pgsteal_*,
     /// workingset_refault_file, thp_*).
     pub vmstat: Option<BTreeMap<String, u64>>,
@@ -78,12 +84,14 @@ pub enum CounterId {
     MachineCpuSystemNs,
     MachineCpuIdleNs,
     MachineCpuIowaitNs,
+    StealNs,
+    BalloonReportedKib,
     Vmstat,
 }
 
 impl CounterId {
     /// Every counter, in the field order of `Counters`.
-    pub const ALL: [CounterId; 21] = [
+    pub const ALL: [CounterId; 23] = [
         CounterId::MinorFaults,
         CounterId::MajorFaults,
         CounterId::FaultOps,
@@ -104,6 +112,8 @@ impl CounterId {
         CounterId::MachineCpuSystemNs,
         CounterId::MachineCpuIdleNs,
         CounterId::MachineCpuIowaitNs,
+        CounterId::StealNs,
+        CounterId::BalloonReportedKib,
         CounterId::Vmstat,
     ];
 
@@ -130,6 +140,8 @@ impl CounterId {
             CounterId::MachineCpuSystemNs => "machine_cpu_system_ns",
             CounterId::MachineCpuIdleNs => "machine_cpu_idle_ns",
             CounterId::MachineCpuIowaitNs => "machine_cpu_iowait_ns",
+            CounterId::StealNs => "steal_ns",
+            CounterId::BalloonReportedKib => "balloon_reported_kib",
             CounterId::Vmstat => "vmstat",
         }
     }
@@ -208,6 +220,8 @@ impl Counters {
             CounterId::MachineCpuSystemNs => count(self.machine_cpu_system_ns),
             CounterId::MachineCpuIdleNs => count(self.machine_cpu_idle_ns),
             CounterId::MachineCpuIowaitNs => count(self.machine_cpu_iowait_ns),
+            CounterId::StealNs => count(self.steal_ns),
+            CounterId::BalloonReportedKib => count(self.balloon_reported_kib),
             CounterId::Vmstat => by_name(&self.vmstat),
         }
     }
@@ -253,6 +267,8 @@ mod tests {
             &mut c.machine_cpu_system_ns,
             &mut c.machine_cpu_idle_ns,
             &mut c.machine_cpu_iowait_ns,
+            &mut c.steal_ns,
+            &mut c.balloon_reported_kib,
         ];
         for (i, f) in fields.into_iter().enumerate() {
             *f = Some(100 + i as u64);

@@ -1,6 +1,6 @@
 //! CPU time: of the measured threads (utime/stime from /proc/self/task/TID/stat, clock
-//! ticks), and of the whole machine (/proc/stat). Eviction and fault handling show up
-//! as system time.
+//! ticks), and of the whole machine (/proc/stat), including the time the hypervisor
+//! stole (`steal_ns`). Eviction and fault handling show up as system time.
 
 use super::{parse, CounterId, Counters, Probe, Reasons, ThreadSet};
 
@@ -44,6 +44,7 @@ impl Probe for Cpu {
                 c.machine_cpu_system_ns = ns(m.system + m.irq + m.softirq);
                 c.machine_cpu_idle_ns = ns(m.idle);
                 c.machine_cpu_iowait_ns = ns(m.iowait);
+                c.steal_ns = ns(m.steal);
             }
             Err(e) => {
                 for f in [
@@ -51,10 +52,26 @@ impl Probe for Cpu {
                     CounterId::MachineCpuSystemNs,
                     CounterId::MachineCpuIdleNs,
                     CounterId::MachineCpuIowaitNs,
+                    CounterId::StealNs,
                 ] {
                     r.set(f, format!("cannot read /proc/stat: {e}"));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn steal_from_a_busy_vm() {
+        // Captured on the development VM while other builders shared its host.
+        let t = include_str!("testdata/stat-vm-steal.txt");
+        let m = parse::parse_proc_stat_cpu(t).unwrap();
+        assert_eq!(m.steal, 55642);
+        // USER_HZ ticks (100 per second here) to ns.
+        assert_eq!(parse::ticks_to_ns(m.steal, 100), Some(556_420_000_000));
     }
 }

@@ -6,8 +6,10 @@
 //! One file per probe: `thread` (page faults and tlb:tlb_flush of the measured threads,
 //! opened by each worker), `shootdowns` (/proc/interrupts), `disk` (sysfs block stats of
 //! the physical disks behind the file), `vmstat`, `memory` (page cache, cgroup, huge
-//! pages), `cpu` (threads and machine). `parse` and `device` hold the pure parsers.
+//! pages), `cpu` (threads and machine, steal), `balloon` (free page reporting).
+//! `parse` and `device` hold the pure parsers.
 
+pub mod balloon;
 pub mod counters;
 pub mod cpu;
 pub mod device;
@@ -68,6 +70,7 @@ impl ProbeSet {
                 Box::new(cpu::Cpu {
                     hz: crate::sys::clock_ticks_per_sec(),
                 }),
+                Box::new(balloon::Balloon),
             ],
             thread_cfg: ThreadProbeConfig { faults, tlb },
             static_reasons,
@@ -129,6 +132,8 @@ pub fn delta(prev: &Counters, cur: &Counters, app_bytes: u64) -> Counters {
         machine_cpu_system_ns: sub(prev.machine_cpu_system_ns, cur.machine_cpu_system_ns),
         machine_cpu_idle_ns: sub(prev.machine_cpu_idle_ns, cur.machine_cpu_idle_ns),
         machine_cpu_iowait_ns: sub(prev.machine_cpu_iowait_ns, cur.machine_cpu_iowait_ns),
+        steal_ns: sub(prev.steal_ns, cur.steal_ns),
+        balloon_reported_kib: sub(prev.balloon_reported_kib, cur.balloon_reported_kib),
         vmstat: sub_map(&prev.vmstat, &cur.vmstat),
     }
 }

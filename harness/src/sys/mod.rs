@@ -3,6 +3,7 @@
 //! Rust. Each wrapper returns `std::io::Result` and leaves interpretation to the caller.
 
 pub mod counter;
+pub mod cpuid;
 pub mod madvise;
 pub mod perf;
 pub mod process;
