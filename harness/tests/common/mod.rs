@@ -105,7 +105,29 @@ pub fn check_backend(b: &BackendResult) -> bool {
             b.ops
         );
     } else {
-        assert_eq!(h.len(), b.ops, "{name}: histogram count == ops");
+        let t = b
+            .timing
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: an in-process cell records its timing"));
+        assert_eq!(h.len(), t.sampled_ops, "{name}: histogram count == sampled_ops");
+        assert!(t.overhead_ns > 0.0 && t.floor_ns >= 1.0, "{name}: floor {t:?}");
+        if t.mode == "every" {
+            assert_eq!(h.len(), b.ops, "{name}: histogram count == ops");
+        } else if let Some(n) = t.mode.strip_prefix("sample:") {
+            // One in N on average: far fewer than all, but some.
+            let n: u64 = n.parse().expect("sample:N");
+            assert!(
+                h.len() >= 1 && h.len() <= b.ops / n * 3 + 1,
+                "{name}: {} sampled of {} ops at {}",
+                h.len(),
+                b.ops,
+                t.mode
+            );
+        } else {
+            // batch:N: every measured batch recorded, except one that spanned the end
+            // of the warm-up (per thread).
+            assert!(h.len() <= b.ops, "{name}: batch histogram count <= ops");
+        }
     }
     true
 }
