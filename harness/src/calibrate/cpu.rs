@@ -35,7 +35,7 @@ fn cpu_flags() -> Vec<String> {
 
 fn clock_tsc(opts: &Options) -> Primitive {
     let n = loops(opts);
-    let method_base = format!("{n} back-to-back rdtsc reads timed with CLOCK_MONOTONIC, per read");
+    let method_base = format!("{n} back-to-back rdtsc reads, per read");
     #[cfg(target_arch = "x86_64")]
     {
         let flags = cpu_flags();

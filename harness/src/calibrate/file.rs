@@ -122,7 +122,7 @@ fn minor_fault(opts: &Options, s: &Scratch) -> Primitive {
     }
     let ppf = super::Stats::of(&pages_per_fault).map_or(0.0, |s| s.median);
     let method = format!(
-        "per repetition: a new shared mapping (MADV_RANDOM) of a cached, clean {} MiB file, every page read once in random order; time / minor faults (getrusage): {ppf:.1} pages mapped per fault (fault-around, {}){}",
+        "per repetition: a new shared mapping (MADV_RANDOM) of a cached, clean {} MiB file, every page read once in random order; time / minor faults (getrusage): {ppf:.1} pages mapped per fault (fault-around of {}; a large folio is mapped whole){}",
         s.len >> 20,
         fault_around_kib(),
         if majors > 0 {

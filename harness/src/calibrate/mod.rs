@@ -331,7 +331,7 @@ impl Options {
 }
 
 /// Skip reason for the parts that need root.
-pub const NEEDS_ROOT: &str = "needs root (hot-adds a zram device)";
+pub const NEEDS_ROOT: &str = "needs root (hot-adds a zram device and creates a memory cgroup)";
 
 /// Measure every primitive. Progress goes to `ui`; the command owns the output.
 pub fn run(opts: &Options, command: Vec<String>, ui: &dyn Reporter) -> Result<Calibration> {
