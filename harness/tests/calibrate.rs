@@ -276,3 +276,28 @@ fn report_with_a_calibration_predicts_and_explains_bad_files() {
         text(&o)
     );
 }
+
+/// docs/calibrate.md names every flag of `calibrate` and report's `--calibration`.
+#[test]
+fn docs_name_every_calibrate_flag() {
+    use clap::CommandFactory;
+    let docs = std::fs::read_to_string(repo_root().join("docs/calibrate.md")).unwrap();
+    let cli = faultline::cmd::Cli::command();
+    let cal = cli
+        .find_subcommand("calibrate")
+        .expect("calibrate subcommand");
+    let mut n = 0;
+    for a in cal.get_arguments() {
+        if let Some(l) = a.get_long() {
+            assert!(
+                docs.contains(&format!("`--{l}")),
+                "docs/calibrate.md lacks --{l}"
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 6, "found only {n} flags");
+    assert!(docs.contains("--calibration"));
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    assert!(readme.contains("faultline calibrate"));
+}

@@ -80,6 +80,7 @@ pub fn predicted_vs_measured(records: &[RunRecord], cal: &Calibration, source: &
         ],
         2,
     );
+    t.columns[8].align = crate::table::Align::Left;
     let mut hosts: Vec<String> = Vec::new();
     for r in records {
         let host = r.environment.hostname.clone().unwrap_or_default();
