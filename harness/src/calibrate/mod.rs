@@ -457,6 +457,22 @@ fn run_delay_ns() -> Option<u64> {
     t.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The wall clock together with the run-queue wait up to that instant: read again
+/// when the thread was switched out in between (a few tries).
+fn wall_and_delay() -> (std::time::Instant, Option<u64>) {
+    let mut last = (std::time::Instant::now(), None);
+    for _ in 0..5 {
+        let d0 = run_delay_ns();
+        let w = std::time::Instant::now();
+        let d1 = run_delay_ns();
+        last = (w, d0);
+        if d0 == d1 {
+            break;
+        }
+    }
+    last
+}
+
 /// A stopwatch of the calling thread's on-CPU time (see `TIMING`).
 pub struct CpuTimer {
     wall: std::time::Instant,
@@ -466,22 +482,22 @@ pub struct CpuTimer {
 
 impl CpuTimer {
     pub fn start() -> CpuTimer {
-        let delay = run_delay_ns();
         let cpu = crate::sys::calibrate::thread_cpu_ns();
-        CpuTimer {
-            wall: std::time::Instant::now(),
-            delay,
-            cpu,
-        }
+        let (wall, delay) = wall_and_delay();
+        CpuTimer { wall, delay, cpu }
     }
 
-    /// On-CPU nanoseconds since `start`.
+    /// On-CPU nanoseconds since `start`: wall time minus run-queue wait, never less
+    /// than the thread's CPU time (which leaves steal out, so it is a lower bound).
     pub fn ns(&self) -> f64 {
-        let wall = self.wall.elapsed().as_nanos() as u64;
-        match (self.delay, run_delay_ns()) {
-            (Some(a), Some(b)) => wall.saturating_sub(b.saturating_sub(a)) as f64,
-            _ => crate::sys::calibrate::thread_cpu_ns().saturating_sub(self.cpu) as f64,
-        }
+        let (w1, d1) = wall_and_delay();
+        let cpu = crate::sys::calibrate::thread_cpu_ns().saturating_sub(self.cpu);
+        let wall = w1.duration_since(self.wall).as_nanos() as u64;
+        let on_cpu = match (self.delay, d1) {
+            (Some(a), Some(b)) => wall.saturating_sub(b.saturating_sub(a)),
+            _ => cpu,
+        };
+        on_cpu.max(cpu) as f64
     }
 }
 
