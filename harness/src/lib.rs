@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod calibrate;
 pub mod claim;
 pub mod cmd;
 pub mod datafile;

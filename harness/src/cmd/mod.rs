@@ -1,6 +1,7 @@
 //! One module per subcommand, each owning its clap arguments and its `run`: a straight
 //! pipeline from arguments to an exit code. `main` parses and calls `dispatch`.
 
+pub mod calibrate;
 pub mod claim;
 pub mod compare;
 pub mod env;
@@ -10,6 +11,7 @@ pub mod report;
 pub mod run;
 
 use anyhow::{bail, Context, Result};
+use calibrate::CalibrateArgs;
 use claim::ClaimArgs;
 use clap::{Parser, Subcommand};
 use compare::CompareArgs;
@@ -60,6 +62,9 @@ pub enum Command {
     /// Test one popular claim about mmap (logscan, flush, atomics): a table and a result
     /// directory under results/claims/<name>/.
     Claim(ClaimArgs),
+    /// Measure the primitives the mmap argument is made of (clocks, faults, copies,
+    /// shootdowns, eviction) on this machine: a table, or calibrate.json.
+    Calibrate(CalibrateArgs),
 }
 
 /// Run the subcommand the user chose (the default workload when none). Returns the
@@ -74,6 +79,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Some(Command::Report(args)) => report::run(args),
         Some(Command::Compare(args)) => compare::run(args),
         Some(Command::Claim(args)) => claim::run(args),
+        Some(Command::Calibrate(args)) => calibrate::run(args),
     }
 }
 

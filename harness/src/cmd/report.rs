@@ -23,6 +23,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "BACKEND")]
     pub reference: Option<String>,
 
+    /// Add a "predicted vs measured" section for the mmap:advice=random and direct
+    /// cells: the cost model's ceiling from FILE (the calibrate.json of `faultline
+    /// calibrate --out DIR`, or DIR) against the measured throughput per CPU.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+
     /// Write the report to FILE (which must not exist) instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -43,7 +49,14 @@ pub fn run(args: &ReportArgs) -> Result<i32> {
             );
         }
     }
-    let text = markdown::report_markdown(&records, args.reference.as_deref());
+    let calibration = match &args.calibration {
+        Some(p) => Some(crate::calibrate::Calibration::load(p)?),
+        None => None,
+    };
+    let mut text = markdown::report_markdown(&records, args.reference.as_deref());
+    if let (Some(c), Some(p)) = (&calibration, &args.calibration) {
+        text += &crate::report::model::predicted_vs_measured(&records, c, &p.display().to_string());
+    }
     match &args.out {
         Some(p) => {
             write_new(p, text.as_bytes())?;

@@ -12,6 +12,7 @@ pub mod export;
 pub mod load;
 pub mod markdown;
 pub mod metric;
+pub mod model;
 
 pub use aggregate::{Row, Spread};
 pub use compare::{compare, Comparison};

@@ -2,6 +2,7 @@
 //! the few memmap2 entry points that are `unsafe`. Everything above this module is safe
 //! Rust. Each wrapper returns `std::io::Result` and leaves interpretation to the caller.
 
+pub mod calibrate;
 pub mod counter;
 pub mod cpuid;
 pub mod madvise;
