@@ -108,8 +108,9 @@ pub struct DriverConfig<'a> {
     pub verify_tag: Option<u64>,
     /// Measured operations this thread performs (None: until the sampler says stop).
     pub quota: Option<u64>,
-    /// This thread's major-fault ring, for per-operation fault attribution.
-    pub fault_ring: Option<&'a FaultRing>,
+    /// This thread's major-fault ring and its sample period, for per-operation fault
+    /// attribution.
+    pub fault_ring: Option<(&'a FaultRing, u64)>,
 }
 
 /// What one worker measured.
@@ -178,7 +179,7 @@ impl<'a> Driver<'a> {
             ops: 0,
             verify_errors: 0,
             first_bad_offset: None,
-            fault: cfg.fault_ring.map(FaultWatch::new),
+            fault: cfg.fault_ring.map(|(r, n)| FaultWatch::new(r, n)),
         }
     }
 

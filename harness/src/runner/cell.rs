@@ -229,7 +229,7 @@ impl<'a> InProcess<'a> {
             seed: thread_seed(w, c.repeat, i),
             verify_tag: c.target.verify_tag,
             quota,
-            fault_ring: tp.major.as_ref().ok().filter(|_| w.fault_attribution),
+            fault_ring: tp.ring().map(|r| (r, w.fault_sample_period)),
         };
         let mut drv = Driver::new(&self.shared, i, cfg);
         self.barrier.wait();
@@ -251,7 +251,7 @@ impl<'a> InProcess<'a> {
             .unwrap_or_default();
         let attributing = self.c.workload.fault_attribution
             && threads.len() == self.c.threads
-            && threads.iter().all(|t| t.major.is_ok());
+            && threads.iter().all(|t| t.ring().is_some());
         Sampler {
             probes: self.c.probes,
             threads,
@@ -441,6 +441,9 @@ fn finish(m: Measured, c: &Cell, queue_depth: u32, mut notes: Vec<String>) -> Ou
     }
     let mut reasons = m.reasons;
     attribution_reasons(&mut reasons, w, merged.fault_hist.is_some());
+    if merged.fault_hist.is_some() {
+        notes.push(probe::thread::attribution_note(w.fault_sample_period));
+    }
     let (status, reason) = if m.interrupted {
         let secs = elapsed_ns as f64 / 1e9;
         let why = format!("interrupted by the user after {secs:.1} s");

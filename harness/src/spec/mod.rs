@@ -135,6 +135,12 @@ pub struct Workload {
     /// Attribute major faults to operations (a histogram of faulting operations and the
     /// time stalled in them). Costs one atomic load per operation.
     pub fault_attribution: bool,
+    /// Attribution samples one major fault in this many (1: every fault, exact).
+    pub fault_sample_period: u64,
+    /// Per-thread perf counters of minor and major faults.
+    pub thread_counters: bool,
+    /// Per-thread tlb:tlb_flush tracepoint counters.
+    pub tlb_tracepoint: bool,
     /// Read from an emulated device created for the run instead of a data file.
     pub device: Option<Device>,
     /// Drop the whole page cache (root) before each backend, besides the per-file cold
