@@ -147,6 +147,10 @@ pub struct Workload {
     /// start. Command line only (--drop-caches).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub drop_caches: bool,
+    /// Rounds of the probe-overhead A/B per cell (0: a normal run). Command line only
+    /// (--probe-overhead N).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub probe_overhead: u32,
     /// True when the size was given (workload key or --size) rather than defaulted; with
     /// a user `file` and no given size, the whole file is read.
     #[serde(skip)]
@@ -569,3 +573,7 @@ fn show(v: &Value) -> String {
 
 #[cfg(test)]
 mod tests;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}

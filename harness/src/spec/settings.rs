@@ -275,6 +275,12 @@ settings! {
         /// backend, besides the default per-file cold start.
         drop_caches: bool = (false), "(off)",
             cli #[arg(long, num_args = 0, default_missing_value = "true")];
+        /// Measure what each probe costs: every cell runs N rounds of [all default probes
+        /// on, then fault_attribution, thread_counters, tlb_tracepoint, the interval
+        /// sampler and all of them off in turn] (order rotating per round); run.json's
+        /// `probe_overhead` gets each probe's throughput and p50 ratios. 0: off.
+        probe_overhead: u32 = (0), "(off)",
+            cli #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100))];
     }
 }
 
