@@ -6,6 +6,7 @@ pub mod compare;
 pub mod env;
 pub mod list;
 pub mod plot;
+pub mod reference;
 pub mod report;
 pub mod run;
 
@@ -60,6 +61,10 @@ pub enum Command {
     /// Test one popular claim about mmap (logscan, flush, atomics): a table and a result
     /// directory under results/claims/<name>/.
     Claim(ClaimArgs),
+    /// Untimed reference loops (mmap-random: the paper's method; mmap-block: the
+    /// in-memory floor) that show what the harness's own loop costs.
+    #[command(hide = true)]
+    Reference(reference::ReferenceArgs),
 }
 
 /// Run the subcommand the user chose (the default workload when none). Returns the
@@ -74,6 +79,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Some(Command::Report(args)) => report::run(args),
         Some(Command::Compare(args)) => compare::run(args),
         Some(Command::Claim(args)) => claim::run(args),
+        Some(Command::Reference(args)) => reference::run(args),
     }
 }
 
