@@ -3,8 +3,10 @@
 //! sampled fault; the operation during which it moved waited for that fault. Those
 //! operations are a systematic sample (one fault in `period`) of the faulting
 //! operations: their latencies go into the fault histogram as they are, and the
-//! published totals (`fault_ops`, `stall_ns`) are the sampled sums times `period`
-//! (exact when `period` is 1). Writing a record on every fault costs ~15% of a
+//! published totals are estimates: `fault_ops` = min(sampled x `period`, operations so
+//! far) (an operation that takes many faults, a 1 MiB scan block, is sampled every
+//! time, so the cap keeps the estimate at "every operation faulted"), `stall_ns` = the
+//! sampled latencies' mean x `fault_ops`. Exact when `period` is 1. Writing a record on every fault costs ~15% of a
 //! fault-bound cell's throughput here; one in 64 costs nothing measurable (see
 //! docs/results-and-probes.md).
 
@@ -29,6 +31,17 @@ pub fn scale(sampled: u64, period: u64) -> u64 {
     sampled.saturating_mul(period.max(1))
 }
 
+/// (fault_ops, stall_ns) estimated from `sampled` operations whose latencies sum to
+/// `sampled_ns`, out of `ops` measured operations, one fault in `period` sampled.
+pub fn estimate(sampled: u64, sampled_ns: u64, ops: u64, period: u64) -> (u64, u64) {
+    if sampled == 0 {
+        return (0, 0);
+    }
+    let fault_ops = scale(sampled, period).min(ops.max(sampled));
+    let stall = (sampled_ns as u128 * fault_ops as u128 / sampled as u128).min(u64::MAX as u128);
+    (fault_ops, stall as u64)
+}
+
 impl<'a> FaultWatch<'a> {
     pub(super) fn new(ring: &'a FaultRing, period: u64) -> FaultWatch<'a> {
         FaultWatch {
@@ -51,25 +64,25 @@ impl<'a> FaultWatch<'a> {
     /// After each operation: if the thread took a sampled fault during it, record the
     /// operation (when measuring) and publish the estimated totals in `me`.
     #[inline]
-    pub(super) fn after_op(&mut self, latency_ns: u64, measuring: bool, me: &Progress) {
+    /// `ops`: measured operations so far, this one included.
+    pub(super) fn after_op(&mut self, latency_ns: u64, measuring: bool, ops: u64, me: &Progress) {
         let head = self.ring.head();
         if head != self.head {
-            self.sampled(head, latency_ns, measuring, me);
+            self.sampled(head, latency_ns, measuring, ops, me);
         }
     }
 
     #[cold]
-    fn sampled(&mut self, head: u64, latency_ns: u64, measuring: bool, me: &Progress) {
+    fn sampled(&mut self, head: u64, latency_ns: u64, measuring: bool, ops: u64, me: &Progress) {
         self.head = head;
         self.ring.consume(head);
         if measuring {
             self.hist.saturating_record(latency_ns.max(1));
             self.ops += 1;
             self.stall_ns += latency_ns;
-            me.fault_ops
-                .store(scale(self.ops, self.period), Ordering::Relaxed);
-            me.stall_ns
-                .store(scale(self.stall_ns, self.period), Ordering::Relaxed);
+            let (fo, st) = estimate(self.ops, self.stall_ns, ops, self.period);
+            me.fault_ops.store(fo, Ordering::Relaxed);
+            me.stall_ns.store(st, Ordering::Relaxed);
         }
     }
 
@@ -86,5 +99,17 @@ mod tests {
         assert_eq!(super::scale(3, 1), 3);
         assert_eq!(super::scale(3, 0), 3, "a period of 0 is treated as 1");
         assert_eq!(super::scale(u64::MAX, 2), u64::MAX);
+    }
+
+    #[test]
+    fn estimate_scales_caps_at_the_operations_and_keeps_the_mean() {
+        use super::estimate;
+        // 4 KiB reads: 10 sampled of 1000 operations, one in 64: 640 faulting ops.
+        assert_eq!(estimate(10, 10_000, 1000, 64), (640, 640_000));
+        // 1 MiB scans, 256 faults each: every operation sampled; at most all of them.
+        assert_eq!(estimate(100, 1_000_000, 100, 64), (100, 1_000_000));
+        assert_eq!(estimate(0, 0, 100, 64), (0, 0));
+        // Exact with period 1.
+        assert_eq!(estimate(7, 700, 9, 1), (7, 700));
     }
 }

@@ -240,7 +240,7 @@ impl<'a> Driver<'a> {
             self.me.ops.store(self.ops, Ordering::Relaxed);
         }
         if let Some(f) = self.fault.as_mut() {
-            f.after_op(latency_ns, self.measuring, self.me);
+            f.after_op(latency_ns, self.measuring, self.ops, self.me);
         }
     }
 

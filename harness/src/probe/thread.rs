@@ -18,7 +18,7 @@ pub fn attribution_note(period: u64) -> String {
     if period <= 1 {
         "fault attribution: every major fault sampled (fault_sample_period = 1): fault_ops, stall_ns and fault_histogram are exact; this costs ~15% of a fault-bound cell's throughput".to_string()
     } else {
-        format!("fault attribution: one major fault in {period} sampled (fault_sample_period = {period}): fault_histogram holds the sampled faulting operations; fault_ops and stall_ns are estimates ({period} x the sampled ones); major_faults is exact")
+        format!("fault attribution: one major fault in {period} sampled (fault_sample_period = {period}): fault_histogram holds the sampled faulting operations; fault_ops (= {period} x the sampled ones, at most the operations) and stall_ns (their mean latency x fault_ops) are estimates; major_faults is exact")
     }
 }
 
