@@ -50,22 +50,43 @@ fn run_ok(args: &[&str]) -> RunRecord {
     load(&out)
 }
 
-/// Fault attribution: the faulting operations are a subset of all operations and of
-/// the major faults; their histogram holds exactly them.
-fn check_fault_attribution(b: &BackendResult) {
+/// Fault attribution: one major fault in `period` is sampled; the faulting operations
+/// are estimated as `period` x the sampled ones, whose histogram holds exactly them.
+fn check_fault_attribution(b: &BackendResult, period: u64) {
     let (Some(fo), Some(maj)) = (
         read_counter(b, "fault_ops"),
         read_counter(b, "major_faults"),
     ) else {
         return;
     };
-    assert!(fo <= b.ops);
-    assert!(fo <= maj + 1, "fault_ops {fo} <= major_faults {maj}");
+    // Each sampled operation stands for `period` faults, capped at the operations: at
+    // most one period more than the exact count of major faults.
+    assert!(
+        fo <= maj + period,
+        "fault_ops {fo} <= major_faults {maj} + {period}"
+    );
+    assert!(fo <= b.ops, "fault_ops {fo} <= ops {}", b.ops);
     let h = faultline::record::decode_histogram(b.fault_histogram.as_deref().unwrap()).unwrap();
-    assert_eq!(h.len(), fo);
+    assert!(
+        h.len() <= fo && fo <= h.len() * period,
+        "fault_ops {fo} from {} sampled",
+        h.len()
+    );
     if fo > 0 {
         assert!(read_counter(b, "stall_ns").unwrap() > 0);
     }
+    assert!(
+        b.notes.iter().any(|n| n.contains("fault_sample_period")),
+        "the record says how faults were attributed: {:?}",
+        b.notes
+    );
+}
+
+/// The workload's fault_sample_period as recorded in run.json.
+fn sample_period(r: &RunRecord) -> u64 {
+    r.workload["fault_sample_period"]
+        .as_u64()
+        .expect("run.json records fault_sample_period")
 }
 
 #[test]
@@ -106,7 +127,7 @@ fn counters_are_recorded_per_backend_and_interval() {
                 b.name
             );
         }
-        check_fault_attribution(b);
+        check_fault_attribution(b, sample_period(&r));
     }
     // direct never faults through the page cache.
     let d = r.backends.iter().find(|b| b.name == "direct").unwrap();
@@ -142,6 +163,122 @@ fn attribution_can_be_switched_off_and_says_so() {
     assert!(b.fault_histogram.is_none());
     let why = b.reasons.get(faultline::probe::CounterId::FaultOps);
     assert!(why.is_some_and(|r| r.contains("off")), "{why:?}");
+}
+
+#[test]
+fn every_fault_is_attributed_with_period_one() {
+    let dir = scratch("period1");
+    let wl = tiny_workload(
+        &dir,
+        "backends = [\"mmap:advice=random\"]\nfault_sample_period = 1",
+    );
+    let r = run_ok(&["run", wl.to_str().unwrap()]);
+    assert_eq!(sample_period(&r), 1);
+    let b = &r.backends[0];
+    assert!(check_backend(b), "mmap is never skipped");
+    check_fault_attribution(b, 1);
+    if let (Some(fo), Some(maj)) = (
+        read_counter(b, "fault_ops"),
+        read_counter(b, "major_faults"),
+    ) {
+        assert!(fo <= maj + 1, "exact: fault_ops {fo} <= major_faults {maj}");
+    }
+}
+
+#[test]
+fn probes_can_be_turned_off_and_say_so() {
+    let dir = scratch("probesoff");
+    let wl = tiny_workload(
+        &dir,
+        "backends = [\"mmap:advice=random\"]\nthread_counters = false\ntlb_tracepoint = false",
+    );
+    let r = run_ok(&["run", wl.to_str().unwrap()]);
+    let b = &r.backends[0];
+    assert!(check_backend(b), "mmap is never skipped");
+    assert!(counter(&b.counters, "minor_faults").is_null());
+    assert!(counter(&b.counters, "tlb_flush_process").is_null());
+    for (k, id) in [
+        ("minor_faults", faultline::probe::CounterId::MinorFaults),
+        (
+            "tlb_flush_process",
+            faultline::probe::CounterId::TlbFlushProcess,
+        ),
+    ] {
+        let why = b.reasons.get(id);
+        assert!(
+            why.is_some_and(|w| w.contains("off") || w.contains("unavailable")),
+            "{k}: {why:?}"
+        );
+    }
+}
+
+/// A short probe-overhead run on a tiny cell records, for each probe, a throughput
+/// ratio, a p50 ratio and whether it fired. Root: tracefs for the tlb tracepoint, so
+/// every probe is really on in the A runs.
+#[test]
+fn probe_overhead_records_a_ratio_for_each_probe() {
+    if !is_root() {
+        skip(
+            "root",
+            "probe_overhead test: needs root for the memory cgroup and tracefs",
+        );
+        return;
+    }
+    let dir = scratch("overhead");
+    let wl = tiny_workload(
+        &dir,
+        // No page_cache_limit: another test here checks that the run's memory cgroups
+        // are gone, and a concurrent one would race with it. A cold 64 MiB file read
+        // at random faults on its first touches anyway.
+        "backends = [\"mmap:advice=random\"]",
+    );
+    let r = run_ok(&[
+        "run",
+        wl.to_str().unwrap(),
+        "--size",
+        "64MiB",
+        "--threads",
+        "1",
+        "--probe-overhead",
+        "2",
+    ]);
+    assert_eq!(r.probe_overhead.len(), 1, "one cell");
+    let c = &r.probe_overhead[0];
+    assert_eq!(
+        (c.backend.as_str(), c.threads, c.rounds),
+        ("mmap:advice=random", 1, 2)
+    );
+    assert_eq!(c.on.ops_per_sec.len(), 2, "two A rounds");
+    assert_eq!(r.backends.len(), 2, "the A runs are the run's backends");
+    let names: Vec<&str> = c.probes.iter().map(|p| p.probe.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fault_attribution",
+            "thread_counters",
+            "tlb_tracepoint",
+            "sampler",
+            "all_default_probes"
+        ]
+    );
+    for p in &c.probes {
+        assert_eq!(p.off.ops_per_sec.len(), 2, "{}: two B rounds", p.probe);
+        let t = p
+            .throughput_ratio
+            .unwrap_or_else(|| panic!("{}: throughput ratio", p.probe));
+        assert!(t > 0.0 && t.is_finite(), "{}: {t}", p.probe);
+        let l = p
+            .p50_ratio
+            .unwrap_or_else(|| panic!("{}: p50 ratio", p.probe));
+        assert!(l > 0.0 && l.is_finite(), "{}: {l}", p.probe);
+        assert!(!p.off_by.is_empty());
+    }
+    // A cold 64 MiB file read at random: major faults, so attribution fired.
+    let fa = &c.probes[0];
+    assert_eq!(fa.fired, Some(true), "fault attribution fired: {fa:?}");
+    assert!(fa.events.unwrap() > 0);
+    // The sampler took interval samples (250 ms phase, 50 ms interval).
+    assert_eq!(c.probes[3].fired, Some(true));
 }
 
 fn is_root() -> bool {

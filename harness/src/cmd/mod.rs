@@ -7,6 +7,7 @@ pub mod compare;
 pub mod env;
 pub mod list;
 pub mod plot;
+pub mod reference;
 pub mod report;
 pub mod run;
 
@@ -65,6 +66,10 @@ pub enum Command {
     /// Measure the primitives the mmap argument is made of (clocks, faults, copies,
     /// shootdowns, eviction) on this machine: a table, or calibrate.json.
     Calibrate(CalibrateArgs),
+    /// Untimed reference loops (mmap-random: the paper's method; mmap-block: the
+    /// in-memory floor) that show what the harness's own loop costs.
+    #[command(hide = true)]
+    Reference(reference::ReferenceArgs),
 }
 
 /// Run the subcommand the user chose (the default workload when none). Returns the
@@ -80,6 +85,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Some(Command::Compare(args)) => compare::run(args),
         Some(Command::Claim(args)) => claim::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
+        Some(Command::Reference(args)) => reference::run(args),
     }
 }
 

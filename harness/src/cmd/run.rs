@@ -88,6 +88,10 @@ fn print_result(args: &RunArgs, rec: &RunRecord, path: &Path) {
         print!("{}", record::summary::summary_json(rec, path));
     } else {
         println!("{}", record::table::summary_table(rec));
+        if !rec.probe_overhead.is_empty() {
+            println!("probe overhead (median of the rounds; cost = 1 - on/off throughput):");
+            println!("{}", record::overhead::table(&rec.probe_overhead));
+        }
         println!("result: {}", path.display());
     }
 }

@@ -111,9 +111,9 @@ pub struct DriverConfig<'a> {
     pub verify_tag: Option<u64>,
     /// Measured operations this thread performs (None: until the sampler says stop).
     pub quota: Option<u64>,
-    /// This thread's major-fault ring, for per-operation fault attribution (used only
-    /// when every operation is timed).
-    pub fault_ring: Option<&'a FaultRing>,
+    /// This thread's major-fault ring and its sample period, for per-operation fault
+    /// attribution (used only when every operation is timed).
+    pub fault_ring: Option<(&'a FaultRing, u64)>,
     /// Which operations are timed, and with what clock.
     pub timing: TimingMode,
     pub clock: Clock,
@@ -194,7 +194,7 @@ impl<'a> Driver<'a> {
             fault: cfg
                 .fault_ring
                 .filter(|_| cfg.timing == TimingMode::Every)
-                .map(FaultWatch::new),
+                .map(|(r, n)| FaultWatch::new(r, n)),
             timing: cfg.timing,
             clock: cfg.clock,
             gap: 0,
@@ -290,7 +290,7 @@ impl<'a> Driver<'a> {
             self.hist.saturating_record(latency_ns.max(1));
         }
         if let Some(f) = self.fault.as_mut() {
-            f.after_op(latency_ns, self.measuring, self.me);
+            f.after_op(latency_ns, self.measuring, self.ops, self.me);
         }
     }
 

@@ -53,13 +53,9 @@ impl ProbeSet {
         faults: bool,
     ) -> ProbeSet {
         let mut static_reasons = Reasons::default();
-        let tlb = match tlb {
-            Ok(t) => Some(t),
-            Err(e) => {
-                static_reasons.set(CounterId::TlbFlushProcess, e);
-                None
-            }
-        };
+        if let Err(e) = &tlb {
+            static_reasons.set(CounterId::TlbFlushProcess, e.clone());
+        }
         ProbeSet {
             probes: vec![
                 Box::new(thread::ThreadCounters),
@@ -72,7 +68,11 @@ impl ProbeSet {
                 }),
                 Box::new(balloon::Balloon),
             ],
-            thread_cfg: ThreadProbeConfig { faults, tlb },
+            thread_cfg: ThreadProbeConfig {
+                faults,
+                attribution: faults.then_some(thread::DEFAULT_FAULT_SAMPLE_PERIOD),
+                tlb,
+            },
             static_reasons,
         }
     }

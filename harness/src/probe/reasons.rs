@@ -77,6 +77,11 @@ impl Reasons {
         self.0.insert(key.into(), why.into());
     }
 
+    /// Forget the reason for `key` (its counter is read again).
+    pub fn clear(&mut self, key: impl Into<ReasonKey>) {
+        self.0.remove(&key.into());
+    }
+
     pub fn get(&self, key: impl Into<ReasonKey>) -> Option<&str> {
         self.0.get(&key.into()).map(String::as_str)
     }

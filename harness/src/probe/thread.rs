@@ -1,24 +1,69 @@
 //! Per-thread probes, opened by each worker on its own thread before the start
-//! barrier: minor faults (counting), major faults (counting + a ring buffer that lets
-//! the worker attribute faults to operations), tlb:tlb_flush by reason, and the
-//! thread's id for its CPU times.
+//! barrier: minor and major faults (counting; `thread_counters`), the fault ring that
+//! lets the worker attribute one major fault in N to its operation
+//! (`fault_attribution`, `fault_sample_period`), tlb:tlb_flush by reason
+//! (`tlb_tracepoint`), and the thread's id for its CPU times.
 
 use super::tlb::TlbTracepoint;
 use super::CounterId;
 use crate::sys::perf::{FaultRing, PerfCounter};
 use perf_event_open_sys::bindings as pb;
 
+/// The default of `fault_sample_period`: one major fault in 64 is attributed to its
+/// operation (its measured cost is in docs/results-and-probes.md).
+pub const DEFAULT_FAULT_SAMPLE_PERIOD: u64 = 64;
+
+/// The note a cell with fault attribution carries: how its fault counters were made.
+pub fn attribution_note(period: u64) -> String {
+    if period <= 1 {
+        "fault attribution: every major fault sampled (fault_sample_period = 1): fault_ops, stall_ns and fault_histogram are exact; this costs ~15% of a fault-bound cell's throughput".to_string()
+    } else {
+        format!("fault attribution: one major fault in {period} sampled (fault_sample_period = {period}): fault_histogram holds the sampled faulting operations; fault_ops (= {period} x the sampled ones, at most the operations) and stall_ns (their mean latency x fault_ops) are estimates; major_faults is exact")
+    }
+}
+
 /// What each worker should open; the reasons a probe is unavailable are decided once.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ThreadProbeConfig {
+    /// Count minor and major faults (counting perf events: no cost measured).
     pub faults: bool,
-    pub tlb: Option<TlbTracepoint>,
+    /// Sample one major fault in N into a ring for per-operation attribution.
+    pub attribution: Option<u64>,
+    /// The tlb:tlb_flush tracepoint, or why it is not counted (unavailable here, or
+    /// turned off).
+    pub tlb: Result<TlbTracepoint, String>,
+}
+
+impl Default for ThreadProbeConfig {
+    fn default() -> ThreadProbeConfig {
+        ThreadProbeConfig {
+            faults: false,
+            attribution: None,
+            tlb: Err("tlb:tlb_flush is unavailable".to_string()),
+        }
+    }
+}
+
+/// Where the major-fault count comes from: the fault ring's own event (exact count,
+/// when attributing) or a counting event.
+pub enum Major {
+    Ring(FaultRing),
+    Count(PerfCounter),
+}
+
+impl Major {
+    pub fn count(&self) -> std::io::Result<u64> {
+        match self {
+            Major::Ring(r) => r.count(),
+            Major::Count(c) => c.read(),
+        }
+    }
 }
 
 pub struct ThreadProbes {
     pub tid: i32,
     pub minor: Result<PerfCounter, String>,
-    pub major: Result<FaultRing, String>,
+    pub major: Result<Major, String>,
     /// (reason name, counter) per tlb_flush reason; Err when unavailable.
     pub tlb: Result<Vec<(String, PerfCounter)>, String>,
     final_cpu: std::sync::OnceLock<(u64, u64)>,
@@ -28,20 +73,25 @@ impl ThreadProbes {
     /// Open the counters for the calling thread.
     pub fn open(cfg: &ThreadProbeConfig) -> ThreadProbes {
         let tid = crate::sys::gettid();
-        let (minor, major) = if cfg.faults {
-            (
-                PerfCounter::software(pb::PERF_COUNT_SW_PAGE_FAULTS_MIN as u64)
-                    .map_err(|e| format!("perf_event_open(page-faults-min) failed: {e}")),
-                FaultRing::major_faults()
-                    .map_err(|e| format!("perf_event_open(major-faults, sampling) failed: {e}")),
-            )
+        let off = "per-thread fault counters are off (thread_counters = false)".to_string();
+        let minor = if cfg.faults {
+            PerfCounter::software(pb::PERF_COUNT_SW_PAGE_FAULTS_MIN as u64)
+                .map_err(|e| format!("perf_event_open(page-faults-min) failed: {e}"))
         } else {
-            let r = "fault counting is off".to_string();
-            (Err(r.clone()), Err(r))
+            Err(off.clone())
+        };
+        let major = match cfg.attribution {
+            Some(period) => FaultRing::major_faults(period)
+                .map(Major::Ring)
+                .map_err(|e| format!("perf_event_open(major-faults, sampling) failed: {e}")),
+            None if cfg.faults => PerfCounter::software(pb::PERF_COUNT_SW_PAGE_FAULTS_MAJ as u64)
+                .map(Major::Count)
+                .map_err(|e| format!("perf_event_open(major-faults) failed: {e}")),
+            None => Err(off),
         };
         let tlb = match &cfg.tlb {
-            None => Err("tlb:tlb_flush is unavailable".to_string()),
-            Some(tp) => tp
+            Err(e) => Err(e.clone()),
+            Ok(tp) => tp
                 .reasons
                 .iter()
                 .map(|(v, name)| {
@@ -62,6 +112,14 @@ impl ThreadProbes {
 }
 
 impl ThreadProbes {
+    /// The fault ring, when this thread attributes faults.
+    pub fn ring(&self) -> Option<&FaultRing> {
+        match &self.major {
+            Ok(Major::Ring(r)) => Some(r),
+            _ => None,
+        }
+    }
+
     /// (utime, stime) clock ticks of this thread: read live from /proc, or the values
     /// the thread stored when it finished (its /proc entry is gone after it exits).
     pub fn cpu_ticks(&self) -> Result<(u64, u64), String> {
@@ -122,7 +180,7 @@ impl super::Probe for ThreadCounters {
                 }
             }
             match &th.major {
-                Ok(ring) => match (major, ring.count()) {
+                Ok(m) => match (major, m.count()) {
                     (Some(m), Ok(v)) => major = Some(m + v),
                     (_, Err(e)) => {
                         major = None;

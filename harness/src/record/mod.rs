@@ -5,6 +5,7 @@ pub mod cell;
 pub mod csv;
 pub mod hgrm;
 pub mod output;
+pub mod overhead;
 pub mod summary;
 pub mod table;
 
@@ -42,6 +43,9 @@ pub struct RunRecord {
     /// file descriptors, memory mappings and resident memory. A leak shows as growth.
     #[serde(default)]
     pub process: Vec<ProcessSnapshot>,
+    /// With `run --probe-overhead N`: each probe's cost on each cell (A/B, alternated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probe_overhead: Vec<overhead::CellOverhead>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -269,6 +273,7 @@ impl RunRecord {
             data_file,
             backends: Vec::new(),
             process: Vec::new(),
+            probe_overhead: Vec::new(),
         }
     }
 
@@ -383,6 +388,7 @@ pub(crate) mod tests {
             },
             backends: vec![b, skipped],
             process: vec![],
+            probe_overhead: vec![],
         }
     }
 

@@ -251,7 +251,10 @@ impl<'a> InProcess<'a> {
         };
         let cfg = DriverConfig {
             quota,
-            fault_ring: tp.major.as_ref().ok().filter(|_| attributes(w)),
+            fault_ring: tp
+                .ring()
+                .filter(|_| attributes(w))
+                .map(|r| (r, w.fault_sample_period)),
             ..self.driver_config(i)
         };
         let mut drv = Driver::new(&self.shared, i, cfg);
@@ -274,7 +277,7 @@ impl<'a> InProcess<'a> {
             .unwrap_or_default();
         let attributing = attributes(self.c.workload)
             && threads.len() == self.c.threads
-            && threads.iter().all(|t| t.major.is_ok());
+            && threads.iter().all(|t| t.ring().is_some());
         Sampler {
             probes: self.c.probes,
             threads,
@@ -482,6 +485,9 @@ fn finish(
     }
     let mut reasons = m.reasons;
     attribution_reasons(&mut reasons, w, merged.fault_hist.is_some());
+    if merged.fault_hist.is_some() {
+        notes.push(probe::thread::attribution_note(w.fault_sample_period));
+    }
     let (status, reason) = if m.interrupted {
         let secs = elapsed_ns as f64 / 1e9;
         let why = format!("interrupted by the user after {secs:.1} s");

@@ -4,6 +4,7 @@
 //! `BackendResult` of the run's record.
 
 mod cell;
+mod overhead;
 pub mod ready;
 pub mod setup;
 #[cfg(test)]
@@ -21,6 +22,9 @@ use anyhow::Result;
 /// Run every cell of the workload's plan into `rec`, in plan order. Returns true when
 /// the user interrupted the run (the record then holds the cells measured so far).
 pub fn run_plan(setup: &mut Setup, rec: &mut RunRecord, ui: &dyn Reporter) -> Result<bool> {
+    if setup.workload.probe_overhead > 0 {
+        return overhead::run_plan(setup, rec, ui);
+    }
     let w = setup.workload.clone();
     rec.process.push(ProcessSnapshot::take(0));
     for c in plan::cells(w.backends.len(), &w.threads, w.repeats) {

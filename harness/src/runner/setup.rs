@@ -20,6 +20,8 @@ pub struct Setup {
     pub target: Target,
     pub env: Environment,
     pub probes: ProbeSet,
+    /// The TLB tracepoint as found at setup (each cell opens it unless turned off).
+    tlb: Result<probe::tlb::TlbTracepoint, String>,
     cgroup: Option<MemCgroup>,
     // Dropped last: tracefs unmounted and the emulated device removed after the cells.
     _tracefs: Option<probe::tlb::TracefsMount>,
@@ -54,12 +56,13 @@ impl Setup {
         let memory_stat = cgroup
             .as_ref()
             .map(|c| (c.path().join("memory.stat"), c.version));
-        let probes = ProbeSet::new(&target.path, memory_stat, tlb, true);
+        let probes = ProbeSet::new(&target.path, memory_stat, tlb.clone(), true);
         Ok(Setup {
             workload: w,
             target,
             env,
             probes,
+            tlb,
             cgroup,
             _tracefs: tracefs,
             _zram: zram,
@@ -79,6 +82,7 @@ impl Setup {
         if self.workload.drop_caches {
             drop_all_caches()?;
         }
+        self.configure_probes();
         let limited = spec.uses_page_cache();
         if let (Some(cg), true) = (self.cgroup.as_mut(), limited) {
             cg.enter()?;
@@ -101,6 +105,29 @@ impl Setup {
                 .push("ran outside the memory cgroup: it does not use the page cache".into());
         }
         Ok(outcome)
+    }
+}
+
+impl Setup {
+    /// The per-thread probes the workload asks for (the probe-overhead mode turns them
+    /// off one at a time between cells).
+    fn configure_probes(&mut self) {
+        let w = &self.workload;
+        let tlb = match (&self.tlb, w.tlb_tracepoint) {
+            (Ok(t), true) => Ok(t.clone()),
+            (Err(e), _) => Err(e.clone()),
+            (Ok(_), false) => Err("tlb:tlb_flush counting is off (tlb_tracepoint = false)".into()),
+        };
+        let reasons = &mut self.probes.static_reasons;
+        match &tlb {
+            Err(e) => reasons.replace(probe::CounterId::TlbFlushProcess, e.clone()),
+            Ok(_) => reasons.clear(probe::CounterId::TlbFlushProcess),
+        }
+        self.probes.thread_cfg = probe::ThreadProbeConfig {
+            faults: w.thread_counters,
+            attribution: w.fault_attribution.then_some(w.fault_sample_period),
+            tlb,
+        };
     }
 }
 

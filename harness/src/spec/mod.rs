@@ -135,6 +135,12 @@ pub struct Workload {
     /// Attribute major faults to operations (a histogram of faulting operations and the
     /// time stalled in them). Costs one atomic load per operation.
     pub fault_attribution: bool,
+    /// Attribution samples one major fault in this many (1: every fault, exact).
+    pub fault_sample_period: u64,
+    /// Per-thread perf counters of minor and major faults.
+    pub thread_counters: bool,
+    /// Per-thread tlb:tlb_flush tracepoint counters.
+    pub tlb_tracepoint: bool,
     /// Read from an emulated device created for the run instead of a data file.
     pub device: Option<Device>,
     /// Which operations are timed: every one, one in N, or N together.
@@ -143,6 +149,10 @@ pub struct Workload {
     /// start. Command line only (--drop-caches).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub drop_caches: bool,
+    /// Rounds of the probe-overhead A/B per cell (0: a normal run). Command line only
+    /// (--probe-overhead N).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub probe_overhead: u32,
     /// True when the size was given (workload key or --size) rather than defaulted; with
     /// a user `file` and no given size, the whole file is read.
     #[serde(skip)]
@@ -565,3 +575,7 @@ fn show(v: &Value) -> String {
 
 #[cfg(test)]
 mod tests;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}

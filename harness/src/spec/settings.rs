@@ -230,12 +230,34 @@ settings! {
         device: Device = none, "(none)",
             toml |f, k, v| f.parsed(k, v, parse_device),
             cli #[arg(long, value_name = "zram[:SIZE]", value_parser = parse_device)];
-        /// Attribute major faults to operations (a histogram of faulting operations and the
-        /// time stalled in them; one atomic load per operation).
+        /// Attribute major faults to operations: the operations during which the thread took
+        /// a sampled major fault go into `fault_histogram`, and `fault_ops`/`stall_ns`
+        /// estimate how many operations faulted and the time stalled in them (one atomic
+        /// load per operation; see fault_sample_period).
         fault_attribution: bool = (true), "true",
             toml Fields::boolean,
             cli #[arg(long = "no-fault-attribution", num_args = 0, default_missing_value = "false",
-                help = "Do not attribute major faults to operations (saves one atomic load per operation)")];
+                help = "Do not attribute major faults to operations (no fault ring; fault_ops, stall_ns and fault_histogram are null)")];
+        /// Fault attribution samples one major fault in N (the perf ring records every Nth):
+        /// the fault histogram holds the sampled operations and fault_ops/stall_ns are N
+        /// times the sampled sums (estimates; major_faults stays exact). 1 attributes every
+        /// fault exactly, at ~15% of a fault-bound cell's throughput on our test VM.
+        fault_sample_period: u64 = (64), "64",
+            toml |f, k, v| f.int(k, v, 1, 1 << 20),
+            check |flag, n| check_int(flag, *n, 1, 1 << 20),
+            cli #[arg(long, value_name = "N")];
+        /// Count minor and major faults of the measured threads with per-thread perf
+        /// counters (`minor_faults`, `major_faults`).
+        thread_counters: bool = (true), "true",
+            toml Fields::boolean,
+            cli #[arg(long = "no-thread-counters", num_args = 0, default_missing_value = "false",
+                help = "Do not open per-thread fault counters (minor_faults is null; major_faults too unless fault attribution is on)")];
+        /// Count the tlb:tlb_flush tracepoint of the measured threads by reason
+        /// (`tlb_flush_process`; root, tracefs).
+        tlb_tracepoint: bool = (true), "true",
+            toml Fields::boolean,
+            cli #[arg(long = "no-tlb-tracepoint", num_args = 0, default_missing_value = "false",
+                help = "Do not count the tlb:tlb_flush tracepoint (tlb_flush_process is null)")];
         /// Which operations are timed: every (two clock readings per operation), sample:N
         /// (one in N on average, all counted) or batch:N (N timed together, their mean
         /// recorded). In memory, where an operation costs a few ns, use sample:64.
@@ -260,6 +282,12 @@ settings! {
         /// backend, besides the default per-file cold start.
         drop_caches: bool = (false), "(off)",
             cli #[arg(long, num_args = 0, default_missing_value = "true")];
+        /// Measure what each probe costs: every cell runs N rounds of [all default probes
+        /// on, then fault_attribution, thread_counters, tlb_tracepoint, the interval
+        /// sampler and all of them off in turn] (order rotating per round); run.json's
+        /// `probe_overhead` gets each probe's throughput and p50 ratios. 0: off.
+        probe_overhead: u32 = (0), "(off)",
+            cli #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100))];
     }
 }
 

@@ -1,7 +1,15 @@
 //! perf_event_open(2) for the calling thread: software counters (page faults),
 //! tracepoint counters with a filter (tlb:tlb_flush by reason), and a sampling event
-//! with a ring buffer whose head tells, with one memory load, whether the thread took a
-//! major fault since the last look.
+//! with a ring buffer whose head tells, with one memory load, whether the thread took
+//! the sampled (every Nth) major fault since the last look.
+//!
+//! Cost (measured on this project's 2-CPU KVM guest, zram, 512 MiB cgroup limit, 2
+//! threads, random 4 KiB mmap reads; see docs/results-and-probes.md): a counting
+//! software event costs nothing measurable; a sampling event costs about 3% when its
+//! records have nowhere to go (no ring mapped, or the ring full) and about 15% of the
+//! CPU per operation when every major fault writes a record into the ring
+//! (sample_period = 1): the kernel's perf output path runs inside every fault. With
+//! sample_period = 16 or more it is within noise. Hence `FaultRing::major_faults(N)`.
 
 use perf_event_open_sys as perf;
 use perf_event_open_sys::bindings::{perf_event_attr, perf_event_mmap_page};
@@ -98,9 +106,10 @@ impl PerfCounter {
     }
 }
 
-/// Major page faults of the calling thread, counted and sampled into a small ring
-/// buffer (one record per fault). `head()` moves whenever a fault happened: the worker
-/// compares it before and after an operation, at the cost of one atomic load.
+/// Major page faults of the calling thread, counted (every fault) and sampled into a
+/// small ring buffer (one record per `period` faults). `head()` moves whenever a sampled
+/// fault happened: the worker compares it before and after an operation, at the cost of
+/// one atomic load.
 pub struct FaultRing {
     counter: PerfCounter,
     base: *mut u8,
@@ -115,11 +124,12 @@ unsafe impl Send for FaultRing {}
 unsafe impl Sync for FaultRing {}
 
 impl FaultRing {
-    pub fn major_faults() -> io::Result<FaultRing> {
+    /// Sample one major fault in `period` (at least 1). The count stays exact.
+    pub fn major_faults(period: u64) -> io::Result<FaultRing> {
         let mut a = zeroed_attr();
         a.type_ = perf::bindings::PERF_TYPE_SOFTWARE;
         a.config = perf::bindings::PERF_COUNT_SW_PAGE_FAULTS_MAJ as u64;
-        a.__bindgen_anon_1.sample_period = 1;
+        a.__bindgen_anon_1.sample_period = period.max(1);
         a.sample_type = perf::bindings::PERF_SAMPLE_TID as u64;
         // Never wake anyone: the ring is only polled.
         a.__bindgen_anon_2.wakeup_events = u32::MAX;
@@ -252,7 +262,7 @@ mod tests {
 
     #[test]
     fn fault_ring_head_moves_on_major_faults() {
-        let r = match FaultRing::major_faults() {
+        let r = match FaultRing::major_faults(1) {
             Ok(r) => r,
             Err(e) => {
                 crate::testkit::skip("perf", &format!("fault_ring: perf_event_open refused: {e}"));
