@@ -37,7 +37,10 @@ fn every_mode_counts_the_same_operations_and_records_its_timing() {
             assert_eq!(b.ops, ops, "{} at {mode}: exactly the quota", b.name);
             let t = b.timing.as_ref().unwrap();
             assert_eq!(t.mode, mode);
-            assert!(["tsc", "cntvct", "monotonic"].contains(&t.clock.as_str()), "{t:?}");
+            assert!(
+                ["tsc", "cntvct", "monotonic"].contains(&t.clock.as_str()),
+                "{t:?}"
+            );
             assert!(!t.clock_reason.is_empty());
             let h = histogram(b);
             match mode {
@@ -77,5 +80,9 @@ fn a_bad_timing_mode_is_refused_with_the_choices() {
     assert!(t.contains("sample:N") && t.contains("timing"), "{t}");
     let o = run(&["run", "--timing", "often", "--quiet"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("every, sample:N or batch:N"), "{}", text(&o));
+    assert!(
+        text(&o).contains("every, sample:N or batch:N"),
+        "{}",
+        text(&o)
+    );
 }

@@ -3,7 +3,7 @@
 
 use crate::spec::Pattern;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -102,7 +102,7 @@ impl<'a> OffsetGen<'a> {
                 *cur += 1;
                 b
             }
-            OffsetGen::Random { rng, nblocks } => rng.gen_range(0..*nblocks),
+            OffsetGen::Random { rng, nblocks } => below(rng, *nblocks),
             OffsetGen::Zipf {
                 rng,
                 dist,
@@ -123,13 +123,22 @@ impl<'a> OffsetGen<'a> {
                 p_hot,
             } => {
                 if *hot >= *nblocks || rng.gen_bool(*p_hot) {
-                    rng.gen_range(0..*hot)
+                    below(rng, *hot)
                 } else {
-                    rng.gen_range(*hot..*nblocks)
+                    *hot + below(rng, *nblocks - *hot)
                 }
             }
         }
     }
+}
+
+/// A uniform integer in 0..n (n >= 1) by one multiplication (Lemire's multiply-shift,
+/// without the rejection step): `gen_range` costs a 64-bit division per call (~20 ns on
+/// our test VM against ~2 ns for the generator itself), and the bias left is below
+/// n / 2^64 (under 1e-9 for any file).
+#[inline(always)]
+fn below(rng: &mut SmallRng, n: u64) -> u64 {
+    ((rng.next_u64() as u128 * n as u128) >> 64) as u64
 }
 
 /// An odd multiplier coprime with n near n * golden ratio, so i -> i * m mod n is a
@@ -157,6 +166,21 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn below_is_uniform_and_in_range() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut counts = [0u32; 10];
+        for _ in 0..100_000 {
+            let v = below(&mut rng, 10);
+            counts[v as usize] += 1;
+        }
+        for c in counts {
+            assert!((9_000..11_000).contains(&c), "{counts:?}");
+        }
+        assert_eq!(below(&mut rng, 1), 0);
+        assert!(below(&mut rng, u64::MAX) < u64::MAX);
+    }
     use std::collections::HashSet;
 
     #[test]

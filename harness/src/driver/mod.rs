@@ -446,4 +446,4 @@ impl<'a> Driver<'a> {
 }
 
 /// Untimed operations run together (see `Driver::untimed`).
-const GROUP: usize = 8;
+const GROUP: usize = 16;

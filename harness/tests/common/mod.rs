@@ -109,8 +109,15 @@ pub fn check_backend(b: &BackendResult) -> bool {
             .timing
             .as_ref()
             .unwrap_or_else(|| panic!("{name}: an in-process cell records its timing"));
-        assert_eq!(h.len(), t.sampled_ops, "{name}: histogram count == sampled_ops");
-        assert!(t.overhead_ns > 0.0 && t.floor_ns >= 1.0, "{name}: floor {t:?}");
+        assert_eq!(
+            h.len(),
+            t.sampled_ops,
+            "{name}: histogram count == sampled_ops"
+        );
+        assert!(
+            t.overhead_ns > 0.0 && t.floor_ns >= 1.0,
+            "{name}: floor {t:?}"
+        );
         if t.mode == "every" {
             assert_eq!(h.len(), b.ops, "{name}: histogram count == ops");
         } else if let Some(n) = t.mode.strip_prefix("sample:") {
