@@ -39,7 +39,7 @@ else
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fi
 common=(workloads/quick.toml --backend mmap --threads 1 --size 16MiB --start warm
-        --warmup 500ms --duration "${secs}s" --quiet)
+        --warmup 500ms --quiet)
 
 # One run first, to make the data file and learn its path.
 "$bin" run "${common[@]}" --duration 1s --out "$tmp/prime" >/dev/null
@@ -48,9 +48,9 @@ echo "data file: $file (16 MiB, warm); $rounds rounds of ${secs}s" >&2
 
 for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds" >&2
-  "$bin" reference mmap-block --file "$file" --threads 1 --seconds "$secs" > "$tmp/ref-$r.txt"
+  "$bin" reference mmap-block --file "$file" --threads 1 --seconds "$secs" > "$tmp/ref-$r.txt" 2>/dev/null
   for mode in every sample:64 batch:64; do
-    "$bin" run "${common[@]}" --timing "$mode" --out "$tmp/${mode/:/-}-$r" >/dev/null
+    "$bin" run "${common[@]}" --duration "${secs}s" --timing "$mode" --out "$tmp/${mode/:/-}-$r" >/dev/null
   done
 done
 

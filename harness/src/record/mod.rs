@@ -149,7 +149,7 @@ impl BackendResult {
                 crate::units::format_ns(p50 as f64),
                 crate::units::format_ns(t.floor_ns),
                 t.mode,
-                crate::timing::FLOOR_MARK
+                crate::timing::floor_advice(&t.mode)
             )
         })
     }

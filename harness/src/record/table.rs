@@ -66,7 +66,11 @@ pub fn summary_table(r: &RunRecord) -> String {
             notes.push(format!("{} ({status}): {reason}", b.name));
         }
         if let Some(n) = floor {
-            notes.push(format!("* {} x{}: {n}", b.name, b.threads));
+            // Once per backend and thread count, not per repeat.
+            let head = format!("* {} x{}: ", b.name, b.threads);
+            if !notes.iter().any(|s| s.starts_with(&head)) {
+                notes.push(format!("{head}{n}"));
+            }
         }
     }
     let mut out = t.to_text();
