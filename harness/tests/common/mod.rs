@@ -124,7 +124,7 @@ pub fn check_backend(b: &BackendResult) -> bool {
             // One in N on average: far fewer than all, but some.
             let n: u64 = n.parse().expect("sample:N");
             assert!(
-                h.len() >= 1 && h.len() <= b.ops / n * 3 + 1,
+                !h.is_empty() && h.len() <= b.ops / n * 3 + 1,
                 "{name}: {} sampled of {} ops at {}",
                 h.len(),
                 b.ops,
