@@ -178,9 +178,10 @@ fn provenance(out: &mut String, group: &[&RunRecord]) {
         };
         let _ = writeln!(
             out,
-            "Command: `{}` ({}{done})  ",
+            "Command: `{}` ({}{}{done})  ",
             command_line(&r.command),
-            r.started_at
+            r.started_at,
+            build(&r.environment)
         );
     }
 }
@@ -285,7 +286,47 @@ pub fn machine_line(r: &RunRecord) -> String {
         format_size(r.data_file.size),
         r.data_file.origin
     );
+    if let Some(v) = virtual_machine(e) {
+        let _ = write!(s, "; {v}");
+    }
     s.replace("  ", " ")
+}
+
+/// The hypervisor, the clocksource and free page reporting, where the run recorded
+/// them (runs made before they were recorded say nothing).
+fn virtual_machine(e: &crate::env::Environment) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(name) = e.hypervisor.as_ref().and_then(|h| h.name.as_deref()) {
+        parts.push(format!("{name} guest"));
+    }
+    if let Some(c) = &e.clocksource {
+        parts.push(format!("clocksource {}", c.current));
+    }
+    if let Some(b) = e.balloon.as_ref().filter(|b| b.present) {
+        let reporting = match b.free_page_reporting {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        parts.push(format!("virtio balloon, free page reporting {reporting}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// The build a run was made with: ", build 1a2b3c4d5e6f" (", ... with local changes").
+fn build(e: &crate::env::Environment) -> String {
+    match (e.git_revision.as_deref(), e.git_dirty) {
+        (Some(rev), dirty) if rev != "unknown" => {
+            let short: String = rev.chars().take(12).collect();
+            let local = if dirty == Some(true) {
+                " with local changes"
+            } else {
+                ""
+            };
+            format!(", build {short}{local}")
+        }
+        _ => String::new(),
+    }
 }
 
 /// The command as a shell would take it back.
@@ -365,6 +406,41 @@ fn pattern_text(p: &serde_json::Value) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::probe::Counters;
+
+    #[test]
+    fn provenance_names_the_vm_and_the_build_when_recorded() {
+        use crate::env::provenance::{Balloon, Clocksource, Hypervisor};
+        let mut r = crate::record::tests::sample_record();
+        assert!(!machine_line(&r).contains("guest"), "old runs say nothing");
+        assert_eq!(build(&r.environment), "");
+        let e = &mut r.environment;
+        e.hypervisor = Some(Hypervisor {
+            name: Some("KVM".into()),
+            ..Default::default()
+        });
+        e.clocksource = Some(Clocksource {
+            current: "kvm-clock".into(),
+            available: vec!["kvm-clock".into(), "tsc".into()],
+        });
+        e.balloon = Some(Balloon {
+            present: true,
+            free_page_reporting: Some(true),
+            ..Default::default()
+        });
+        e.git_revision = Some("0123456789abcdef0123".into());
+        e.git_dirty = Some(true);
+        let m = machine_line(&r);
+        assert!(
+            m.ends_with(
+                "; KVM guest, clocksource kvm-clock, virtio balloon, free page reporting on"
+            ),
+            "{m}"
+        );
+        assert_eq!(
+            build(&r.environment),
+            ", build 0123456789ab with local changes"
+        );
+    }
 
     /// The sample record with a second repeat, a `direct` result and counters filled
     /// in the way the probes will fill them.
