@@ -25,6 +25,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod stats;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod table;

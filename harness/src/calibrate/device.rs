@@ -8,7 +8,6 @@ use super::{random_pages, Options, Primitive, NEEDS_ROOT};
 use crate::env::cgroup::MemCgroup;
 use crate::env::zram::Zram;
 use crate::probe::parse::{self, CgroupVersion};
-use crate::sys::calibrate::{thread_faults, Region};
 use crate::ui::Reporter;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -100,20 +99,9 @@ fn major_fault(opts: &Options, f: &File, size: u64) -> Result<Vec<f64>, String> 
     let mut samples = Vec::new();
     for rep in 0..opts.reps {
         crate::sys::drop_file_cache(f).map_err(|e| format!("cannot drop the cache: {e}"))?;
-        let r = Region::file(f, size as usize).map_err(|e| format!("mmap: {e}"))?;
-        r.advise(libc::MADV_RANDOM)
-            .map_err(|e| format!("madvise: {e}"))?;
         let order = random_pages(pages, faults(opts), 100 + u64::from(rep));
-        let (_, maj0) = thread_faults().map_err(|e| format!("getrusage: {e}"))?;
-        let t0 = super::CpuTimer::start();
-        let mut acc = 0u8;
-        for &p in &order {
-            acc ^= r.read(p);
-        }
-        let ns = t0.ns();
-        std::hint::black_box(acc);
-        let (_, maj1) = thread_faults().map_err(|e| format!("getrusage: {e}"))?;
-        let majors = maj1 - maj0;
+        let (ns, _, majors) = super::file::touch_mapped(f, size as usize, &order)
+            .map_err(|e| format!("mapped reads of the device: {e}"))?;
         if majors == 0 {
             return Err(
                 "no major fault was counted: the device's cache could not be dropped".into(),

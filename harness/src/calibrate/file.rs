@@ -77,6 +77,27 @@ fn fault_around_kib() -> String {
         )
 }
 
+/// Map the first `len` bytes of `f` anew (MADV_RANDOM), read one byte of each page in
+/// `order`, and return the on-CPU time with the minor and major faults it took.
+pub(super) fn touch_mapped(
+    f: &std::fs::File,
+    len: usize,
+    order: &[usize],
+) -> std::io::Result<(f64, u64, u64)> {
+    let r = Region::file(f, len)?;
+    r.advise(libc::MADV_RANDOM)?;
+    let (min0, maj0) = thread_faults()?;
+    let t0 = super::CpuTimer::start();
+    let mut acc = 0u8;
+    for &p in order {
+        acc ^= r.read(p);
+    }
+    let ns = t0.ns();
+    std::hint::black_box(acc);
+    let (min1, maj1) = thread_faults()?;
+    Ok((ns, min1 - min0, maj1 - maj0))
+}
+
 fn minor_fault(opts: &Options, s: &Scratch) -> Primitive {
     let pages = s.len / 4096;
     let order = random_pages(pages, pages, 11);
@@ -84,21 +105,7 @@ fn minor_fault(opts: &Options, s: &Scratch) -> Primitive {
     let mut pages_per_fault = Vec::new();
     let mut majors = 0;
     for _ in 0..opts.reps {
-        let once = || -> std::io::Result<(f64, u64, u64)> {
-            let r = Region::file(&s.file, s.len)?;
-            r.advise(libc::MADV_RANDOM)?;
-            let (min0, maj0) = thread_faults()?;
-            let t0 = super::CpuTimer::start();
-            let mut acc = 0u8;
-            for &p in &order {
-                acc ^= r.read(p);
-            }
-            let ns = t0.ns();
-            std::hint::black_box(acc);
-            let (min1, maj1) = thread_faults()?;
-            Ok((ns, min1 - min0, maj1 - maj0))
-        };
-        match once() {
+        match touch_mapped(&s.file, s.len, &order) {
             Ok((ns, minors, maj)) if minors > 0 => {
                 samples.push(ns / minors as f64);
                 pages_per_fault.push(pages as f64 / minors as f64);

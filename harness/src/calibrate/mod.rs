@@ -152,16 +152,10 @@ impl Stats {
             return None;
         }
         v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
         Some(Stats {
-            median,
+            median: crate::stats::median(&v)?,
             min: v[0],
-            max: v[n - 1],
+            max: v[v.len() - 1],
         })
     }
 }
@@ -482,7 +476,7 @@ pub struct CpuTimer {
 
 impl CpuTimer {
     pub fn start() -> CpuTimer {
-        let cpu = crate::sys::calibrate::thread_cpu_ns();
+        let cpu = crate::sys::thread_cpu_ns().unwrap_or(0);
         let (wall, delay) = wall_and_delay();
         CpuTimer { wall, delay, cpu }
     }
@@ -491,7 +485,9 @@ impl CpuTimer {
     /// than the thread's CPU time (which leaves steal out, so it is a lower bound).
     pub fn ns(&self) -> f64 {
         let (w1, d1) = wall_and_delay();
-        let cpu = crate::sys::calibrate::thread_cpu_ns().saturating_sub(self.cpu);
+        let cpu = crate::sys::thread_cpu_ns()
+            .unwrap_or(0)
+            .saturating_sub(self.cpu);
         let wall = w1.duration_since(self.wall).as_nanos() as u64;
         let on_cpu = match (self.delay, d1) {
             (Some(a), Some(b)) => wall.saturating_sub(b.saturating_sub(a)),

@@ -136,11 +136,12 @@ pub fn direct(c: &Calibration) -> Result<Prediction, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::calibrate::{Primitive, NEEDS_ROOT};
 
-    fn cal(prims: &[(&str, f64)]) -> Calibration {
+    /// A calibration with these primitives (each measured 5 times at the value given).
+    pub(crate) fn cal(prims: &[(&str, f64)]) -> Calibration {
         Calibration {
             tool: "t".into(),
             command: vec![],

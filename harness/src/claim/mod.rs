@@ -344,21 +344,7 @@ pub fn dedup_keep_order<T: PartialEq + Clone>(v: &mut Vec<T>) {
     });
 }
 
-/// Median of a non-empty sample (mean of the middle two for an even count); None when
-/// empty.
-pub fn median(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    Some(if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    })
-}
+pub use crate::stats::median;
 
 pub fn min(v: &[f64]) -> Option<f64> {
     v.iter().copied().min_by(|a, b| a.total_cmp(b))
@@ -402,15 +388,6 @@ mod tests {
         let (cells, stopped) = sweep([((), 0)], &[1, 2], |_, v, _, _| (v == 1).then_some(v));
         assert!(stopped);
         assert_eq!(cells.len(), 1);
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[3.0]), Some(3.0));
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(min(&[4.0, 1.0, 2.0]), Some(1.0));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! alternated over rounds (`faultline run --probe-overhead N`; orchestrated by
 //! `runner::overhead`). Pure types and arithmetic, tested on fixed numbers.
 
+use crate::stats::median;
 use serde::{Deserialize, Serialize};
 
 /// The repeats of one variant of a cell: throughput and median latency per round.
@@ -81,21 +82,6 @@ pub struct CellOverhead {
     pub probes: Vec<ProbeCost>,
 }
 
-/// The median of `v` (mean of the middle two for an even count); None when empty.
-pub fn median(v: &[f64]) -> Option<f64> {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if s.is_empty() {
-        return None;
-    }
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    Some(if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    })
-}
-
 /// `on / off`, None unless both are positive.
 pub fn ratio(on: Option<f64>, off: Option<f64>) -> Option<f64> {
     match (on, off) {
@@ -163,14 +149,6 @@ pub fn table(cells: &[CellOverhead]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_of_odd_even_and_empty() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
-    }
 
     #[test]
     fn ratio_needs_both_sides_positive() {

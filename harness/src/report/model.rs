@@ -173,25 +173,12 @@ pub fn predicted_vs_measured(records: &[RunRecord], cal: &Calibration, source: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calibrate::Primitive;
 
     fn cal(prims: &[(&str, f64)]) -> Calibration {
         Calibration {
-            tool: "t".into(),
-            command: vec![],
             host: Some("other-host".into()),
-            kernel: None,
-            cpu_model: None,
-            cpus: 2,
             started_at: "2026-01-01T00:00:00Z".into(),
-            finished_at: String::new(),
-            quick: false,
-            timing: String::new(),
-            load_average: vec![],
-            primitives: prims
-                .iter()
-                .map(|(n, v)| Primitive::measured(n, &[*v; 5], "m".into()))
-                .collect(),
+            ..crate::calibrate::model::tests::cal(prims)
         }
     }
 

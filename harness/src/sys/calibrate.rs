@@ -64,22 +64,6 @@ pub fn getppid() -> i32 {
     unsafe { libc::getppid() }
 }
 
-/// CPU time of the calling thread in nanoseconds (CLOCK_THREAD_CPUTIME_ID): time the
-/// thread waits for a CPU (other work on a shared machine, host steal with steal-time
-/// accounting) is not counted; time in the kernel on the thread's behalf is.
-pub fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid, writable timespec; clock_gettime only writes it.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64
-}
-
 /// Minor and major faults of the calling thread so far (getrusage RUSAGE_THREAD).
 pub fn thread_faults() -> io::Result<(u64, u64)> {
     // SAFETY: rusage is plain data; all-zero bytes are a valid value.
@@ -156,30 +140,19 @@ impl Region {
         let len = len.div_ceil(page).max(1) * page;
         // SAFETY: a fresh anonymous private mapping at an address the kernel picks:
         // it aliases nothing.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
+        unsafe {
+            Region::map(
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
-                0,
             )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
         }
-        Ok(Region {
-            ptr: p.cast(),
-            len,
-            page,
-        })
     }
 
     /// The first `len` bytes of `file` (a regular file or block device of at least
     /// that size), mapped shared and read-only.
     pub fn file(file: &File, len: usize) -> io::Result<Region> {
-        let page = super::page_size();
         if len == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -190,23 +163,25 @@ impl Region {
         // kernel picks. The bytes are only read with volatile loads, so a change of the
         // file underneath cannot invalidate a Rust reference (there is none); reading
         // past a truncated end raises SIGBUS (a crash, not undefined behaviour in Rust).
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
+        unsafe { Region::map(len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd()) }
+    }
+
+    /// mmap(2) at an address the kernel picks.
+    ///
+    /// # Safety
+    /// `prot`, `flags` and `fd` must describe a mapping that aliases no Rust reference
+    /// (anonymous, or a file read only through this Region's volatile accesses).
+    unsafe fn map(len: usize, prot: i32, flags: i32, fd: i32) -> io::Result<Region> {
+        // SAFETY: the caller guarantees the mapping aliases nothing Rust refers to; a
+        // null hint lets the kernel choose the address, so nothing existing is replaced.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
         Ok(Region {
             ptr: p.cast(),
             len,
-            page,
+            page: super::page_size(),
         })
     }
 
