@@ -244,9 +244,21 @@ pub struct TimingRecord {
     /// `tsc`, `cntvct` or `monotonic`, and why.
     pub clock: String,
     pub clock_reason: String,
+    /// What timing costs per operation in this mode, ns. Measured on the cell's own
+    /// operation where the worker runs the harness's loop and the warm-up is long
+    /// enough: the warm-up alternates slices of this mode's loop with untimed groups,
+    /// and this is the median per-operation difference (it includes what timing takes
+    /// from the operation itself, such as overlapped cache misses). Otherwise the cost
+    /// of the loop around an empty operation (`empty_loop_ns`). `overhead_method` says
+    /// which.
+    pub overhead_ns: f64,
+    /// How `overhead_ns` was measured (one sentence; absent in results made before it).
+    #[serde(default)]
+    pub overhead_method: Option<String>,
     /// Mean cost per operation of the harness's loop around an empty operation in this
     /// mode (offset, timing, recording, verification), ns: measured before the cell.
-    pub overhead_ns: f64,
+    #[serde(default)]
+    pub empty_loop_ns: Option<f64>,
     /// Median latency the loop records for an empty operation in this mode, ns: latencies
     /// near it are mostly the clock's own.
     pub floor_ns: f64,
@@ -336,6 +348,8 @@ mod tests {
             clock: "tsc".into(),
             clock_reason: String::new(),
             overhead_ns: 20.0,
+            overhead_method: None,
+            empty_loop_ns: None,
             floor_ns: 15.0,
             sampled_ops: 1,
             clock_error_ppm: None,

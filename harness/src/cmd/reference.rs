@@ -9,7 +9,10 @@
 //!   as a cell with a page-cache limit runs, and cold (the file's cached pages dropped
 //!   first, as a cold cell starts).
 //! * `mmap-block`: one u64 load per random 4 KiB block of a warm mapped file
-//!   (xorshift offsets): the floor under a timed in-memory mmap read.
+//!   (xorshift offsets): the floor under a timed in-memory mmap read. With `--timed`,
+//!   the same loop takes two readings of the harness's clock around each load and sums
+//!   their differences (nothing else): the least that timing every operation can cost
+//!   on this CPU, which no harness loop can go below.
 //!
 //! Prints the rate of every second on stderr and `ops_per_sec=<float> ns_per_op=<float>`
 //! on stdout (ns_per_op = threads / ops_per_sec: the time one thread spends per read),
@@ -67,6 +70,10 @@ pub struct ReferenceArgs {
     /// Map only the first S bytes (default: the whole file or device).
     #[arg(long, value_name = "S", value_parser = units::parse_size)]
     pub size: Option<u64>,
+    /// mmap-block only: read the harness's clock before and after each load (as
+    /// `timing = "every"` does) and sum the differences; nothing is recorded.
+    #[arg(long)]
+    pub timed: bool,
     /// Print one JSON object instead of the `ops_per_sec=... ns_per_op=...` line.
     #[arg(long)]
     pub json: bool,
@@ -78,6 +85,9 @@ pub struct ReferenceArgs {
 struct Counter(AtomicU64);
 
 pub fn run(a: &ReferenceArgs) -> Result<i32> {
+    if a.timed && a.r#loop != Loop::MmapBlock {
+        bail!("--timed applies to the mmap-block loop only");
+    }
     let file = File::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
     let full = (&file)
         .seek(SeekFrom::End(0))
@@ -127,11 +137,15 @@ pub fn run(a: &ReferenceArgs) -> Result<i32> {
         for (i, c) in counters.iter().enumerate() {
             let stop = &stop;
             let lp = a.r#loop;
+            let clock = a.timed.then(crate::timing::Clock::get);
             s.spawn(move || {
                 let seed = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1) | 1;
                 match lp {
                     Loop::MmapRandom => random_bytes(bytes, seed, c, stop),
-                    Loop::MmapBlock => random_blocks(bytes, seed, c, stop),
+                    Loop::MmapBlock => match &clock {
+                        None => random_blocks(bytes, seed, c, stop),
+                        Some(clock) => timed_blocks(bytes, seed, c, stop, clock),
+                    },
                 }
             });
         }
@@ -160,6 +174,7 @@ pub fn run(a: &ReferenceArgs) -> Result<i32> {
             "seconds": secs,
             "advice": match (a.r#loop, a.advice) { (Loop::MmapBlock, _) => "normal", (_, RefAdvice::Random) => "random", _ => "normal" },
             "page_cache_limit": a.page_cache_limit,
+            "timed": a.timed.then(|| crate::timing::Clock::get().name()),
             "ops": ops,
             "ops_per_sec": ops_per_sec,
             "ns_per_op": ns_per_op,
@@ -243,6 +258,32 @@ fn random_blocks(m: &[u8], mut x: u64, c: &Counter, stop: &AtomicBool) {
         c.0.store(ops, Ordering::Relaxed);
     }
     std::hint::black_box(sum);
+}
+
+/// `random_blocks` with two clock readings around each load, their differences summed
+/// (so the readings cannot be optimised away); the floor of `timing = "every"`.
+fn timed_blocks(
+    m: &[u8],
+    mut x: u64,
+    c: &Counter,
+    stop: &AtomicBool,
+    clock: &crate::timing::Clock,
+) {
+    let blocks = m.len() as u64 / 4096;
+    let (mut ops, mut sum, mut ns) = (0u64, 0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..1024 {
+            let o = (below(xorshift(&mut x), blocks) * 4096) as usize;
+            let t0 = clock.raw();
+            let w: [u8; 8] = m[o..o + 8].try_into().unwrap_or([0; 8]);
+            sum = sum.wrapping_add(u64::from_ne_bytes(w));
+            let t1 = clock.raw();
+            ns = ns.wrapping_add(clock.nanos(t0, t1));
+        }
+        ops += 1024;
+        c.0.store(ops, Ordering::Relaxed);
+    }
+    std::hint::black_box((sum, ns));
 }
 
 #[cfg(test)]

@@ -128,6 +128,9 @@ pub struct WorkerOut {
     pub first_bad_offset: Option<u64>,
     pub error: Option<String>,
     pub end: Instant,
+    /// The timing mode's cost on this worker's own operation, from the warm-up's A/B
+    /// (`Driver::warmup_ab`): (median ns per operation over untimed groups, slice pairs).
+    pub timing_cost: Option<(f64, usize)>,
 }
 
 impl WorkerOut {
@@ -141,6 +144,7 @@ impl WorkerOut {
             first_bad_offset: None,
             error: Some("a worker thread panicked".into()),
             end: Instant::now(),
+            timing_cost: None,
         }
     }
 }
@@ -166,6 +170,9 @@ pub struct Driver<'a> {
     gap: u32,
     /// xorshift state for the sampling gaps.
     gap_rng: u64,
+    /// Per slice pair of the warm-up's A/B: ns per operation in the timing mode minus
+    /// ns per operation untimed.
+    ab: Vec<f64>,
 }
 
 impl<'a> Driver<'a> {
@@ -199,6 +206,7 @@ impl<'a> Driver<'a> {
             clock: cfg.clock,
             gap: 0,
             gap_rng: page::mix(cfg.seed) | 1,
+            ab: Vec::with_capacity(AB_PAIRS),
         }
     }
 
@@ -212,7 +220,9 @@ impl<'a> Driver<'a> {
     /// What this worker measured, once its loop has returned.
     pub fn finish(self, error: Option<String>, end: Instant) -> WorkerOut {
         let measured = self.measuring;
+        let timing_cost = crate::stats::median(&self.ab).map(|m| (m, self.ab.len()));
         WorkerOut {
+            timing_cost,
             fault_hist: self.fault.map(FaultWatch::into_histogram),
             hist: self.hist,
             ops: if measured { self.ops } else { 0 },
@@ -347,6 +357,9 @@ impl<'a> Driver<'a> {
     /// The synchronous loop in the workload's timing mode.
     #[inline]
     pub fn run_sync<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<(), OpError> {
+        if !self.measuring && self.shared.phase.load(Ordering::Relaxed) == WARMUP {
+            self.warmup_ab(w)?;
+        }
         match self.timing {
             TimingMode::Every => self.run_every(w),
             TimingMode::Sample(n) => self.run_sampled(w, n),
@@ -358,15 +371,22 @@ impl<'a> Driver<'a> {
     #[inline(always)]
     fn run_every<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<(), OpError> {
         while self.should_continue() {
-            let off = self.next_offset();
-            let t0 = self.clock.raw();
-            let r = w.read(off);
-            let t1 = self.clock.raw();
-            let fold = r?;
-            let ns = self.clock.nanos(t0, t1);
-            self.complete(off, fold, ns);
+            self.every_step(w)?;
         }
         Ok(())
+    }
+
+    /// One timed operation.
+    #[inline(always)]
+    fn every_step<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<u64, OpError> {
+        let off = self.next_offset();
+        let t0 = self.clock.raw();
+        let r = w.read(off);
+        let t1 = self.clock.raw();
+        let fold = r?;
+        let ns = self.clock.nanos(t0, t1);
+        self.complete(off, fold, ns);
+        Ok(1)
     }
 
     /// One operation in `n` timed (on average); all verified and counted. The untimed
@@ -374,23 +394,93 @@ impl<'a> Driver<'a> {
     #[inline(always)]
     fn run_sampled<W: Worker + ?Sized>(&mut self, w: &mut W, n: u32) -> Result<(), OpError> {
         while self.should_continue() {
-            if self.gap == 0 {
-                self.draw_gap(n);
-                let off = self.next_offset();
-                let t0 = self.clock.raw();
-                let r = w.read(off);
-                let t1 = self.clock.raw();
-                let fold = r?;
-                self.count(off, fold);
-                if self.measuring {
-                    self.hist.saturating_record(self.clock.nanos(t0, t1).max(1));
-                }
-            } else {
-                let k = self.untimed(w, self.gap as u64)?;
-                self.gap -= k as u32;
-            }
+            self.sampled_step(w, n)?;
         }
         Ok(())
+    }
+
+    /// The sampled operation if it is due, else a group of untimed ones; returns the
+    /// operations done.
+    #[inline(always)]
+    fn sampled_step<W: Worker + ?Sized>(&mut self, w: &mut W, n: u32) -> Result<u64, OpError> {
+        if self.gap == 0 {
+            self.draw_gap(n);
+            let off = self.next_offset();
+            let t0 = self.clock.raw();
+            let r = w.read(off);
+            let t1 = self.clock.raw();
+            let fold = r?;
+            self.count(off, fold);
+            if self.measuring {
+                self.hist.saturating_record(self.clock.nanos(t0, t1).max(1));
+            }
+            Ok(1)
+        } else {
+            let k = self.untimed(w, self.gap as u64)?;
+            self.gap -= k as u32;
+            Ok(k)
+        }
+    }
+
+    /// The warm-up as an A/B of what this timing mode costs on this worker's own
+    /// operation: slices of the mode's loop alternate with slices of untimed groups
+    /// (the order swapped every pair), each slice timed as a whole, until the warm-up
+    /// ends (checked before every step) or `AB_PAIRS` pairs are kept. A slice grows until it lasts at least
+    /// `AB_SLICE_NS`, so the two clock readings per slice do not count. Each pair gives
+    /// (ns per operation timed) - (ns per operation untimed); `finish` keeps their
+    /// median. Warm-up operations are not measured, so this changes no result; it costs
+    /// nothing after the warm-up.
+    #[inline(never)]
+    fn warmup_ab<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<(), OpError> {
+        let mut k = 64u64;
+        let mut pair = 0usize;
+        while self.ab.len() < AB_PAIRS {
+            let timed_first = pair % 2 == 0;
+            pair += 1;
+            let mut ns = [0u64; 2];
+            for i in 0..2 {
+                let timed = (i == 0) == timed_first;
+                let t0 = self.clock.raw();
+                let mut done = 0u64;
+                while done < k {
+                    if self.shared.phase.load(Ordering::Relaxed) != WARMUP {
+                        return Ok(());
+                    }
+                    done += if timed {
+                        self.mode_step(w)?
+                    } else {
+                        self.untimed(w, k - done)?
+                    };
+                }
+                ns[timed as usize] = self.clock.nanos(t0, self.clock.raw());
+            }
+            if ns[0].min(ns[1]) < AB_SLICE_NS {
+                k = k.saturating_mul(2);
+                continue;
+            }
+            self.ab.push((ns[1] as f64 - ns[0] as f64) / k as f64);
+        }
+        Ok(())
+    }
+
+    /// One step of this worker's timing mode outside the measured loop (the warm-up's
+    /// A/B): an operation, a sampled step, or a batch timed as one.
+    #[inline(always)]
+    fn mode_step<W: Worker + ?Sized>(&mut self, w: &mut W) -> Result<u64, OpError> {
+        match self.timing {
+            TimingMode::Every => self.every_step(w),
+            TimingMode::Sample(n) => self.sampled_step(w, n),
+            TimingMode::Batch(n) => {
+                let t0 = self.clock.raw();
+                let mut done = 0u64;
+                while done < n as u64 {
+                    done += self.untimed(w, n as u64 - done)?;
+                }
+                let ns = self.clock.nanos(t0, self.clock.raw());
+                self.hist.saturating_record_n((ns / done).max(1), done);
+                Ok(done)
+            }
+        }
     }
 
     /// `n` operations timed together; their mean is recorded once per operation. A
@@ -432,18 +522,45 @@ impl<'a> Driver<'a> {
         let k = k as usize;
         let mut offs = [0u64; GROUP];
         let mut folds = [0u64; GROUP];
-        for o in offs.iter_mut().take(k) {
-            *o = self.next_offset();
+        self.gen.fill_blocks(&mut offs[..k]);
+        for o in offs[..k].iter_mut() {
+            *o *= self.block;
         }
-        for (f, &o) in folds.iter_mut().zip(offs.iter()).take(k) {
+        for (f, &o) in folds[..k].iter_mut().zip(offs[..k].iter()) {
             *f = w.read(o)?;
         }
-        for (&o, &f) in offs.iter().zip(folds.iter()).take(k) {
-            self.count(o, f);
+        if let Some(tag) = self.verify_tag {
+            let mut bad = 0u64;
+            for (&o, &f) in offs[..k].iter().zip(folds[..k].iter()) {
+                bad += (f != page::expected_fold(o, self.block, tag)) as u64;
+            }
+            if bad > 0 {
+                self.group_errors(&offs[..k], &folds[..k], tag);
+            }
+        }
+        if self.measuring {
+            self.ops += k as u64;
+            self.me.ops.store(self.ops, Ordering::Relaxed);
         }
         Ok(k as u64)
     }
+
+    /// A group with a verification error: count the errors and note the first offset.
+    #[cold]
+    #[inline(never)]
+    fn group_errors(&mut self, offs: &[u64], folds: &[u64], tag: u64) {
+        for (&o, &f) in offs.iter().zip(folds) {
+            if f != page::expected_fold(o, self.block, tag) {
+                self.verify_errors += 1;
+                self.first_bad_offset.get_or_insert(o);
+            }
+        }
+    }
 }
+
+/// Slice pairs the warm-up's A/B keeps at most, and the least length of a slice.
+const AB_PAIRS: usize = 256;
+const AB_SLICE_NS: u64 = 200_000;
 
 /// Untimed operations run together (see `Driver::untimed`).
 const GROUP: usize = 16;

@@ -476,7 +476,8 @@ fn finish(
     let merged = merge(&m.outs, m.t0);
     let elapsed_ns = merged.end.saturating_duration_since(m.t0).as_nanos() as u64;
     let (timeseries, counters) = series(m.samples, merged.ops, w);
-    let timing = timing_record(w.timing, floor, &merged.hist, m.clock_error_ppm);
+    let costs: Vec<(f64, usize)> = m.outs.iter().filter_map(|o| o.timing_cost).collect();
+    let timing = timing_record(w.timing, floor, &costs, &merged.hist, m.clock_error_ppm);
     if let Some(off) = merged.first_bad {
         notes.push(format!(
             "{} reads returned the wrong bytes; the first at offset {off}",
@@ -521,15 +522,36 @@ fn finish(
 fn timing_record(
     mode: TimingMode,
     floor: Floor,
+    costs: &[(f64, usize)],
     hist: &Histogram<u64>,
     clock_error_ppm: Option<f64>,
 ) -> TimingRecord {
     let clock = Clock::get();
+    let pairs: usize = costs.iter().map(|c| c.1).sum();
+    let per_worker: Vec<f64> = costs.iter().map(|c| c.0).collect();
+    let (overhead_ns, overhead_method) = match crate::stats::median(&per_worker) {
+        Some(ns) => (
+            ns,
+            format!(
+                "A/B on this cell's operation during the warm-up: this mode's loop against \
+                 untimed groups, alternated, median of {pairs} slice pairs over {} thread(s)",
+                costs.len()
+            ),
+        ),
+        None => (
+            floor.overhead_ns,
+            "the loop around an empty operation before the cell (no warm-up A/B: \
+             the backend runs its own loop, or the warm-up was too short)"
+                .to_string(),
+        ),
+    };
     TimingRecord {
         mode: mode.to_string(),
         clock: clock.name().to_string(),
         clock_reason: timing::clock_reason().to_string(),
-        overhead_ns: floor.overhead_ns,
+        overhead_ns,
+        overhead_method: Some(overhead_method),
+        empty_loop_ns: Some(floor.overhead_ns),
         floor_ns: floor.floor_ns,
         sampled_ops: hist.len(),
         clock_error_ppm,
