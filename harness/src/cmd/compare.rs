@@ -87,6 +87,7 @@ pub fn run(args: &CompareArgs) -> Result<i32> {
         None => Metric::ALL.to_vec(),
     };
     let c = cmp::compare_metrics(&baseline, &new, args.threshold, &metrics);
+    print!("{}", provenance_text(&baseline, &new));
     print!("{}", cmp::comparison_text(&c));
     if let (Some(format), Some(out)) = (args.export, &args.export_out) {
         match format {
@@ -126,6 +127,70 @@ pub fn github_paths(out: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
+/// Where each side's runs were made: the machine and build lines of each side (each
+/// distinct line once), and a note when the two sides differ, since a change of
+/// machine, kernel, hypervisor or build moves numbers as much as a change of code.
+fn provenance_text(baseline: &[RunRecord], new: &[RunRecord]) -> String {
+    use crate::report::markdown::{build, machine_line};
+    let lines = |runs: &[RunRecord]| -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for r in runs {
+            let b = build(&r.environment);
+            let b = b.trim_start_matches(", ");
+            let l = format!(
+                "{}{}",
+                machine_line(r),
+                if b.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {b}")
+                }
+            );
+            if !v.contains(&l) {
+                v.push(l);
+            }
+        }
+        v
+    };
+    let (b, n) = (lines(baseline), lines(new));
+    let mut s = String::new();
+    for (side, ls) in [("baseline", &b), ("new", &n)] {
+        for l in ls.iter() {
+            s.push_str(&format!("{side}: {l}\n"));
+        }
+    }
+    let machine = |runs: &[RunRecord]| -> Vec<String> {
+        let mut v: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let e = &r.environment;
+                format!(
+                    "{:?}",
+                    (
+                        &e.hostname,
+                        &e.cpu_model,
+                        e.cpus,
+                        &e.kernel,
+                        e.hypervisor.as_ref().map(|h| &h.name),
+                        e.clocksource.as_ref().map(|c| &c.current),
+                    )
+                )
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    if machine(baseline) != machine(new) {
+        s.push_str(
+            "note: the two sides ran on different machines (host, CPU, kernel, hypervisor or \
+             clocksource differ, see above): a difference may come from the machine, not \
+             the code\n",
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +202,30 @@ mod tests {
         assert_eq!(s, Path::new("out/bench.smaller.json"));
         let (b, _) = github_paths(Path::new("bench"));
         assert_eq!(b, Path::new("bench.bigger.json"));
+    }
+}
+
+#[cfg(test)]
+mod provenance_tests {
+    use super::*;
+
+    fn committed() -> RunRecord {
+        let p =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/in-memory/2026-12-01T162600Z");
+        load::load(&p).expect("committed result").remove(0).record
+    }
+
+    #[test]
+    fn compare_names_each_sides_machine_and_build_and_flags_a_different_machine() {
+        let a = committed();
+        let same = provenance_text(&[a.clone()], &[a.clone()]);
+        assert!(same.starts_with("baseline: host "), "{same}");
+        assert!(same.contains("\nnew: host "), "{same}");
+        assert!(same.contains("build "), "{same}");
+        assert!(!same.contains("different machines"), "{same}");
+        let mut b = a.clone();
+        b.environment.kernel = Some("7.0.0".into());
+        let diff = provenance_text(&[a], &[b]);
+        assert!(diff.contains("different machines"), "{diff}");
     }
 }

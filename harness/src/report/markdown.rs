@@ -314,7 +314,7 @@ fn virtual_machine(e: &crate::env::Environment) -> Option<String> {
 }
 
 /// The build a run was made with: ", build 1a2b3c4d5e6f" (", ... with local changes").
-fn build(e: &crate::env::Environment) -> String {
+pub fn build(e: &crate::env::Environment) -> String {
     match (e.git_revision.as_deref(), e.git_dirty) {
         (Some(rev), dirty) if rev != "unknown" => {
             let short: String = rev.chars().take(12).collect();
