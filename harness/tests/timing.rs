@@ -86,3 +86,42 @@ fn a_bad_timing_mode_is_refused_with_the_choices() {
         text(&o)
     );
 }
+
+/// `overhead_ns` comes from the warm-up's A/B on the cell's own operation when there is
+/// a warm-up, and from the empty-operation loop when there is none; both say so, and
+/// the empty loop's cost is always recorded.
+#[test]
+fn timing_cost_is_measured_on_the_cells_own_operation_during_the_warm_up() {
+    for (warmup, ab) in [("300ms", true), ("0s", false)] {
+        let dir = scratch("timing-ab");
+        let wl = tiny_workload(&dir, "start = \"warm\"\nbackends = [\"mmap\", \"pread\"]");
+        let out = dir.join("r");
+        let o = run(&[
+            "run",
+            wl.to_str().unwrap(),
+            "--warmup",
+            warmup,
+            "--data-dir",
+            data_dir().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        for b in &load(&out).backends {
+            assert!(check_backend(b), "{}: did not run", b.name);
+            let t = b.timing.as_ref().unwrap();
+            let method = t.overhead_method.as_deref().unwrap_or("");
+            assert_eq!(
+                method.starts_with("A/B on this cell's operation"),
+                ab,
+                "{warmup}: {method}"
+            );
+            let empty = t.empty_loop_ns.expect("the empty loop is always measured");
+            assert!(empty > 0.0, "{t:?}");
+            if !ab {
+                assert_eq!(t.overhead_ns, empty, "{t:?}");
+            }
+        }
+    }
+}

@@ -220,7 +220,10 @@ impl<'a> Driver<'a> {
     /// What this worker measured, once its loop has returned.
     pub fn finish(self, error: Option<String>, end: Instant) -> WorkerOut {
         let measured = self.measuring;
-        let timing_cost = crate::stats::median(&self.ab).map(|m| (m, self.ab.len()));
+        let timing_cost = (self.ab.len() >= AB_MIN_PAIRS)
+            .then(|| crate::stats::median(&self.ab))
+            .flatten()
+            .map(|m| (m, self.ab.len()));
         WorkerOut {
             timing_cost,
             fault_hist: self.fault.map(FaultWatch::into_histogram),
@@ -560,6 +563,8 @@ impl<'a> Driver<'a> {
 
 /// Slice pairs the warm-up's A/B keeps at most, and the least length of a slice.
 const AB_PAIRS: usize = 256;
+/// Fewer pairs than this (a warm-up under ~4 ms) give no figure.
+const AB_MIN_PAIRS: usize = 8;
 const AB_SLICE_NS: u64 = 200_000;
 
 /// Untimed operations run together (see `Driver::untimed`).
