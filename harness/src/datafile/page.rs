@@ -53,7 +53,7 @@ fn fold_step(acc: u64, v: u64) -> u64 {
 #[inline]
 pub fn fold_headers(data: &[u8], offset: u64) -> u64 {
     // One aligned page (the common 4 KiB block): one header, no loop.
-    if data.len() == PAGE && offset % PAGE as u64 == 0 {
+    if data.len() == PAGE && offset.is_multiple_of(PAGE as u64) {
         return fold_step(
             0,
             u64::from_le_bytes(data[..8].try_into().expect("8 bytes")),
@@ -73,7 +73,7 @@ pub fn fold_headers(data: &[u8], offset: u64) -> u64 {
 /// The fold a correct read of `len` bytes at `offset` returns.
 #[inline]
 pub fn expected_fold(offset: u64, len: u64, tag: u64) -> u64 {
-    if len == PAGE as u64 && offset % PAGE as u64 == 0 {
+    if len == PAGE as u64 && offset.is_multiple_of(PAGE as u64) {
         return fold_step(0, header(offset / PAGE as u64, tag));
     }
     let mut acc = 0u64;

@@ -438,7 +438,7 @@ impl<'a> Driver<'a> {
         let mut k = 64u64;
         let mut pair = 0usize;
         while self.ab.len() < AB_PAIRS {
-            let timed_first = pair % 2 == 0;
+            let timed_first = pair.is_multiple_of(2);
             pair += 1;
             let mut ns = [0u64; 2];
             for i in 0..2 {
