@@ -218,7 +218,7 @@ mod provenance_tests {
     #[test]
     fn compare_names_each_sides_machine_and_build_and_flags_a_different_machine() {
         let a = committed();
-        let same = provenance_text(&[a.clone()], &[a.clone()]);
+        let same = provenance_text(std::slice::from_ref(&a), std::slice::from_ref(&a));
         assert!(same.starts_with("baseline: host "), "{same}");
         assert!(same.contains("\nnew: host "), "{same}");
         assert!(same.contains("build "), "{same}");
