@@ -8,6 +8,7 @@ pub mod output;
 pub mod overhead;
 pub mod summary;
 pub mod table;
+pub mod writes;
 
 use crate::datafile::Target;
 use crate::env::Environment;
@@ -135,6 +136,10 @@ pub struct BackendResult {
     /// results made before timing modes existed.
     #[serde(default)]
     pub timing: Option<crate::timing::TimingRecord>,
+    /// Write and mix workloads: operations by kind, the read-back check, write
+    /// amplification, dirty and write-back memory. Absent for read workloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<writes::WriteResult>,
 }
 
 impl BackendResult {
@@ -192,7 +197,11 @@ impl BackendResult {
             setup_ns: o.setup_ns,
             ops_per_sec,
             bytes_per_sec,
-            verify_errors: verifies.then_some(o.verify_errors),
+            // A write cell whose pages could not be read back (an external tool's, an
+            // interrupted one) has no verdict.
+            verify_errors: (verifies
+                && o.writes.as_ref().is_none_or(|w| w.verify_errors.is_some()))
+            .then_some(o.verify_errors),
             latency_ns,
             histogram,
             timeseries: o.timeseries,
@@ -201,6 +210,7 @@ impl BackendResult {
             fault_histogram: o.fault_hist.as_ref().map(encode_histogram).transpose()?,
             reasons: o.reasons,
             timing: o.timing,
+            writes: o.writes,
         })
     }
 
