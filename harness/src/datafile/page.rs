@@ -49,8 +49,36 @@ pub fn fill_page(buf: &mut [u8], page: u64, tag: u64) {
 }
 
 /// Fill one page as the harness writes it for the `gen`th time (`fill_page` for gen 0).
+/// A written page is its header followed by the header XOR a fixed table of random
+/// words: unique per page and generation, incompressible, a torn page (sectors of two
+/// writes) does not match, and cheap enough (one XOR per word) not to slow a write
+/// loop down the way generating 511 fresh words per page would.
+#[inline]
 pub fn fill_written_page(buf: &mut [u8], page: u64, tag: u64, gen: u32) {
-    fill_with_header(buf, written_header(page, tag, gen));
+    if gen == 0 {
+        return fill_page(buf, page, tag);
+    }
+    debug_assert_eq!(buf.len(), PAGE);
+    let h = written_header(page, tag, gen);
+    let table = body_table();
+    buf[..8].copy_from_slice(&h.to_le_bytes());
+    for (w, t) in buf[8..].chunks_exact_mut(8).zip(table.iter()) {
+        w.copy_from_slice(&(h ^ t).to_le_bytes());
+    }
+}
+
+/// The fixed random words of written pages' bodies.
+fn body_table() -> &'static [u64; WORDS - 1] {
+    static TABLE: std::sync::OnceLock<[u64; WORDS - 1]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0u64; WORDS - 1];
+        let mut state = 0x7772_6974_7465_6e00u64;
+        for w in t.iter_mut() {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            *w = mix(state);
+        }
+        t
+    })
 }
 
 /// A page's content is its header followed by words seeded from it: a torn page (a

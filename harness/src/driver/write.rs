@@ -8,9 +8,9 @@
 //! a read in a mix checks it got the newest generation, and after the cell every
 //! written page is read back from the device and checked (`datafile::written`).
 //!
-//! Each written page holds `page::written_header(page, tag, gen)` and words seeded from
-//! it. The content of a block is generated before its timed write (about 1 us per 4 KiB
-//! page on our test VM), as fio fills its buffers outside the I/O.
+//! Each written page holds `page::written_header(page, tag, gen)` and words derived
+//! from it (`page::fill_written_page`). The content of a block is generated before its
+//! timed write, as fio fills its buffers outside the I/O.
 
 use super::Driver;
 use crate::backend::{OpError, Worker};

@@ -352,6 +352,7 @@ pub(crate) mod tests {
             reasons: Default::default(),
             fault_hist: None,
             timing: None,
+            writes: None,
         };
         let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
         let skipped = BackendResult {
@@ -378,6 +379,7 @@ pub(crate) mod tests {
             fault_histogram: None,
             reasons: Reasons::default(),
             timing: None,
+            writes: None,
         };
         RunRecord {
             schema: SCHEMA,
