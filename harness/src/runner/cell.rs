@@ -660,13 +660,15 @@ fn series(mut samples: Vec<Sample>, ops: u64, w: &Workload) -> (Vec<Interval>, C
 /// Whether the workers attribute faults to operations: asked for, and every operation
 /// timed (an untimed operation has no latency to attribute).
 fn attributes(w: &Workload) -> bool {
-    w.fault_attribution && w.timing == TimingMode::Every
+    w.fault_attribution && w.timing == TimingMode::Every && !w.op.writes()
 }
 
 /// Why fault_ops and stall_ns are null, when they are.
 fn attribution_reasons(reasons: &mut Reasons, w: &Workload, attributed: bool) {
     let why = if !w.fault_attribution {
         "fault attribution is off (fault_attribution = false)".to_string()
+    } else if w.op.writes() {
+        "fault attribution is not built into the write loop (op = write or mix); major_faults still counts them".to_string()
     } else if w.timing != TimingMode::Every {
         format!(
             "fault attribution needs every operation timed (timing = \"every\"); this run used {}",

@@ -335,6 +335,12 @@ impl Workload {
                 self.op
             ));
         }
+        if self.timing != crate::timing::TimingMode::Every {
+            return Err(format!(
+                "a write workload times every operation; `timing` = \"{}\" applies to reads only: leave it at \"every\"",
+                self.timing
+            ));
+        }
         if !self.block.is_multiple_of(PAGE) {
             return Err(format!(
                 "writes are whole 4KiB pages (each carries a verifiable header): `block` ({} bytes) must be a multiple of 4KiB",
