@@ -59,22 +59,24 @@ manifest="$out/manifest.tsv"
 : >"$manifest"
 
 # label <TAB> native spec <TAB> fio spec <TAB> extra run flags <TAB> workload <TAB> target
+# (`-` for no extra flags or no target: tab is whitespace to `read`, so an empty field
+# would vanish)
 if [ "$writes" = 1 ]; then
   threads=1
-  pairs=$'wal-append: pread vs fio psync fdatasync=1\tpread\tfio:engine=psync\t\tworkloads/wal-append.toml\t0.95\n'
-  pairs+=$'random-write: direct vs fio psync direct=1\tdirect\tfio:engine=psync,direct\t\tworkloads/random-write.toml\t0.97\n'
-  pairs+=$'random-write: uring:qd=32,direct vs fio io_uring qd=32\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t\tworkloads/random-write.toml\t0.97\n'
+  pairs=$'wal-append: pread vs fio psync fdatasync=1\tpread\tfio:engine=psync\t-\tworkloads/wal-append.toml\t0.95\n'
+  pairs+=$'random-write: direct vs fio psync direct=1\tdirect\tfio:engine=psync,direct\t-\tworkloads/random-write.toml\t0.97\n'
+  pairs+=$'random-write: uring:qd=32,direct vs fio io_uring qd=32\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t-\tworkloads/random-write.toml\t0.97\n'
 else
   rr=workloads/random-read.toml
-  pairs=$'pread vs fio psync\tpread\tfio:engine=psync\t\t'"$rr"$'\t\n'
-  pairs+=$'direct vs fio psync,direct\tdirect\tfio:engine=psync,direct\t\t'"$rr"$'\t\n'
+  pairs=$'pread vs fio psync\tpread\tfio:engine=psync\t-\t'"$rr"$'\t-\n'
+  pairs+=$'direct vs fio psync,direct\tdirect\tfio:engine=psync,direct\t-\t'"$rr"$'\t-\n'
   if "$bin" list | grep -Eq '^  uring +'; then
-    pairs+=$'uring:qd=32 vs fio io_uring qd=32\turing:qd=32\tfio:engine=io_uring,qd=32\t\t'"$rr"$'\t\n'
-    pairs+=$'uring:qd=32,direct vs fio io_uring qd=32,direct\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t\t'"$rr"$'\t\n'
+    pairs+=$'uring:qd=32 vs fio io_uring qd=32\turing:qd=32\tfio:engine=io_uring,qd=32\t-\t'"$rr"$'\t-\n'
+    pairs+=$'uring:qd=32,direct vs fio io_uring qd=32,direct\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t-\t'"$rr"$'\t-\n'
   else
     echo "note: this faultline has no uring backend (\`faultline list\`); skipping the io_uring pairs" >&2
   fi
-  pairs+=$'mmap (touch=all) vs fio mmap\tmmap\tfio:engine=mmap\t--touch all\t'"$rr"$'\t\n'
+  pairs+=$'mmap (touch=all) vs fio mmap\tmmap\tfio:engine=mmap\t--touch all\t'"$rr"$'\t-\n'
 fi
 
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
@@ -85,6 +87,8 @@ for r in $(seq 1 "$rounds"); do
   for t in $threads; do
     while IFS=$'\t' read -r label native fio extra workload target; do
       [ -n "$label" ] || continue
+      [ "$extra" != - ] || extra=""
+      [ "$target" != - ] || target=""
       n=$((n + 1))
       dir="$out/r$r-t$t-$n"
       # Alternate which twin runs first.
