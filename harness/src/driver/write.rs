@@ -147,7 +147,7 @@ impl Writer {
             stripe,
             cursor: 0,
             buf,
-            rng: page::mix(cfg.seed ^ 0x6d69_78) | 1,
+            rng: page::mix(cfg.seed ^ 0x006d_6978) | 1,
             since_sync: 0,
             last_sync: Instant::now(),
             cfg,
