@@ -377,3 +377,63 @@ fn fio_writes_are_translated_and_the_data_file_is_written_anew() {
     assert_eq!(r.backends[0].verify_errors, Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn interrupted_write_cell_is_incomplete_and_its_data_file_recreated() {
+    let dir = scratch("writes-int");
+    let data = dir.join("data");
+    let out = dir.join("out");
+    let ready = dir.join("ready");
+    let mut child = bin()
+        .env("FAULTLINE_READY_FILE", &ready)
+        .args([
+            "run",
+            &shipped("random-write"),
+            "--size",
+            "4MiB",
+            "-b",
+            "pread",
+            "--duration",
+            "20s",
+            "--warmup",
+            "0s",
+            "--quiet",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_measuring(&mut child, &ready, "pread");
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let r = load(&out);
+    assert!(!r.complete);
+    let w = r.backends[0].writes.as_ref().unwrap();
+    assert!(w.verified_pages.is_none() && w.reasons.contains_key("verified_pages"));
+    let marked = std::fs::read_dir(&data).unwrap().any(|e| {
+        e.unwrap()
+            .path()
+            .to_string_lossy()
+            .ends_with(".dat.writing")
+    });
+    assert!(marked, "the changed data file is marked");
+    // The next run creates it again and its reads verify.
+    let (_, r) = run_in(
+        &dir,
+        "r",
+        &shipped("random-read"),
+        &["--ops", "500", "-b", "pread"],
+    );
+    assert!(r.data_file.created);
+    assert_eq!(r.backends[0].verify_errors, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
