@@ -17,11 +17,18 @@
 #   uring:qd=32,direct     vs fio:engine=io_uring,qd=32,direct  (same)
 #   mmap (touch=all)       vs fio:engine=mmap   (fio copies each whole block out of the
 #                          mapping, so the native side reads every u64 of it too)
+#
+# --writes compares the write paths instead, on the shipped write workloads, 1 thread
+# (the issue's targets in brackets: native IOPS / fio IOPS at least):
+#   wal-append:   pread (pwrite + fdatasync each write)  vs fio psync fdatasync=1  [0.95]
+#   random-write: direct (O_DIRECT pwrite)               vs fio psync direct=1     [0.97]
+#   random-write: uring:qd=32,direct                     vs fio io_uring qd=32     [0.97]
+#                 (skipped with its reason while uring does not write)
 # Every run's result directory is kept under --out (default results/vs-fio/<UTC>-<host>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-size=4GiB duration=10s warmup=1s rounds=3 threads="1 2" pause=0 out=""
+size=4GiB duration=10s warmup=1s rounds=3 threads="1 2" pause=0 out="" writes=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -32,7 +39,8 @@ while [ $# -gt 0 ]; do
     --pause) pause=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --quick) size=256MiB duration=2s warmup=500ms rounds=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --writes) writes=1; shift ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vs-fio.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,37 +58,49 @@ mkdir -p "$out"
 manifest="$out/manifest.tsv"
 : >"$manifest"
 
-# label <TAB> native spec <TAB> fio spec <TAB> extra run flags
-pairs=$'pread vs fio psync\tpread\tfio:engine=psync\t\n'
-pairs+=$'direct vs fio psync,direct\tdirect\tfio:engine=psync,direct\t\n'
-if "$bin" list | grep -Eq '^  uring +'; then
-  pairs+=$'uring:qd=32 vs fio io_uring qd=32\turing:qd=32\tfio:engine=io_uring,qd=32\t\n'
-  pairs+=$'uring:qd=32,direct vs fio io_uring qd=32,direct\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t\n'
+# label <TAB> native spec <TAB> fio spec <TAB> extra run flags <TAB> workload <TAB> target
+# (`-` for no extra flags or no target: tab is whitespace to `read`, so an empty field
+# would vanish)
+if [ "$writes" = 1 ]; then
+  threads=1
+  pairs=$'wal-append: pread vs fio psync fdatasync=1\tpread\tfio:engine=psync\t-\tworkloads/wal-append.toml\t0.95\n'
+  pairs+=$'random-write: direct vs fio psync direct=1\tdirect\tfio:engine=psync,direct\t-\tworkloads/random-write.toml\t0.97\n'
+  pairs+=$'random-write: uring:qd=32,direct vs fio io_uring qd=32\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t-\tworkloads/random-write.toml\t0.97\n'
 else
-  echo "note: this faultline has no uring backend (\`faultline list\`); skipping the io_uring pairs" >&2
+  rr=workloads/random-read.toml
+  pairs=$'pread vs fio psync\tpread\tfio:engine=psync\t-\t'"$rr"$'\t-\n'
+  pairs+=$'direct vs fio psync,direct\tdirect\tfio:engine=psync,direct\t-\t'"$rr"$'\t-\n'
+  if "$bin" list | grep -Eq '^  uring +'; then
+    pairs+=$'uring:qd=32 vs fio io_uring qd=32\turing:qd=32\tfio:engine=io_uring,qd=32\t-\t'"$rr"$'\t-\n'
+    pairs+=$'uring:qd=32,direct vs fio io_uring qd=32,direct\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t-\t'"$rr"$'\t-\n'
+  else
+    echo "note: this faultline has no uring backend (\`faultline list\`); skipping the io_uring pairs" >&2
+  fi
+  pairs+=$'mmap (touch=all) vs fio mmap\tmmap\tfio:engine=mmap\t--touch all\t'"$rr"$'\t-\n'
 fi
-pairs+=$'mmap (touch=all) vs fio mmap\tmmap\tfio:engine=mmap\t--touch all\n'
 
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
-echo "vs-fio: size $size, $duration per backend after $warmup warm-up, cold start, $rounds round(s), threads $threads; results in $out" >&2
+echo "vs-fio: size $size, $duration per backend after $warmup warm-up, the workload's start, $rounds round(s), threads $threads; results in $out" >&2
 echo "load average before: $(load) (on a shared machine the ratios are noisy; use --rounds)" >&2
 n=0
 for r in $(seq 1 "$rounds"); do
   for t in $threads; do
-    while IFS=$'\t' read -r label native fio extra; do
+    while IFS=$'\t' read -r label native fio extra workload target; do
       [ -n "$label" ] || continue
+      [ "$extra" != - ] || extra=""
+      [ "$target" != - ] || target=""
       n=$((n + 1))
       dir="$out/r$r-t$t-$n"
       # Alternate which twin runs first.
       if [ $((r % 2)) -eq 1 ]; then first=$native second=$fio; else first=$fio second=$native; fi
       echo "round $r, $t thread(s): $label" >&2
       # shellcheck disable=SC2086 # $extra is a list of flags
-      if ! "$bin" run workloads/random-read.toml -b "$first" -b "$second" --threads "$t" \
-          --size "$size" --duration "$duration" --warmup "$warmup" --start cold $extra \
+      if ! "$bin" run "$workload" -b "$first" -b "$second" --threads "$t" \
+          --size "$size" --duration "$duration" --warmup "$warmup" $extra \
           --out "$dir" --quiet >"$dir.log" 2>&1; then
         echo "  (faultline exited non-zero; see $dir.log)" >&2
       fi
-      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$t" "$native" "$fio" "$dir" "$r" >>"$manifest"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$t" "$native" "$fio" "$dir" "$r" "$target" >>"$manifest"
       if [ "$pause" != 0 ]; then sleep "$pause"; fi
     done <<<"$pairs"
   done
@@ -92,10 +112,10 @@ import json, os, statistics, sys
 rows = {}
 order = []
 for line in open(sys.argv[1]):
-    label, t, native, fio, d, r = line.rstrip("\n").split("\t")
+    label, t, native, fio, d, r, target = line.rstrip("\n").split("\t")
     key = (label, int(t))
     if key not in rows:
-        rows[key] = {"n": [], "f": [], "why": []}
+        rows[key] = {"n": [], "f": [], "why": [], "target": target}
         order.append(key)
     path = os.path.join(d, "run.json")
     if not os.path.exists(path):
@@ -126,15 +146,21 @@ def count(v):
 def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
-head = ("pair", "threads", "native IOPS", "fio IOPS", "ratio", "p50 ratio", "p99 ratio")
+head = ("pair", "threads", "native IOPS", "fio IOPS", "ratio", "p50 ratio", "p99 ratio", "target")
 table = []
 notes = []
 for key in order:
     v = rows[key]
     n = [med([x[i] for x in v["n"]]) for i in range(3)]
     f = [med([x[i] for x in v["f"]]) for i in range(3)]
+    tgt = v["target"]
+    verdict = "-"
+    if tgt and n[0] and f[0]:
+        verdict = f">={tgt} " + ("met" if n[0] / f[0] >= float(tgt) else "MISSED")
+    elif tgt:
+        verdict = f">={tgt} not measured"
     table.append((key[0], str(key[1]), count(n[0]), count(f[0]),
-                  ratio(n[0], f[0]), ratio(n[1], f[1]), ratio(n[2], f[2])))
+                  ratio(n[0], f[0]), ratio(n[1], f[1]), ratio(n[2], f[2]), verdict))
     for w in dict.fromkeys(v["why"]):
         notes.append(f"{key[0]} x{key[1]}: {w}")
 widths = [max(len(r[i]) for r in table + [head]) for i in range(len(head))]

@@ -18,6 +18,7 @@ pub struct Direct {
     mem_align: usize,
     offset_align: u64,
     source: &'static str,
+    writes: bool,
 }
 
 /// The alignment O_DIRECT needs for this descriptor and where it was read from:
@@ -84,6 +85,7 @@ impl Direct {
             mem_align,
             offset_align,
             source,
+            writes: ctx.workload.op.writes(),
         })
     }
 }
@@ -147,11 +149,16 @@ struct DirectWorker {
     buf: sys::AlignedBuf,
     len: usize,
     touch: Touch,
+    mem_align: usize,
 }
 
 impl Backend for Direct {
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
-        let file = open_direct(&self.path)?;
+        let file = if self.writes {
+            super::pread::open_file(&self.path, true, libc::O_DIRECT)?
+        } else {
+            open_direct(&self.path)?
+        };
         let buf = sys::AlignedBuf::new(self.block, self.mem_align)
             .map_err(|e| OpenError::Failed(format!("cannot allocate an aligned buffer: {e}")))?;
         Ok(Box::new(DirectWorker {
@@ -159,6 +166,7 @@ impl Backend for Direct {
             buf,
             len: self.block,
             touch: self.touch,
+            mem_align: self.mem_align,
         }))
     }
 
@@ -176,5 +184,20 @@ impl Worker for DirectWorker {
         let buf = &mut self.buf[..self.len];
         read_block(&self.file, buf, offset)?;
         Ok(consume(buf, offset, self.touch))
+    }
+
+    /// O_DIRECT pwrite from an aligned buffer: `data` itself when it is aligned (the
+    /// driver's page-aligned buffer usually is), else a copy in the worker's buffer.
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), OpError> {
+        if (data.as_ptr() as usize).is_multiple_of(self.mem_align) {
+            return super::pread::write_block(&self.file, data, offset);
+        }
+        let buf = &mut self.buf[..data.len()];
+        buf.copy_from_slice(data);
+        super::pread::write_block(&self.file, buf, offset)
+    }
+
+    fn sync(&mut self, method: crate::spec::SyncMethod) -> Result<(), OpError> {
+        super::pread::sync_file(&self.file, method)
     }
 }

@@ -133,6 +133,18 @@ fn pattern_args(
             ("read", part)
         }
         Pattern::Random => ("randread", size),
+        // Each job appends to its own contiguous share, from its start (as sequential).
+        Pattern::Append => {
+            let part = size / threads as u64 / block * block;
+            if part == 0 {
+                return Err(format!(
+                    "appends with {threads} fio jobs need at least one {} block per job; the file has {}",
+                    units::format_size(block),
+                    units::format_size(size)
+                ));
+            }
+            ("read", part)
+        }
         Pattern::Zipf { theta } => {
             if theta == 1.0 {
                 return Err(
@@ -170,6 +182,53 @@ fn pattern_args(
         }
     };
     Ok(picked)
+}
+
+/// The operation and sync policy as fio options: the read mode `rw` becomes its write
+/// or mixed form, and the sync policy fio's fdatasync=N / fsync=N / end_fsync.
+fn write_args(
+    w: &Workload,
+    rw: &'static str,
+    g: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<&'static str, String> {
+    use crate::spec::{Op, SyncMethod, SyncPolicy};
+    let rw = match (w.op, rw) {
+        (Op::Read, rw) => return Ok(rw),
+        (Op::Write, "read") => "write",
+        (Op::Write, _) => "randwrite",
+        (Op::Mix, "read") => "rw",
+        (Op::Mix, _) => "randrw",
+    };
+    if w.op == Op::Mix {
+        g.push(format!("--rwmixread={}", w.read_pct));
+    }
+    match w.sync {
+        SyncPolicy::None => {}
+        SyncPolicy::Every { writes } => match w.sync_method {
+            SyncMethod::Fdatasync => g.push(format!("--fdatasync={writes}")),
+            SyncMethod::Fsync => g.push(format!("--fsync={writes}")),
+            SyncMethod::SyncFileRange => g.push(format!(
+                "--sync_file_range=wait_before,write,wait_after:{writes}"
+            )),
+            m => return Err(format!("fio cannot sync with {m}; use fdatasync or fsync")),
+        },
+        SyncPolicy::End => {
+            g.push("--end_fsync=1".into());
+            notes.push(
+                "sync = end: fio's end_fsync=1 (an fsync when each job ends; its time is in the runtime, not in a latency)"
+                    .into(),
+            );
+        }
+        SyncPolicy::Interval { .. } => {
+            return Err("fio has no time-based sync; use sync = \"every:N\" or \"end\"".into())
+        }
+    }
+    notes.push(
+        "fio writes its own content: the pages it wrote are not verified, and the generated data file is written anew after the cell"
+            .into(),
+    );
+    Ok(rw)
 }
 
 /// The stop condition as fio options: a timed run with ramp, or one job section per
@@ -253,8 +312,8 @@ pub fn plan(
         "--thread".into(),
         "--group_reporting".into(),
         format!("--filename={}", escape_filename(path)),
-        // Never write, create or extend the file (it may be the user's).
-        "--readonly".into(),
+        // Never create or extend the file (it may be the user's); write only when the
+        // workload writes (to a generated file, or with --allow-write).
         "--allow_file_create=0".into(),
         format!("--ioengine={}", o.engine.as_str()),
         format!("--direct={}", u8::from(o.direct)),
@@ -271,10 +330,15 @@ pub fn plan(
         format!("--log_avg_msec={}", w.interval.as_millis().max(1)),
         "--per_job_logs=0".into(),
     ];
+    if !w.op.writes() {
+        g.push("--readonly".into());
+    }
     let queue_depth = queue_depth_args(w, o, &mut g, &mut notes);
     let (rw, part) = pattern_args(w, size, threads, &mut g, &mut notes)?;
+    let rw = write_args(w, rw, &mut g, &mut notes)?;
     g.push(format!("--rw={rw}"));
-    let (planned, jobs) = stop_args(w, threads, part, rw == "read", &mut g, &mut notes);
+    let sequential = rw == "read" || rw == "write";
+    let (planned, jobs) = stop_args(w, threads, part, sequential, &mut g, &mut notes);
     notes.push(
         "fio does not read the bytes it receives (`touch` does not apply; the mmap engine \
          copies each block out of the mapping with memcpy)"
@@ -358,9 +422,18 @@ pub fn parse_json(text: &str) -> Result<FioResult, String> {
         sys_cpu: 0.0,
         errors: Vec::new(),
     };
-    let lat_has_bins = jobs
-        .iter()
-        .all(|j| !bins_of(&j["read"]["lat_ns"]).is_empty());
+    // The directions that did I/O: read, write or both (a mix). Sync calls are in
+    // their own section ("sync") and are not operations.
+    let ios = |j: &Value, dir: &str| j[dir]["total_ios"].as_u64().unwrap_or(0);
+    let dirs: Vec<&str> = ["read", "write"]
+        .into_iter()
+        .filter(|d| jobs.iter().any(|j| ios(j, d) > 0))
+        .collect();
+    let dirs = if dirs.is_empty() { vec!["read"] } else { dirs };
+    let lat_has_bins = jobs.iter().all(|j| {
+        dirs.iter()
+            .all(|d| ios(j, d) == 0 || !bins_of(&j[*d]["lat_ns"]).is_empty())
+    });
     r.latency_kind = if lat_has_bins { "lat" } else { "clat" };
     let key = if lat_has_bins { "lat_ns" } else { "clat_ns" };
     let mut merged: std::collections::BTreeMap<u64, u64> = Default::default();
@@ -369,16 +442,18 @@ pub fn parse_json(text: &str) -> Result<FioResult, String> {
         if let Some(e) = j.get("error").and_then(Value::as_u64).filter(|&e| e != 0) {
             r.errors.push(format!("{name}: error {e}"));
         }
-        let read = &j["read"];
-        r.total_ios += read["total_ios"].as_u64().unwrap_or(0);
-        r.runtime_ms = r.runtime_ms.max(read["runtime"].as_u64().unwrap_or(0));
-        r.iops += read["iops"].as_f64().unwrap_or(0.0);
-        for (v, c) in bins_of(&read[key]) {
-            *merged.entry(v).or_default() += c;
-        }
-        if r.fio_p50.is_none() {
-            r.fio_p50 = percentile(&read[key], "50.000000");
-            r.fio_p99 = percentile(&read[key], "99.000000");
+        for d in &dirs {
+            let dir = &j[*d];
+            r.total_ios += dir["total_ios"].as_u64().unwrap_or(0);
+            r.runtime_ms = r.runtime_ms.max(dir["runtime"].as_u64().unwrap_or(0));
+            r.iops += dir["iops"].as_f64().unwrap_or(0.0);
+            for (v, c) in bins_of(&dir[key]) {
+                *merged.entry(v).or_default() += c;
+            }
+            if r.fio_p50.is_none() && dirs.len() == 1 {
+                r.fio_p50 = percentile(&dir[key], "50.000000");
+                r.fio_p99 = percentile(&dir[key], "99.000000");
+            }
         }
         r.usr_cpu += j["usr_cpu"].as_f64().unwrap_or(0.0);
         r.sys_cpu += j["sys_cpu"].as_f64().unwrap_or(0.0);

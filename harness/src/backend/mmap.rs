@@ -2,17 +2,25 @@
 //! madvise(2) advice for the whole range, and optionally MAP_POPULATE and mlock(2). An
 //! operation reads the block straight from the mapping: page faults, read-around and
 //! eviction are the kernel's.
+//!
+//! A write workload maps the file shared and writable instead: a write stores the block
+//! into the mapping, a sync is msync (MS_SYNC or MS_ASYNC) of the whole mapping or
+//! fdatasync/fsync/sync_file_range of the file; the kernel may write dirty pages back
+//! at any time before.
 
-use super::{Backend, MemoryWorker, OpenCtx, OpenError, Worker};
+use super::{Backend, MemoryWorker, OpError, OpenCtx, OpenError, Worker};
 use crate::spec::backend::{MmapAdvice, MmapOptions};
-use crate::spec::Touch;
+use crate::spec::{SyncMethod, Touch};
 use crate::sys;
 use memmap2::Advice;
+use std::fs::File;
 
 pub struct Mmap {
     // Dropped before `map`: unregister the range before it is unmapped.
     _sigbus: sys::sigbus::Registration,
-    map: memmap2::Mmap,
+    map: Map,
+    /// The file, open read-write, for write workloads (fdatasync and friends).
+    file: Option<File>,
     block: usize,
     touch: Touch,
     notes: Vec<String>,
@@ -21,19 +29,33 @@ pub struct Mmap {
 impl Mmap {
     pub fn open(ctx: &OpenCtx, o: &MmapOptions) -> Result<Mmap, OpenError> {
         let t = ctx.target;
-        let file = t
-            .open_read()
-            .map_err(|e| OpenError::Failed(format!("{e:#}")))?;
+        let writes = ctx.workload.op.writes();
+        let file = if writes {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&t.path)
+                .map_err(|e| {
+                    OpenError::Failed(format!("cannot open {} to write: {e}", t.path.display()))
+                })?
+        } else {
+            t.open_read()
+                .map_err(|e| OpenError::Failed(format!("{e:#}")))?
+        };
         let len = usize::try_from(t.size).map_err(|_| {
             OpenError::Unavailable("the file is larger than the address space".into())
         })?;
         // The mapping covers exactly the bytes the workload reads: never more than the
         // file holds, so no access can fall past its end.
-        let map = sys::map_readonly(&file, len, o.populate)
-            .map_err(|e| OpenError::Failed(format!("mmap of {} failed: {e}", t.path.display())))?;
+        let map = if writes {
+            sys::write::SharedMap::new(&file, len, o.populate).map(Map::Rw)
+        } else {
+            sys::map_readonly(&file, len, o.populate).map(Map::Ro)
+        }
+        .map_err(|e| OpenError::Failed(format!("mmap of {} failed: {e}", t.path.display())))?;
         // A truncated file or a failing device raises SIGBUS on access: recover it as
         // an error of this backend instead of a crash of the run.
-        let sigbus = sys::sigbus::register(map.as_ptr(), map.len())
+        let sigbus = sys::sigbus::register(map.bytes().as_ptr(), map.bytes().len())
             .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
         let mut notes = Vec::new();
         let advice = match o.advice {
@@ -62,8 +84,9 @@ impl Mmap {
             let page = sys::page_size();
             let before = sys::sigbus::hits();
             let mut x = 0u8;
-            for i in (0..map.len()).step_by(page) {
-                x ^= map[i];
+            let bytes = map.bytes();
+            for i in (0..bytes.len()).step_by(page) {
+                x ^= bytes[i];
             }
             std::hint::black_box(x);
             if sys::sigbus::hits() != before {
@@ -94,9 +117,13 @@ impl Mmap {
             })?;
             notes.push("mlock(2) held the whole mapping in memory".into());
         }
+        if writes {
+            notes.push("mapped shared and writable (MAP_SHARED, PROT_WRITE): writes are stores into the mapping".into());
+        }
         Ok(Mmap {
             _sigbus: sigbus,
             map,
+            file: writes.then_some(file),
             block: ctx.workload.block as usize,
             touch: ctx.workload.touch,
             notes,
@@ -104,11 +131,77 @@ impl Mmap {
     }
 }
 
+/// The mapping: read-only for read workloads, shared and writable for write workloads.
+enum Map {
+    Ro(memmap2::Mmap),
+    Rw(sys::write::SharedMap),
+}
+
+impl Map {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Map::Ro(m) => m,
+            Map::Rw(m) => m.bytes(),
+        }
+    }
+
+    fn advise(&self, a: Advice) -> std::io::Result<()> {
+        match self {
+            Map::Ro(m) => m.advise(a),
+            Map::Rw(m) => m.advise(a),
+        }
+    }
+
+    fn lock(&self) -> std::io::Result<()> {
+        match self {
+            Map::Ro(m) => m.lock(),
+            Map::Rw(m) => m.lock(),
+        }
+    }
+}
+
+/// A worker of a write workload: reads from the mapping, stores into it, syncs.
+struct MmapWriteWorker<'a> {
+    reader: MemoryWorker<'a>,
+    map: &'a sys::write::SharedMap,
+    file: &'a File,
+}
+
+impl Worker for MmapWriteWorker<'_> {
+    #[inline]
+    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
+        self.reader.read(offset)
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), OpError> {
+        self.map.store(offset as usize, data).map_err(OpError)?;
+        if sys::sigbus::hits() != self.reader.sigbus_seen {
+            return Err(OpError(format!(
+                "SIGBUS while storing the block at offset {offset}: the file was truncated, the device failed, or it is full"
+            )));
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self, method: SyncMethod) -> Result<(), OpError> {
+        let r = match method {
+            SyncMethod::Msync => self.map.flush(),
+            SyncMethod::MsyncAsync => self.map.flush_async(),
+            SyncMethod::Fdatasync => self.file.sync_data(),
+            SyncMethod::Fsync => self.file.sync_all(),
+            SyncMethod::SyncFileRange => sys::write::sync_file_range(self.file),
+        };
+        r.map_err(|e| OpError(format!("{method} failed: {e}")))
+    }
+}
+
 impl Backend for Mmap {
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
-        Ok(Box::new(MemoryWorker::new(
-            &self.map, self.block, self.touch,
-        )))
+        let reader = MemoryWorker::new(self.map.bytes(), self.block, self.touch);
+        match (&self.map, &self.file) {
+            (Map::Rw(map), Some(file)) => Ok(Box::new(MmapWriteWorker { reader, map, file })),
+            _ => Ok(Box::new(reader)),
+        }
     }
 
     fn notes(&self) -> Vec<String> {

@@ -21,7 +21,7 @@ pub mod uring;
 use crate::datafile::{page, Target};
 use crate::driver::Driver;
 use crate::record::Outcome;
-use crate::spec::{backend::BackendKind, BackendSpec, Touch, Workload};
+use crate::spec::{backend::BackendKind, BackendSpec, SyncMethod, Touch, Workload};
 
 /// Why a backend could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +109,19 @@ pub trait Worker {
     /// One operation on the block at `offset`: returns the fold of page headers.
     fn read(&mut self, offset: u64) -> Result<u64, OpError>;
 
+    /// Write `data` (one block) at `offset`. Only called for write workloads, on
+    /// backends that `write_support` accepted.
+    fn write(&mut self, offset: u64, _data: &[u8]) -> Result<(), OpError> {
+        Err(OpError(format!(
+            "this backend cannot write (offset {offset})"
+        )))
+    }
+
+    /// Make this worker's writes durable with `method` (see `SyncMethod`).
+    fn sync(&mut self, method: SyncMethod) -> Result<(), OpError> {
+        Err(OpError(format!("this backend cannot sync with {method}")))
+    }
+
     /// The measured loop. The default times each `read`; asynchronous backends override
     /// it. Compiled per backend, so `read` is called directly.
     fn run(&mut self, drv: &mut Driver) -> Result<(), OpError> {
@@ -132,8 +145,47 @@ pub enum Opened<'a> {
     External(Box<dyn External + 'a>),
 }
 
+/// Whether a backend can run a write workload (op = write or mix) with its sync
+/// method; `Err` is the reason it is skipped. A read workload is always accepted.
+pub fn write_support(kind: &BackendKind, w: &Workload) -> Result<(), String> {
+    if !w.op.writes() {
+        return Ok(());
+    }
+    let m = w.sync_method;
+    let file_sync = |name: &str| {
+        if m.maps() {
+            Err(format!(
+                "{name} has no mapping to {m}; use sync_method = fdatasync, fsync or sync_file_range"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match kind {
+        BackendKind::Pread => file_sync("pread"),
+        BackendKind::Direct => file_sync("direct"),
+        BackendKind::Mmap(_) => Ok(()),
+        // fio's translation (`fio::plan`) refuses what it cannot express.
+        BackendKind::Fio(_) => Ok(()),
+        BackendKind::Hugepage(_) => Err(
+            "hugepage is read-only (it maps or copies the file into huge pages, which are not written back to the file)"
+                .into(),
+        ),
+        BackendKind::Uring(_) => Err(
+            "uring does not write yet (IORING_OP_WRITE and IORING_OP_FSYNC are not built); use pread, direct, mmap or fio:engine=io_uring"
+                .into(),
+        ),
+        BackendKind::Bufferpool(_) => Err(
+            "bufferpool does not write yet (dirty frames and their write-back are not built); use pread, direct or mmap"
+                .into(),
+        ),
+        BackendKind::Mock(_) => Err("mock does not write (it models reads only)".into()),
+    }
+}
+
 /// Open the backend a spec names.
 pub fn open<'a>(spec: &'a BackendSpec, ctx: &OpenCtx<'a>) -> Result<Opened<'a>, OpenError> {
+    write_support(&spec.kind, ctx.workload).map_err(OpenError::Unavailable)?;
     let b: Box<dyn Backend + 'a> = match &spec.kind {
         BackendKind::Pread => Box::new(pread::Pread::open(ctx)?),
         BackendKind::Direct => Box::new(direct::Direct::open(ctx)?),

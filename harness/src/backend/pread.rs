@@ -1,8 +1,9 @@
 //! Buffered pread(2): the page cache does the caching and read-ahead; every operation
-//! copies one block into the thread's own buffer.
+//! copies one block into the thread's own buffer. A write workload's writes are
+//! buffered pwrite(2), its syncs fdatasync, fsync or sync_file_range of the file.
 
 use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
-use crate::spec::Touch;
+use crate::spec::{SyncMethod, Touch};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -11,18 +12,19 @@ pub struct Pread {
     path: PathBuf,
     block: usize,
     touch: Touch,
+    writes: bool,
 }
 
 impl Pread {
     pub fn open(ctx: &OpenCtx) -> Result<Pread, OpenError> {
+        let writes = ctx.workload.op.writes();
         // Fail before the run if the file cannot be opened at all.
-        File::open(&ctx.target.path).map_err(|e| {
-            OpenError::Failed(format!("cannot open {}: {e}", ctx.target.path.display()))
-        })?;
+        open_file(&ctx.target.path, writes, 0)?;
         Ok(Pread {
             path: ctx.target.path.clone(),
             block: ctx.workload.block as usize,
             touch: ctx.workload.touch,
+            writes,
         })
     }
 }
@@ -39,8 +41,7 @@ struct PreadWorker {
 impl Backend for Pread {
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
         // One descriptor per thread, as fio's jobs have: threads then share no struct file.
-        let file = File::open(&self.path)
-            .map_err(|e| OpenError::Failed(format!("cannot open {}: {e}", self.path.display())))?;
+        let file = open_file(&self.path, self.writes, 0)?;
         Ok(Box::new(PreadWorker {
             file,
             buf: crate::sys::AlignedBuf::new(self.block, crate::sys::page_size())
@@ -58,6 +59,73 @@ impl Worker for PreadWorker {
         read_block(&self.file, buf, offset)?;
         Ok(consume(buf, offset, self.touch))
     }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), OpError> {
+        write_block(self.file(), data, offset)
+    }
+
+    fn sync(&mut self, method: SyncMethod) -> Result<(), OpError> {
+        sync_file(self.file(), method)
+    }
+}
+
+impl PreadWorker {
+    fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// Open the target to read, or to read and write for a write workload, with extra
+/// open(2) flags (O_DIRECT).
+pub fn open_file(path: &std::path::Path, writes: bool, flags: i32) -> Result<File, OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(writes)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| {
+            let how = if writes { "to write" } else { "" };
+            OpenError::Failed(format!("cannot open {} {how}: {e}", path.display()))
+        })
+}
+
+/// pwrite all of `data` at `offset`; ENOSPC and short writes are errors that say so.
+#[inline]
+pub fn write_block(file: &File, data: &[u8], offset: u64) -> Result<(), OpError> {
+    let mut done = 0usize;
+    while done < data.len() {
+        match file.write_at(&data[done..], offset + done as u64) {
+            Ok(0) => {
+                return Err(OpError(format!(
+                    "short write at offset {offset}: wrote {done} of {} bytes",
+                    data.len()
+                )))
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                return Err(OpError(format!(
+                    "the device is full (ENOSPC) writing at offset {offset}; free space or use a smaller --size"
+                )))
+            }
+            Err(e) => return Err(OpError(format!("pwrite at offset {offset} failed: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// A sync of a file (the write backends without a mapping).
+pub fn sync_file(file: &File, method: SyncMethod) -> Result<(), OpError> {
+    let r = match method {
+        SyncMethod::Fdatasync => file.sync_data(),
+        SyncMethod::Fsync => file.sync_all(),
+        SyncMethod::SyncFileRange => crate::sys::write::sync_file_range(file),
+        SyncMethod::Msync | SyncMethod::MsyncAsync => {
+            return Err(OpError(format!("{method} needs a mapping")))
+        }
+    };
+    r.map_err(|e| OpError(format!("{method} failed: {e}")))
 }
 
 /// pread the whole buffer at `offset`; a short read is an error that says so.

@@ -3,6 +3,7 @@
 //! user names, opened read-only with verification off.
 
 pub mod page;
+pub mod written;
 
 use crate::spec::Workload;
 use crate::ui::Reporter;
@@ -78,9 +79,51 @@ impl Target {
 /// the whole file.
 pub fn prepare(w: &Workload, ui: &dyn Reporter) -> Result<Target> {
     match &w.file {
-        Some(path) => user_target(path, w),
+        Some(path) => {
+            let t = user_target(path, w)?;
+            if w.op.writes() {
+                check_user_write(&t, w)?;
+                ui.note(&format!(
+                    "--allow-write: this run overwrites blocks in the first {} of {} with its own pages; the old content is not kept",
+                    units::format_size(t.size),
+                    t.path.display()
+                ));
+            }
+            Ok(t)
+        }
         None => generated_target(w, ui),
     }
+}
+
+/// A write workload on the user's file (`--file` with `--allow-write`; the workload
+/// check refuses it without): only a regular file the user running the harness owns.
+/// Block devices are refused: a write run uses a zram device the harness creates
+/// (`--device zram`) instead.
+fn check_user_write(t: &Target, w: &Workload) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !w.allow_write {
+        bail!(
+            "--file {}: a write workload needs --allow-write to overwrite it",
+            t.path.display()
+        );
+    }
+    if t.origin == Origin::BlockDevice {
+        bail!(
+            "--file {}: a write workload does not write to block devices given with --file (it could hold a file system or another program's data); use --device zram for an emulated device the harness creates",
+            t.path.display()
+        );
+    }
+    let meta = std::fs::metadata(&t.path)
+        .with_context(|| format!("--file {}: cannot access it", t.path.display()))?;
+    let me = sys::uid();
+    if meta.uid() != me {
+        bail!(
+            "--file {}: it is owned by uid {}, not by you (uid {me}); a write workload only overwrites your own files",
+            t.path.display(),
+            meta.uid()
+        );
+    }
+    Ok(())
 }
 
 fn user_target(path: &Path, w: &Workload) -> Result<Target> {
@@ -180,6 +223,24 @@ fn generated_target(w: &Workload, ui: &dyn Reporter) -> Result<Target> {
         .with_context(|| format!("cannot create the lock file {}", lock_path.display()))?;
     lock.lock()
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    let marker = written::marker(&path);
+    if marker.exists() {
+        // A write cell changed the file and did not restore it (interrupted, killed):
+        // create it again.
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| {
+                format!(
+                    "cannot remove {}, which a write run left changed; delete it to have it created again",
+                    path.display()
+                )
+            })?;
+        }
+        ui.note(&format!(
+            "{}: a write run left it changed (marker {}); creating it again",
+            path.display(),
+            marker.display()
+        ));
+    }
     if path.exists() {
         check_existing(&path, w.size, tag)?;
         return Ok(Target {
@@ -193,6 +254,10 @@ fn generated_target(w: &Workload, ui: &dyn Reporter) -> Result<Target> {
     }
     let t0 = Instant::now();
     create(&path, w.size, tag, ui)?;
+    if marker.exists() {
+        std::fs::remove_file(&marker)
+            .with_context(|| format!("cannot remove the marker {}", marker.display()))?;
+    }
     Ok(Target {
         path,
         size: w.size,

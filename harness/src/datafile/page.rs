@@ -31,10 +31,60 @@ pub fn header(page: u64, tag: u64) -> u64 {
     mix(page.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ tag)
 }
 
+/// The header of page `page` after the harness wrote it for the `gen`th time (gen 0:
+/// the page as generated). Encodes the page (so its offset), the file and the write
+/// generation, so a read back tells a lost or stale write from the newest one.
+#[inline]
+pub fn written_header(page: u64, tag: u64, gen: u32) -> u64 {
+    if gen == 0 {
+        header(page, tag)
+    } else {
+        mix(header(page, tag) ^ mix(0x7772_6974_6500_0000 | gen as u64))
+    }
+}
+
 /// Fill one page: header, then SplitMix64 words seeded from the header.
 pub fn fill_page(buf: &mut [u8], page: u64, tag: u64) {
+    fill_with_header(buf, header(page, tag));
+}
+
+/// Fill one page as the harness writes it for the `gen`th time (`fill_page` for gen 0).
+/// A written page is its header followed by the header XOR a fixed table of random
+/// words: unique per page and generation, incompressible, a torn page (sectors of two
+/// writes) does not match, and cheap enough (one XOR per word) not to slow a write
+/// loop down the way generating 511 fresh words per page would.
+#[inline]
+pub fn fill_written_page(buf: &mut [u8], page: u64, tag: u64, gen: u32) {
+    if gen == 0 {
+        return fill_page(buf, page, tag);
+    }
     debug_assert_eq!(buf.len(), PAGE);
-    let h = header(page, tag);
+    let h = written_header(page, tag, gen);
+    let table = body_table();
+    buf[..8].copy_from_slice(&h.to_le_bytes());
+    for (w, t) in buf[8..].chunks_exact_mut(8).zip(table.iter()) {
+        w.copy_from_slice(&(h ^ t).to_le_bytes());
+    }
+}
+
+/// The fixed random words of written pages' bodies.
+fn body_table() -> &'static [u64; WORDS - 1] {
+    static TABLE: std::sync::OnceLock<[u64; WORDS - 1]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0u64; WORDS - 1];
+        let mut state = 0x7772_6974_7465_6e00u64;
+        for w in t.iter_mut() {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            *w = mix(state);
+        }
+        t
+    })
+}
+
+/// A page's content is its header followed by words seeded from it: a torn page (a
+/// header of one write, a body of another) does not match.
+fn fill_with_header(buf: &mut [u8], h: u64) {
+    debug_assert_eq!(buf.len(), PAGE);
     buf[..8].copy_from_slice(&h.to_le_bytes());
     let mut state = h;
     for w in 1..WORDS {
@@ -81,6 +131,20 @@ pub fn expected_fold(offset: u64, len: u64, tag: u64) -> u64 {
     let mut start = first_page_start(offset);
     while start + 8 <= end {
         acc = fold_step(acc, header(start / PAGE as u64, tag));
+        start += PAGE as u64;
+    }
+    acc
+}
+
+/// The fold a correct read of `len` bytes at `offset` returns when every page in it
+/// was last written with generation `gen`.
+#[inline]
+pub fn expected_fold_gen(offset: u64, len: u64, tag: u64, gen: u32) -> u64 {
+    let mut acc = 0u64;
+    let end = offset + len;
+    let mut start = first_page_start(offset);
+    while start + 8 <= end {
+        acc = fold_step(acc, written_header(start / PAGE as u64, tag, gen));
         start += PAGE as u64;
     }
     acc
@@ -196,6 +260,32 @@ mod tests {
         s.sort();
         s.dedup();
         assert_eq!(s.len(), h.len());
+    }
+
+    #[test]
+    fn written_pages_differ_by_generation_and_fold_as_expected() {
+        let tag = file_tag(3);
+        let mut a = vec![0u8; PAGE];
+        let mut b = vec![0u8; PAGE];
+        fill_written_page(&mut a, 5, tag, 0);
+        fill_page(&mut b, 5, tag);
+        assert_eq!(a, b);
+        fill_written_page(&mut b, 5, tag, 1);
+        assert_ne!(a, b);
+        fill_written_page(&mut a, 5, tag, 2);
+        assert_ne!(a, b);
+        assert_eq!(
+            fold_headers(&a, 5 * 4096),
+            expected_fold_gen(5 * 4096, 4096, tag, 2)
+        );
+        assert_ne!(
+            fold_headers(&a, 5 * 4096),
+            expected_fold_gen(5 * 4096, 4096, tag, 1)
+        );
+        assert_eq!(
+            expected_fold_gen(0, 8192, tag, 0),
+            expected_fold(0, 8192, tag)
+        );
     }
 
     #[test]

@@ -62,6 +62,16 @@ impl<'a> OffsetGen<'a> {
                 }
             }
             Pattern::Random => OffsetGen::Random { rng, nblocks },
+            // A write pattern (driver::write keeps its own cursors); read as one block
+            // after another.
+            Pattern::Append => OffsetGen::Sequential {
+                cursor,
+                chunk_blocks: 1,
+                nchunks: nblocks,
+                nblocks,
+                cur: 0,
+                end: 0,
+            },
             Pattern::Zipf { theta } => OffsetGen::Zipf {
                 rng,
                 dist: Zipf::new(nblocks, theta).expect("theta > 0 and n >= 1 are checked"),

@@ -11,6 +11,7 @@
 pub mod access;
 mod fault;
 pub mod floor;
+pub mod write;
 
 use crate::backend::{OpError, Worker};
 use crate::datafile::page;

@@ -168,6 +168,7 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
         counters,
         fault_histogram: None,
         timing: None,
+        writes: None,
         reasons,
     }
 }
@@ -223,6 +224,7 @@ fn skipped(repeat: u32) -> BackendResult {
         counters: Counters::default(),
         fault_histogram: None,
         timing: None,
+        writes: None,
         reasons: Reasons::default(),
     }
 }

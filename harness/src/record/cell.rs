@@ -56,6 +56,8 @@ pub struct Outcome {
     pub fault_hist: Option<Histogram<u64>>,
     /// How the operations were timed (None: the harness did not time them).
     pub timing: Option<crate::timing::TimingRecord>,
+    /// Write and mix workloads: what was written, synced and read back.
+    pub writes: Option<super::writes::WriteResult>,
 }
 
 impl Outcome {
@@ -78,6 +80,7 @@ impl Outcome {
             reasons: Reasons::default(),
             fault_hist: None,
             timing: None,
+            writes: None,
         }
     }
 }

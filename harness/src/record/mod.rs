@@ -8,6 +8,7 @@ pub mod output;
 pub mod overhead;
 pub mod summary;
 pub mod table;
+pub mod writes;
 
 use crate::datafile::Target;
 use crate::env::Environment;
@@ -135,6 +136,10 @@ pub struct BackendResult {
     /// results made before timing modes existed.
     #[serde(default)]
     pub timing: Option<crate::timing::TimingRecord>,
+    /// Write and mix workloads: operations by kind, the read-back check, write
+    /// amplification, dirty and write-back memory. Absent for read workloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<writes::WriteResult>,
 }
 
 impl BackendResult {
@@ -192,7 +197,11 @@ impl BackendResult {
             setup_ns: o.setup_ns,
             ops_per_sec,
             bytes_per_sec,
-            verify_errors: verifies.then_some(o.verify_errors),
+            // A write cell whose pages could not be read back (an external tool's, an
+            // interrupted one) has no verdict.
+            verify_errors: (verifies
+                && o.writes.as_ref().is_none_or(|w| w.verify_errors.is_some()))
+            .then_some(o.verify_errors),
             latency_ns,
             histogram,
             timeseries: o.timeseries,
@@ -201,6 +210,7 @@ impl BackendResult {
             fault_histogram: o.fault_hist.as_ref().map(encode_histogram).transpose()?,
             reasons: o.reasons,
             timing: o.timing,
+            writes: o.writes,
         })
     }
 
@@ -342,6 +352,7 @@ pub(crate) mod tests {
             reasons: Default::default(),
             fault_hist: None,
             timing: None,
+            writes: None,
         };
         let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
         let skipped = BackendResult {
@@ -368,6 +379,7 @@ pub(crate) mod tests {
             fault_histogram: None,
             reasons: Reasons::default(),
             timing: None,
+            writes: None,
         };
         RunRecord {
             schema: SCHEMA,

@@ -356,8 +356,28 @@ pub fn describe_workload(w: &serde_json::Value) -> String {
         parts.push(format!("{s} file"));
     }
     let pattern = w.get("pattern").map(pattern_text).unwrap_or_default();
+    let sync = || {
+        let kind = w
+            .get("sync")
+            .and_then(|s| s.get("kind"))
+            .and_then(|k| k.as_str());
+        let method = text("sync_method").unwrap_or_default();
+        match kind {
+            Some("none") | None => "no sync".to_string(),
+            Some(k) => format!("sync {k}, {method}"),
+        }
+    };
+    let what = match text("op").as_deref() {
+        Some("write") => format!("writes ({})", sync()),
+        Some("mix") => format!(
+            "reads ({}%) and writes ({})",
+            w.get("read_pct").and_then(|v| v.as_u64()).unwrap_or(0),
+            sync()
+        ),
+        _ => "reads".to_string(),
+    };
     if let Some(b) = size("block") {
-        parts.push(format!("{b} {pattern} reads").replace("  ", " "));
+        parts.push(format!("{b} {pattern} {what}").replace("  ", " "));
     }
     if let Some(t) = text("touch") {
         parts.push(format!("touch {t}"));

@@ -3,10 +3,12 @@
 //! every interval, stop, merge the per-thread histograms into an `Outcome`.
 
 use crate::backend::{self, Backend, External, OpenCtx, OpenError, Opened};
-use crate::datafile::{self, page, Target};
+use crate::datafile::{self, page, written, Origin, Target};
 use crate::driver::floor::{self, Floor};
+use crate::driver::write::{self as wdrv, WriteOut, Writer};
 use crate::driver::{Driver, DriverConfig, Shared, WorkerOut};
 use crate::probe::{self, CounterId, Counters, ProbeSet, ReasonKey, Reasons, ThreadProbes};
+use crate::record::writes::{self as wrec, DirtySample, KindResult};
 use crate::record::{new_histogram, Interval, Outcome, Status};
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
 use crate::timing::{self, Clock, TimingMode, TimingRecord};
@@ -43,20 +45,181 @@ pub fn run_cell(c: &Cell, ui: &dyn Reporter) -> Outcome {
         workload: c.workload,
         threads: c.threads,
     };
+    let writes = c.workload.op.writes();
     let opened_at = Instant::now();
     match backend::open(c.spec, &ctx) {
         Ok(Opened::InProcess(be)) => {
+            if writes {
+                if let Err(e) = written::mark(c.target) {
+                    return Outcome::not_run(Status::Failed, format!("{e:#}"), c.threads);
+                }
+            }
             // Mapping, MAP_POPULATE, prefaulting, mlock, loading: not in the measured
             // phase, but part of what a backend costs, so recorded.
             let setup_ns = opened_at.elapsed().as_nanos() as u64;
-            let mut o = InProcess::new(c, &*be).run(ui);
+            let (mut o, wouts) = InProcess::new(c, &*be).run(ui);
             o.setup_ns = setup_ns;
+            // Unmapped and closed before the written pages are read back.
+            drop(be);
+            if writes {
+                check_writes(c, &mut o, &wouts);
+            }
             o
         }
-        Ok(Opened::External(ext)) => run_external(c, &*ext, &ctx),
+        Ok(Opened::External(ext)) => {
+            if writes {
+                if let Err(e) = written::mark(c.target) {
+                    return Outcome::not_run(Status::Failed, format!("{e:#}"), c.threads);
+                }
+            }
+            let mut o = run_external(c, &*ext, &ctx);
+            if writes {
+                external_writes(c, &mut o, ui);
+            }
+            o
+        }
         Err(OpenError::Unavailable(r)) => Outcome::not_run(Status::Skipped, r, c.threads),
         Err(OpenError::Failed(r)) => Outcome::not_run(Status::Failed, r, c.threads),
     }
+}
+
+/// After an in-process write cell: read back every written page, put the generated
+/// content back, and fill in the write result (an interrupted cell leaves the data
+/// file marked, to be created again before it is reused).
+fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
+    let w = c.workload;
+    let mut wr = o.writes.take().unwrap_or_default();
+    let mut all = WriteOut::empty();
+    for x in wouts {
+        all.read.add(&x.read);
+        all.write.add(&x.write);
+        all.sync.add(&x.sync);
+    }
+    for (name, k) in [
+        ("read", &all.read),
+        ("write", &all.write),
+        ("sync", &all.sync),
+    ] {
+        match KindResult::from_kind(k) {
+            Ok(r) => {
+                wr.ops_by_kind.insert(name.to_string(), r);
+            }
+            Err(e) => {
+                wr.reasons
+                    .insert(format!("ops_by_kind.{name}"), e.to_string());
+            }
+        }
+    }
+    let rw = all.read.ops + all.write.ops;
+    wr.read_share_pct = (rw > 0).then(|| 100.0 * all.read.ops as f64 / rw as f64);
+    let pages_per_block = w.block / page::PAGE as u64;
+    let written: u64 = wouts.iter().map(|x| x.written().count() as u64).sum();
+    wr.written_pages = Some(written * pages_per_block);
+    wr.write_amplification = match o.counters.device_write_bytes {
+        Some(d) if all.write.bytes > 0 => Some(d as f64 / all.write.bytes as f64),
+        Some(_) => None,
+        None => None,
+    };
+    if wr.write_amplification.is_none() {
+        let why = if all.write.bytes == 0 {
+            "no writes in the measured phase".to_string()
+        } else {
+            o.reasons
+                .get(CounterId::DeviceWriteBytes)
+                .unwrap_or("device_write_bytes is null")
+                .to_string()
+        };
+        wr.reasons.insert("write_amplification".into(), why);
+    }
+    if o.interrupted {
+        let why = "interrupted: the written pages were not read back; the data file is marked and will be created again before it is reused";
+        wr.reasons.insert("verified_pages".into(), why.into());
+        wr.reasons.insert("verify_errors".into(), why.into());
+        o.writes = Some(wr);
+        return;
+    }
+    let tag = c
+        .target
+        .verify_tag
+        .unwrap_or_else(|| page::file_tag(w.seed));
+    match written::verify(c.target, w.block, tag, wouts) {
+        Ok(chk) => {
+            wr.verified_pages = Some(chk.pages);
+            wr.verify_errors = Some(chk.errors);
+            o.verify_errors += chk.errors;
+            if let Some(off) = chk.first_bad {
+                o.notes.push(format!(
+                    "read back after the cell: {} of {} written pages lost, stale or torn; the first at offset {off}",
+                    chk.errors, chk.pages
+                ));
+            }
+        }
+        Err(e) => {
+            let why = format!("{e:#}");
+            wr.reasons.insert("verified_pages".into(), why.clone());
+            wr.reasons.insert("verify_errors".into(), why.clone());
+            o.notes
+                .push(format!("the written pages could not be read back: {why}"));
+        }
+    }
+    match c.target.origin {
+        Origin::Generated | Origin::Zram => {
+            match written::restore(c.target, w.block, wouts).and_then(|_| written::unmark(c.target))
+            {
+                Ok(()) => {}
+                Err(e) => o.notes.push(format!(
+                    "the data file could not be restored ({e:#}); it stays marked and will be created again before it is reused"
+                )),
+            }
+        }
+        Origin::File | Origin::BlockDevice => o.notes.push(format!(
+            "--allow-write: {} pages of {} were overwritten with the harness's pages",
+            written * pages_per_block,
+            c.target.path.display()
+        )),
+    }
+    o.writes = Some(wr);
+}
+
+/// After an external tool's write cell: it wrote its own content, so nothing can be
+/// checked; the generated data file is written anew.
+fn external_writes(c: &Cell, o: &mut Outcome, ui: &dyn Reporter) {
+    let mut wr = o.writes.take().unwrap_or_default();
+    wr.reasons.insert(
+        "dirty".into(),
+        "the harness reads its probes only before and after an external tool's run".into(),
+    );
+    let why = "an external tool writes its own content, which the harness cannot check";
+    for k in ["verified_pages", "verify_errors", "written_pages"] {
+        wr.reasons.insert(k.into(), why.into());
+    }
+    let app = o.ops * c.workload.block;
+    wr.write_amplification = match (o.counters.device_write_bytes, c.workload.op) {
+        (Some(d), crate::spec::Op::Write) if app > 0 => Some(d as f64 / app as f64),
+        _ => None,
+    };
+    if wr.write_amplification.is_none() {
+        wr.reasons.insert(
+            "write_amplification".into(),
+            "needs the bytes written (op = write) and device_write_bytes".into(),
+        );
+    }
+    if o.status != Status::Skipped {
+        let restored = match c.target.origin {
+            Origin::Generated | Origin::Zram => {
+                written::rewrite(c.target, ui).and_then(|_| written::unmark(c.target))
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = restored {
+            o.notes.push(format!(
+                "the data file could not be written anew ({e:#}); it stays marked and will be created again before it is reused"
+            ));
+        }
+    } else {
+        let _ = written::unmark(c.target);
+    }
+    o.writes = Some(wr);
 }
 
 /// An external tool runs the whole cell in its own processes. The harness's
@@ -151,6 +314,9 @@ struct InProcess<'a> {
     barrier: Barrier,
     registered: Mutex<Vec<Arc<ThreadProbes>>>,
     clock: Clock,
+    /// Write workloads: the page cache's dirty and write-back bytes per interval, or
+    /// why they could not be read.
+    dirty: Mutex<Result<Vec<DirtySample>, String>>,
 }
 
 impl<'a> InProcess<'a> {
@@ -162,6 +328,7 @@ impl<'a> InProcess<'a> {
             barrier: Barrier::new(c.threads + 1),
             registered: Mutex::new(Vec::new()),
             clock: Clock::get(),
+            dirty: Mutex::new(Ok(Vec::new())),
         }
     }
 
@@ -188,8 +355,9 @@ impl<'a> InProcess<'a> {
         }
     }
 
-    /// Spawn the workers, warm up, measure, stop, collect.
-    fn run(&self, ui: &dyn Reporter) -> Outcome {
+    /// Spawn the workers, warm up, measure, stop, collect. For a write workload, also
+    /// what each writing thread wrote.
+    fn run(&self, ui: &dyn Reporter) -> (Outcome, Vec<WriteOut>) {
         let label = format!("{} x{}", self.c.spec.name, self.c.threads);
         let bar = ui.cell_bar(self.planned(), &label);
         let ready = super::ready::Ready::from_env(&self.c.spec.name, self.c.threads, self.c.repeat);
@@ -207,35 +375,72 @@ impl<'a> InProcess<'a> {
                 self.measure(&sampler, &bar, &ready, interrupted);
             self.shared.stop();
             let clock_error_ppm = check.error_ppm(&self.clock);
-            let outs: Vec<WorkerOut> = handles
+            let (outs, wouts): (Vec<WorkerOut>, Vec<Option<WriteOut>>) = handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| WorkerOut::panicked()))
-                .collect();
+                .map(|h| h.join().unwrap_or_else(|_| (WorkerOut::panicked(), None)))
+                .unzip();
+            self.sample_dirty(end_ns(&outs, t0));
             // The final sample after every worker stopped: the totals.
             let end = outs.iter().map(|o| o.end).max().unwrap_or(t0);
             let mut last = sampler.take(end.saturating_duration_since(t0).as_nanos() as u64);
             last.t_ns = last.t_ns.max(samples.last().map(|p| p.t_ns).unwrap_or(0));
             samples.push(last);
             let (_, reasons) = self.c.probes.read(&sampler.threads);
-            Measured {
-                t0,
-                samples,
-                interrupted,
-                outs,
-                cache_note,
-                reasons,
-                clock_error_ppm,
-            }
+            (
+                Measured {
+                    t0,
+                    samples,
+                    interrupted,
+                    outs,
+                    cache_note,
+                    reasons,
+                    clock_error_ppm,
+                },
+                wouts.into_iter().flatten().collect::<Vec<_>>(),
+            )
         });
+        let (m, wouts) = m;
         bar.finish_and_clear();
         // Read after the run, so a backend can report what happened (e.g. its cache).
         let mut notes = self.be.notes();
         notes.extend(m.cache_note.clone());
-        finish(m, self.c, self.be.queue_depth(), notes, floor)
+        let mut o = finish(m, self.c, self.be.queue_depth(), notes, floor);
+        if self.c.workload.op.writes() {
+            let mut wr = wrec::WriteResult::default();
+            match self.dirty.lock().map(|d| d.clone()) {
+                Ok(Ok(d)) => wr.dirty = d,
+                Ok(Err(why)) => {
+                    wr.reasons.insert("dirty".into(), why);
+                }
+                Err(_) => {}
+            }
+            o.writes = Some(wr);
+        }
+        (o, wouts)
     }
 
-    /// One worker thread: its probes and driver, then the backend's loop.
-    fn worker(&self, i: usize) -> WorkerOut {
+    /// Write workloads: record the page cache's dirty and write-back bytes now.
+    fn sample_dirty(&self, t_ns: u64) {
+        if !self.c.workload.op.writes() {
+            return;
+        }
+        if let Ok(mut d) = self.dirty.lock() {
+            if let Ok(v) = d.as_mut() {
+                match wrec::read_dirty() {
+                    Ok((dirty_bytes, writeback_bytes)) => v.push(DirtySample {
+                        t_ns,
+                        dirty_bytes,
+                        writeback_bytes,
+                    }),
+                    Err(why) => *d = Err(why),
+                }
+            }
+        }
+    }
+
+    /// One worker thread: its probes and driver, then the backend's loop (the write
+    /// loop for a write workload).
+    fn worker(&self, i: usize) -> (WorkerOut, Option<WriteOut>) {
         let (c, w) = (self.c, self.c.workload);
         let worker = self.be.worker(i);
         let tp = Arc::new(ThreadProbes::open(&c.probes.thread_cfg));
@@ -257,16 +462,23 @@ impl<'a> InProcess<'a> {
                 .map(|r| (r, w.fault_sample_period)),
             ..self.driver_config(i)
         };
+        let writer = wdrv::config(w, c.target, c.threads, i, thread_seed(w, c.repeat, i))
+            .map(Writer::new)
+            .transpose();
         let mut drv = Driver::new(&self.shared, i, cfg);
         self.barrier.wait();
-        let result = match worker {
-            Ok(mut wk) => wk.run(&mut drv).map_err(|e| e.0),
-            Err(OpenError::Unavailable(r) | OpenError::Failed(r)) => Err(r),
+        let (result, writer) = match (worker, writer) {
+            (Ok(mut wk), Ok(Some(mut wr))) => {
+                (wr.run(&mut drv, &mut *wk).map_err(|e| e.0), Some(wr))
+            }
+            (Ok(mut wk), Ok(None)) => (wk.run(&mut drv).map_err(|e| e.0), None),
+            (Err(OpenError::Unavailable(r) | OpenError::Failed(r)), _) => (Err(r), None),
+            (_, Err(r)) => (Err(r), None),
         };
         let end = Instant::now();
         tp.freeze_cpu();
         self.shared.worker_done(result.is_ok());
-        drv.finish(result.err(), end)
+        (drv.finish(result.err(), end), writer.map(Writer::finish))
     }
 
     fn sampler(&self) -> Sampler<'_> {
@@ -316,6 +528,7 @@ impl<'a> InProcess<'a> {
     ) -> (Instant, Vec<Sample>, bool, Option<String>) {
         let (w, planned) = (self.c.workload, self.planned());
         let mut samples = vec![sampler.take(0)];
+        self.sample_dirty(0);
         self.shared.start_measuring();
         ready.mark(0);
         let cache_before = self.be.counters();
@@ -326,6 +539,7 @@ impl<'a> InProcess<'a> {
             if now >= next {
                 let smp = sampler.take(now.as_nanos() as u64);
                 show_rate(bar, samples.last(), &smp, now, w.block);
+                self.sample_dirty(smp.t_ns);
                 ready.mark(smp.ops);
                 samples.push(smp);
                 while next <= now {
@@ -350,6 +564,12 @@ impl<'a> InProcess<'a> {
         let cache = backend::cache_note(cache_before, self.be.counters());
         (t0, samples, interrupted, cache)
     }
+}
+
+/// When the last worker stopped, ns since the measured phase began.
+fn end_ns(outs: &[WorkerOut], t0: Instant) -> u64 {
+    let end = outs.iter().map(|o| o.end).max().unwrap_or(t0);
+    end.saturating_duration_since(t0).as_nanos() as u64
 }
 
 /// The progress bar's position and the last interval's throughput.
@@ -440,13 +660,15 @@ fn series(mut samples: Vec<Sample>, ops: u64, w: &Workload) -> (Vec<Interval>, C
 /// Whether the workers attribute faults to operations: asked for, and every operation
 /// timed (an untimed operation has no latency to attribute).
 fn attributes(w: &Workload) -> bool {
-    w.fault_attribution && w.timing == TimingMode::Every
+    w.fault_attribution && w.timing == TimingMode::Every && !w.op.writes()
 }
 
 /// Why fault_ops and stall_ns are null, when they are.
 fn attribution_reasons(reasons: &mut Reasons, w: &Workload, attributed: bool) {
     let why = if !w.fault_attribution {
         "fault attribution is off (fault_attribution = false)".to_string()
+    } else if w.op.writes() {
+        "fault attribution is not built into the write loop (op = write or mix); major_faults still counts them".to_string()
     } else if w.timing != TimingMode::Every {
         format!(
             "fault attribution needs every operation timed (timing = \"every\"); this run used {}",
@@ -515,6 +737,7 @@ fn finish(
         reasons,
         fault_hist: merged.fault_hist,
         timing: Some(timing),
+        writes: None,
     }
 }
 

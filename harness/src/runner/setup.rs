@@ -186,8 +186,16 @@ fn header(w: &Workload, t: &Target, env: &Environment) -> String {
         _ if t.origin == datafile::Origin::Generated => ", reused".to_string(),
         _ => String::new(),
     };
+    let what = match w.op {
+        spec::Op::Read => "reads".to_string(),
+        spec::Op::Write => format!("writes (sync {}, {})", w.sync, w.sync_method),
+        spec::Op::Mix => format!(
+            "reads ({}%) and writes (sync {}, {})",
+            w.read_pct, w.sync, w.sync_method
+        ),
+    };
     let mut s = format!(
-        "faultline: workload `{}` ({}): {} {} reads over {} with {} thread(s), {} per backend, {start} start\n  data: {} ({}{made}) on {} / {}",
+        "faultline: workload `{}` ({}): {} {} {what} over {} with {} thread(s), {} per backend, {start} start\n  data: {} ({}{made}) on {} / {}",
         w.name,
         w.source,
         units::format_size(w.block),
@@ -200,10 +208,12 @@ fn header(w: &Workload, t: &Target, env: &Environment) -> String {
         env.fs_type.as_deref().unwrap_or("?"),
         env.device.as_deref().unwrap_or("no block device"),
     );
-    if !t.verifies() {
+    if !t.verifies() && !w.op.writes() {
         s.push_str(
             "\n  verification off: reading your file read-only, its content cannot be checked",
         );
+    } else if !t.verifies() {
+        s.push_str("\n  --allow-write: only the pages this run writes can be checked");
     }
     s
 }

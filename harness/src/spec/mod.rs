@@ -7,6 +7,7 @@ pub mod backend;
 pub mod options;
 pub mod pattern;
 pub mod settings;
+pub mod write;
 
 use crate::units;
 use serde::Serialize;
@@ -61,13 +62,7 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
     crate::env::zram::parse_device(s).map(|size| Device::Zram { size })
 }
 
-/// What one operation does. Only reads are implemented; the format leaves room for
-/// `write` and read/write mixes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    Read,
-}
+pub use write::{Op, SyncMethod, SyncPolicy};
 
 /// How much of each block an operation reads: the first u64 of every 4 KiB page
 /// (`first`, the paper's one byte per page) or every u64 (`all`).
@@ -114,6 +109,11 @@ pub struct Workload {
     pub block: u64,
     pub pattern: Pattern,
     pub op: Op,
+    /// With op = mix: the percentage of operations that read.
+    pub read_pct: u32,
+    /// When writing threads make their writes durable, and with which call.
+    pub sync: SyncPolicy,
+    pub sync_method: SyncMethod,
     pub touch: Touch,
     pub threads: Vec<usize>,
     pub queue_depth: u32,
@@ -153,6 +153,10 @@ pub struct Workload {
     /// (--probe-overhead N).
     #[serde(skip_serializing_if = "is_zero")]
     pub probe_overhead: u32,
+    /// A write workload may overwrite the user's --file. Command line only
+    /// (--allow-write).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_write: bool,
     /// True when the size was given (workload key or --size) rather than defaulted; with
     /// a user `file` and no given size, the whole file is read.
     #[serde(skip)]
@@ -298,6 +302,58 @@ impl Workload {
             return Err(
                 "`threads` is empty; give a count such as 2 or a list such as [1, 2]".into(),
             );
+        }
+        self.check_writes()
+    }
+
+    /// Checks of the write settings against the rest.
+    fn check_writes(&self) -> Result<(), String> {
+        if !self.op.writes() {
+            if self.pattern == Pattern::Append {
+                return Err(
+                    "pattern `append` writes a log; use it with op = \"write\" (or another pattern for reads)"
+                        .into(),
+                );
+            }
+            if self.sync != SyncPolicy::None {
+                return Err(format!(
+                    "`sync` = \"{}\" needs a write workload (op = \"write\" or \"mix\"); a read workload never writes",
+                    self.sync
+                ));
+            }
+            return Ok(());
+        }
+        if self.op == Op::Mix && self.pattern == Pattern::Append {
+            return Err(
+                "pattern `append` is for op = \"write\"; a mix reads and writes random, zipf or hotset blocks"
+                    .into(),
+            );
+        }
+        if let Pattern::Sequential { .. } = self.pattern {
+            return Err(format!(
+                "op = \"{}\" with pattern `sequential`: writes in order use pattern = \"append\"",
+                self.op
+            ));
+        }
+        if self.timing != crate::timing::TimingMode::Every {
+            return Err(format!(
+                "a write workload times every operation; `timing` = \"{}\" applies to reads only: leave it at \"every\"",
+                self.timing
+            ));
+        }
+        if !self.block.is_multiple_of(PAGE) {
+            return Err(format!(
+                "writes are whole 4KiB pages (each carries a verifiable header): `block` ({} bytes) must be a multiple of 4KiB",
+                self.block
+            ));
+        }
+        if let (Some(f), false) = (&self.file, self.allow_write) {
+            return Err(format!(
+                "op = \"{}\" would overwrite {}; add --allow-write to let it (the run overwrites the first {} of it), or drop --file to write to a generated data file",
+                self.op,
+                f.display(),
+                units::format_size(self.size)
+            ));
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Access patterns: which block each operation reads.
-//! `sequential[:chunk=SIZE]`, `random`, `zipf[:theta=F]`, `hotset[:ops=P,size=P]`.
+//! `sequential[:chunk=SIZE]`, `random`, `zipf[:theta=F]`, `hotset[:ops=P,size=P]`,
+//! `append` (writes only).
 
 use super::options::{self, KindInfo, OptForm, OptInfo};
 use crate::units;
@@ -47,6 +48,12 @@ pub const KINDS: &[KindInfo] = &[
             },
         ],
     },
+    KindInfo {
+        name: "append",
+        summary: "writes only: each thread writes its blocks in order from the start of the \
+                  file, as a log grows, wrapping at the end (op = \"write\")",
+        options: &[],
+    },
 ];
 
 pub const DEFAULT_CHUNK: u64 = 8 * units::MIB;
@@ -54,10 +61,19 @@ pub const DEFAULT_CHUNK: u64 = 8 * units::MIB;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Pattern {
-    Sequential { chunk: u64 },
+    Sequential {
+        chunk: u64,
+    },
     Random,
-    Zipf { theta: f64 },
-    Hotset { ops_pct: f64, size_pct: f64 },
+    Zipf {
+        theta: f64,
+    },
+    Hotset {
+        ops_pct: f64,
+        size_pct: f64,
+    },
+    /// Sequential writes growing a region from offset 0 (the log case); writes only.
+    Append,
 }
 
 impl Pattern {
@@ -92,6 +108,7 @@ impl Pattern {
                 let size_pct = percent("size", o.value("size"), 10.0)?;
                 Pattern::Hotset { ops_pct, size_pct }
             }
+            "append" => Pattern::Append,
             other => return Err(format!("pattern `{other}` is listed but not built")),
         })
     }
@@ -107,6 +124,7 @@ impl Pattern {
             Pattern::Hotset { ops_pct, size_pct } => {
                 format!("hotset:ops={ops_pct},size={size_pct}")
             }
+            Pattern::Append => "append".into(),
         }
     }
 }
@@ -163,6 +181,7 @@ mod tests {
             "sequential:chunk=2MiB",
             "zipf:theta=0.5",
             "hotset:ops=90,size=10",
+            "append",
         ] {
             let parsed = Pattern::parse(p).unwrap();
             assert_eq!(Pattern::parse(&parsed.to_spec_string()).unwrap(), parsed);

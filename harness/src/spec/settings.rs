@@ -16,6 +16,7 @@
 //! flags that become another field through a hook (`duration`/`ops` -> `stop`);
 //! `cli_only` settings are `Workload` fields set only from the command line.
 
+use super::write::{parse_op, parse_sync, parse_sync_method, SyncMethod, SyncPolicy};
 use super::{
     check_int, parse_device, parse_start, parse_touch, BackendSpec, Device, Fields, Op, Pattern,
     SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH, MAX_REPEATS, MAX_THREADS,
@@ -183,9 +184,26 @@ settings! {
         pattern: Pattern = (Pattern::Random), "\"random\"",
             toml |f, k, v| f.parsed(k, v, Pattern::parse),
             cli #[arg(long, value_name = "P", value_parser = Pattern::parse)];
-        /// The operation; only read is implemented (the key is there for writes and mixes).
+        /// The operation: read, write (every operation writes a block) or mix (each
+        /// operation reads with probability read_pct%, else writes).
         op: Op = (Op::Read), "\"read\"",
-            toml |f, k, v| f.parsed(k, v, parse_op), cli #[arg(skip)];
+            toml |f, k, v| f.parsed(k, v, parse_op),
+            cli #[arg(long, value_name = "read|write|mix", value_parser = parse_op)];
+        /// With op = "mix": the percentage of operations that read (1 to 99).
+        read_pct: u32 = (70), "70",
+            toml |f, k, v| f.int(k, v, 1, 99).map(|n| n as u32),
+            check |flag, n| check_int(flag, *n as u64, 1, 99),
+            cli #[arg(long, value_name = "P")];
+        /// When writing threads make their writes durable: none, end (once, after the
+        /// thread's last write), every:N (after every N writes) or interval:D.
+        sync: SyncPolicy = (SyncPolicy::None), "\"none\"",
+            toml |f, k, v| f.parsed(k, v, parse_sync),
+            cli #[arg(long, value_name = "none|end|every:N|interval:D", value_parser = parse_sync)];
+        /// The call a sync makes: fdatasync, fsync, msync, msync-async (mapping backends)
+        /// or sync_file_range (data written back and waited for; not durable).
+        sync_method: SyncMethod = (SyncMethod::Fdatasync), "\"fdatasync\"",
+            toml |f, k, v| f.parsed(k, v, parse_sync_method),
+            cli #[arg(long, value_name = "M", value_parser = parse_sync_method)];
         /// Read an existing file or block device instead of a generated data file
         /// (opened read-only; verification is off).
         file: PathBuf = none, "(none)",
@@ -288,6 +306,10 @@ settings! {
         /// `probe_overhead` gets each probe's throughput and p50 ratios. 0: off.
         probe_overhead: u32 = (0), "(off)",
             cli #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100))];
+        /// Let a write workload (op = "write" or "mix") overwrite the file given with
+        /// --file. Without it such a run is refused and the file left untouched.
+        allow_write: bool = (false), "(off)",
+            cli #[arg(long, num_args = 0, default_missing_value = "true")];
     }
 }
 
@@ -306,16 +328,6 @@ fn default_backends() -> Vec<BackendSpec> {
         .iter()
         .map(|s| BackendSpec::parse(s).expect("built-in backend names parse"))
         .collect()
-}
-
-fn parse_op(s: &str) -> Result<Op, String> {
-    match s {
-        "read" => Ok(Op::Read),
-        "write" | "readwrite" | "mix" => Err(format!(
-            "`{s}` is not supported yet; this version measures reads only (op = \"read\")"
-        )),
-        _ => Err(format!("`{s}` is not an operation; allowed: read")),
-    }
 }
 
 /// `--threads`: a comma-separated list of counts, or `cpus`.

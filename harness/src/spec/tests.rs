@@ -139,8 +139,30 @@ fn wrong_values_name_key_value_and_allowed() {
     assert!(e.contains("`touch`") && e.contains("first or all"), "{e}");
     let e = err("start = \"tepid\"");
     assert!(e.contains("cold or warm"), "{e}");
-    let e = err("op = \"write\"");
-    assert!(e.contains("not supported yet"), "{e}");
+    let e = err("op = \"overwrite\"");
+    assert!(e.contains("read, write, mix"), "{e}");
+    let e = err("op = \"write\"\npattern = \"sequential\"");
+    assert!(e.contains("append"), "{e}");
+    let e = err("pattern = \"append\"");
+    assert!(e.contains("op = \"write\""), "{e}");
+    let e = err("op = \"mix\"\npattern = \"append\"");
+    assert!(e.contains("a mix reads and writes"), "{e}");
+    let e = err("sync = \"end\"");
+    assert!(e.contains("a read workload never writes"), "{e}");
+    let e = err("op = \"write\"\nblock = \"6KiB\"");
+    assert!(e.contains("multiple of 4KiB"), "{e}");
+    let e = err("op = \"mix\"\nread_pct = 0");
+    assert!(e.contains("`read_pct`"), "{e}");
+    let e = err("op = \"write\"\nsync = \"every:0\"");
+    assert!(e.contains("at least 1"), "{e}");
+    let e = err("op = \"write\"\nsync_method = \"flush\"");
+    assert!(e.contains("sync_file_range"), "{e}");
+    let w = parse("op = \"mix\"\nread_pct = 80\nsync = \"interval:50ms\"\nsync_method = \"msync\"")
+        .unwrap();
+    assert_eq!(w.op, crate::spec::Op::Mix);
+    assert_eq!(w.read_pct, 80);
+    assert_eq!(w.sync.to_string(), "interval:50ms");
+    assert_eq!(w.sync_method, crate::spec::SyncMethod::Msync);
     let e = err("pattern = \"gauss\"");
     assert!(
         e.contains("`pattern`") && e.contains("sequential, random, zipf, hotset"),

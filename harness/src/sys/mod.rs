@@ -10,6 +10,7 @@ pub mod perf;
 pub mod process;
 pub mod shared_map;
 pub mod sigbus;
+pub mod write;
 
 use std::alloc::{self, Layout};
 use std::ffi::CStr;

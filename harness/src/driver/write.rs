@@ -1,0 +1,314 @@
+//! The worker loop of a write workload (op = write or mix): which block to write or
+//! read next, what to write into it, when to sync, and the latencies by kind.
+//!
+//! Every writing thread owns the blocks `b` with `b % threads == index` (its stripe):
+//! offsets drawn from the pattern are moved to the nearest block of the stripe, and an
+//! append cursor walks the stripe in order. So each block has one writer, whose write
+//! generations (one u32 per block of the stripe) say exactly what the block must hold:
+//! a read in a mix checks it got the newest generation, and after the cell every
+//! written page is read back from the device and checked (`datafile::written`).
+//!
+//! Each written page holds `page::written_header(page, tag, gen)` and words derived
+//! from it (`page::fill_written_page`). The content of a block is generated before its
+//! timed write, as fio fills its buffers outside the I/O.
+
+use super::Driver;
+use crate::backend::{OpError, Worker};
+use crate::datafile::page;
+use crate::record::new_histogram;
+use crate::spec::{Op, Pattern, SyncMethod, SyncPolicy};
+use hdrhistogram::Histogram;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// How a thread writes.
+#[derive(Debug, Clone)]
+pub struct WriteConfig {
+    pub op: Op,
+    pub read_pct: u32,
+    pub sync: SyncPolicy,
+    pub method: SyncMethod,
+    pub append: bool,
+    /// The tag written pages are derived from.
+    pub tag: u64,
+    /// Whether reads of blocks the run has not written can be verified (a generated
+    /// target; a user's file has unknown content).
+    pub verify_unwritten: bool,
+    pub threads: usize,
+    pub index: usize,
+    pub nblocks: u64,
+    pub block: u64,
+    pub seed: u64,
+}
+
+/// Operations of one kind: count, bytes and latencies (measured phase only).
+pub struct KindOut {
+    pub ops: u64,
+    pub bytes: u64,
+    pub hist: Histogram<u64>,
+}
+
+impl KindOut {
+    fn new() -> KindOut {
+        KindOut {
+            ops: 0,
+            bytes: 0,
+            hist: new_histogram(),
+        }
+    }
+
+    fn record(&mut self, bytes: u64, ns: u64) {
+        self.ops += 1;
+        self.bytes += bytes;
+        self.hist.saturating_record(ns.max(1));
+    }
+
+    fn reset(&mut self) {
+        self.ops = 0;
+        self.bytes = 0;
+        self.hist.reset();
+    }
+
+    /// Add another thread's operations of this kind.
+    pub fn add(&mut self, o: &KindOut) {
+        self.ops += o.ops;
+        self.bytes += o.bytes;
+        // Same bounds, so add cannot fail.
+        let _ = self.hist.add(&o.hist);
+    }
+}
+
+/// What a writing thread did: by kind, and the generation of every block of its stripe
+/// (0: never written), for the check after the cell.
+pub struct WriteOut {
+    pub read: KindOut,
+    pub write: KindOut,
+    pub sync: KindOut,
+    pub index: usize,
+    pub threads: usize,
+    pub gens: Vec<u32>,
+}
+
+impl WriteOut {
+    /// An empty set of kinds, to add threads' results into.
+    pub fn empty() -> WriteOut {
+        WriteOut {
+            read: KindOut::new(),
+            write: KindOut::new(),
+            sync: KindOut::new(),
+            index: 0,
+            threads: 1,
+            gens: Vec::new(),
+        }
+    }
+
+    /// Blocks this thread wrote at least once, as (block index, generation).
+    pub fn written(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.gens
+            .iter()
+            .enumerate()
+            .filter(|(_, &g)| g > 0)
+            .map(|(j, &g)| (j as u64 * self.threads as u64 + self.index as u64, g))
+    }
+}
+
+/// A writing thread's state.
+pub struct Writer {
+    cfg: WriteConfig,
+    /// Blocks in this thread's stripe.
+    stripe: u64,
+    cursor: u64,
+    buf: crate::sys::AlignedBuf,
+    rng: u64,
+    since_sync: u64,
+    last_sync: Instant,
+    out: WriteOut,
+}
+
+impl Writer {
+    pub fn new(cfg: WriteConfig) -> Result<Writer, String> {
+        let (t, i) = (cfg.threads as u64, cfg.index as u64);
+        if cfg.nblocks < t {
+            return Err(format!(
+                "{} threads write their own blocks, but the file has only {} block(s); use fewer threads or a larger --size",
+                cfg.threads, cfg.nblocks
+            ));
+        }
+        let stripe = (cfg.nblocks - i).div_ceil(t);
+        let buf = crate::sys::AlignedBuf::new(cfg.block as usize, crate::sys::page_size())
+            .map_err(|e| format!("cannot allocate a write buffer: {e}"))?;
+        Ok(Writer {
+            out: WriteOut {
+                gens: vec![0; stripe as usize],
+                index: cfg.index,
+                threads: cfg.threads,
+                ..WriteOut::empty()
+            },
+            stripe,
+            cursor: 0,
+            buf,
+            rng: page::mix(cfg.seed ^ 0x006d_6978) | 1,
+            since_sync: 0,
+            last_sync: Instant::now(),
+            cfg,
+        })
+    }
+
+    pub fn finish(self) -> WriteOut {
+        self.out
+    }
+
+    /// The stripe slot of the next block: the append cursor, or the pattern's block
+    /// moved into this thread's stripe.
+    #[inline]
+    fn next_slot(&mut self, drv: &mut Driver) -> u64 {
+        if self.cfg.append {
+            let j = self.cursor % self.stripe;
+            self.cursor += 1;
+            return j;
+        }
+        let b = drv.gen.next_block();
+        (b / self.cfg.threads as u64).min(self.stripe - 1)
+    }
+
+    #[inline]
+    fn offset(&self, slot: u64) -> u64 {
+        (slot * self.cfg.threads as u64 + self.cfg.index as u64) * self.cfg.block
+    }
+
+    #[inline]
+    fn coin_reads(&mut self) -> bool {
+        if self.cfg.op != Op::Mix {
+            return false;
+        }
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        (x % 100) < self.cfg.read_pct as u64
+    }
+
+    /// Fill the write buffer with generation `gen` of the block at `offset`.
+    fn fill(&mut self, offset: u64, gen: u32) {
+        let first = offset / page::PAGE as u64;
+        for (k, p) in self.buf.chunks_mut(page::PAGE).enumerate() {
+            page::fill_written_page(p, first + k as u64, self.cfg.tag, gen);
+        }
+    }
+
+    fn due(&self) -> bool {
+        match self.cfg.sync {
+            SyncPolicy::None | SyncPolicy::End => false,
+            SyncPolicy::Every { writes } => self.since_sync >= writes,
+            SyncPolicy::Interval { every } => {
+                self.since_sync > 0 && self.last_sync.elapsed() >= every
+            }
+        }
+    }
+
+    fn sync(&mut self, drv: &Driver, w: &mut dyn Worker, measuring: bool) -> Result<(), OpError> {
+        let t0 = drv.clock.raw();
+        w.sync(self.cfg.method)?;
+        let ns = drv.clock.nanos(t0, drv.clock.raw());
+        if measuring {
+            self.out.sync.record(0, ns);
+        }
+        self.since_sync = 0;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// The measured loop: every operation timed, syncs by the policy, and with
+    /// sync = end one sync after the last write.
+    pub fn run(&mut self, drv: &mut Driver, w: &mut dyn Worker) -> Result<(), OpError> {
+        let block = self.cfg.block;
+        let mut was_measuring = drv.measuring;
+        while drv.should_continue() {
+            if drv.measuring != was_measuring {
+                // The warm-up ended: what it recorded is dropped (the driver dropped its own).
+                was_measuring = true;
+                self.out.read.reset();
+                self.out.write.reset();
+                self.out.sync.reset();
+            }
+            let slot = self.next_slot(drv);
+            let off = self.offset(slot);
+            let gen = self.out.gens[slot as usize];
+            let ns = if self.coin_reads() {
+                let t0 = drv.clock.raw();
+                let r = w.read(off);
+                let t1 = drv.clock.raw();
+                let fold = r?;
+                if (gen > 0 || self.cfg.verify_unwritten)
+                    && fold != page::expected_fold_gen(off, block, self.cfg.tag, gen)
+                {
+                    drv.verify_errors += 1;
+                    drv.first_bad_offset.get_or_insert(off);
+                }
+                let ns = drv.clock.nanos(t0, t1);
+                if drv.measuring {
+                    self.out.read.record(block, ns);
+                }
+                ns
+            } else {
+                let next = gen.checked_add(1).ok_or_else(|| {
+                    OpError(format!(
+                        "block at offset {off} was written 2^32 times; its write generation would wrap"
+                    ))
+                })?;
+                self.fill(off, next);
+                let t0 = drv.clock.raw();
+                let r = w.write(off, &self.buf);
+                let t1 = drv.clock.raw();
+                r?;
+                self.out.gens[slot as usize] = next;
+                self.since_sync += 1;
+                let ns = drv.clock.nanos(t0, t1);
+                if drv.measuring {
+                    self.out.write.record(block, ns);
+                }
+                ns
+            };
+            if drv.measuring {
+                drv.ops += 1;
+                drv.me.ops.store(drv.ops, Ordering::Relaxed);
+                drv.hist.saturating_record(ns.max(1));
+            }
+            if self.due() {
+                self.sync(drv, w, drv.measuring)?;
+            }
+        }
+        if self.cfg.sync == SyncPolicy::End && self.since_sync > 0 {
+            self.sync(drv, w, drv.measuring)?;
+        }
+        Ok(())
+    }
+}
+
+/// The write configuration of worker `index` of a cell, None for a read workload.
+pub fn config(
+    w: &crate::spec::Workload,
+    target: &crate::datafile::Target,
+    threads: usize,
+    index: usize,
+    seed: u64,
+) -> Option<WriteConfig> {
+    if !w.op.writes() {
+        return None;
+    }
+    Some(WriteConfig {
+        op: w.op,
+        read_pct: w.read_pct,
+        sync: w.sync,
+        method: w.sync_method,
+        append: w.pattern == Pattern::Append,
+        tag: target.verify_tag.unwrap_or_else(|| page::file_tag(w.seed)),
+        verify_unwritten: target.verify_tag.is_some(),
+        threads,
+        index,
+        nblocks: target.size / w.block,
+        block: w.block,
+        seed,
+    })
+}
