@@ -356,6 +356,15 @@ fn load(file: &File, dst: &mut [u8], path: &Path) -> Result<(), OpenError> {
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                // The device failed a read: this backend needs every byte in its copy
+                // before the run, so it cannot run on this device (not a harness bug).
+                return Err(unavailable(format!(
+                    "the copy of {} into memory at open failed at offset {}: {e}; a backend that copies the whole file first cannot run on a device that fails reads",
+                    path.display(),
+                    done
+                )));
+            }
             Err(e) => {
                 return Err(failed(format!(
                     "reading {} into memory failed at offset {done}: {e}",

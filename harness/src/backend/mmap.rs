@@ -10,9 +10,12 @@ use crate::sys;
 use memmap2::Advice;
 
 pub struct Mmap {
-    // Dropped before `map`: unregister the range before it is unmapped.
+    // Dropped before `map` and `_file`: unregister the range before it is unmapped and
+    // its file closed.
     _sigbus: sys::sigbus::Registration,
     map: memmap2::Mmap,
+    /// Kept open for SIGBUS recovery (`sys::sigbus::restore` maps a page from it again).
+    _file: std::fs::File,
     block: usize,
     touch: Touch,
     notes: Vec<String>,
@@ -31,20 +34,34 @@ impl Mmap {
         // file holds, so no access can fall past its end.
         let map = sys::map_readonly(&file, len, o.populate)
             .map_err(|e| OpenError::Failed(format!("mmap of {} failed: {e}", t.path.display())))?;
-        // A truncated file or a failing device raises SIGBUS on access: recover it as
-        // an error of this backend instead of a crash of the run.
-        let sigbus = sys::sigbus::register(map.as_ptr(), map.len())
-            .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
         let mut notes = Vec::new();
         let advice = match o.advice {
             MmapAdvice::Normal => None,
-            MmapAdvice::Random => Some((Advice::Random, "MADV_RANDOM")),
-            MmapAdvice::Sequential => Some((Advice::Sequential, "MADV_SEQUENTIAL")),
-            MmapAdvice::Willneed => Some((Advice::WillNeed, "MADV_WILLNEED")),
-            MmapAdvice::Hugepage => Some((Advice::HugePage, "MADV_HUGEPAGE")),
-            MmapAdvice::Nohugepage => Some((Advice::NoHugePage, "MADV_NOHUGEPAGE")),
+            MmapAdvice::Random => Some((Advice::Random, "MADV_RANDOM", libc::MADV_RANDOM)),
+            MmapAdvice::Sequential => Some((
+                Advice::Sequential,
+                "MADV_SEQUENTIAL",
+                libc::MADV_SEQUENTIAL,
+            )),
+            MmapAdvice::Willneed => Some((Advice::WillNeed, "MADV_WILLNEED", 0)),
+            MmapAdvice::Hugepage => Some((Advice::HugePage, "MADV_HUGEPAGE", libc::MADV_HUGEPAGE)),
+            MmapAdvice::Nohugepage => Some((
+                Advice::NoHugePage,
+                "MADV_NOHUGEPAGE",
+                libc::MADV_NOHUGEPAGE,
+            )),
         };
-        if let Some((a, name)) = advice {
+        // A truncated file or a failing device raises SIGBUS on access: recover it as
+        // an error of this backend instead of a crash of the run (with the file, so a
+        // failed page can be mapped again when the run continues after errors).
+        let sigbus = sys::sigbus::register_file(
+            map.as_ptr(),
+            map.len(),
+            &file,
+            advice.map_or(0, |a| a.2),
+        )
+        .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
+        if let Some((a, name, _)) = advice {
             map.advise(a).map_err(|e| {
                 OpenError::Unavailable(format!(
                     "madvise({name}) on {} failed: {e}",
@@ -60,13 +77,13 @@ impl Mmap {
             // One read per page, in order: the faults (and any I/O) happen now, before
             // the measured phase, as a program that pre-warms its mapping would do.
             let page = sys::page_size();
-            let before = sys::sigbus::hits();
+            let before = sys::sigbus::thread_hits();
             let mut x = 0u8;
             for i in (0..map.len()).step_by(page) {
                 x ^= map[i];
             }
             std::hint::black_box(x);
-            if sys::sigbus::hits() != before {
+            if sys::sigbus::thread_hits() != before {
                 return Err(OpenError::Failed(
                     "SIGBUS while prefaulting the mapping: the file was truncated or the device failed a read".into(),
                 ));
@@ -97,6 +114,7 @@ impl Mmap {
         Ok(Mmap {
             _sigbus: sigbus,
             map,
+            _file: file,
             block: ctx.workload.block as usize,
             touch: ctx.workload.touch,
             notes,

@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod provenance;
+pub mod fuse;
 pub mod zram;
 
 use crate::sys;
