@@ -38,29 +38,21 @@ impl Mmap {
         let advice = match o.advice {
             MmapAdvice::Normal => None,
             MmapAdvice::Random => Some((Advice::Random, "MADV_RANDOM", libc::MADV_RANDOM)),
-            MmapAdvice::Sequential => Some((
-                Advice::Sequential,
-                "MADV_SEQUENTIAL",
-                libc::MADV_SEQUENTIAL,
-            )),
+            MmapAdvice::Sequential => {
+                Some((Advice::Sequential, "MADV_SEQUENTIAL", libc::MADV_SEQUENTIAL))
+            }
             MmapAdvice::Willneed => Some((Advice::WillNeed, "MADV_WILLNEED", 0)),
             MmapAdvice::Hugepage => Some((Advice::HugePage, "MADV_HUGEPAGE", libc::MADV_HUGEPAGE)),
-            MmapAdvice::Nohugepage => Some((
-                Advice::NoHugePage,
-                "MADV_NOHUGEPAGE",
-                libc::MADV_NOHUGEPAGE,
-            )),
+            MmapAdvice::Nohugepage => {
+                Some((Advice::NoHugePage, "MADV_NOHUGEPAGE", libc::MADV_NOHUGEPAGE))
+            }
         };
         // A truncated file or a failing device raises SIGBUS on access: recover it as
         // an error of this backend instead of a crash of the run (with the file, so a
         // failed page can be mapped again when the run continues after errors).
-        let sigbus = sys::sigbus::register_file(
-            map.as_ptr(),
-            map.len(),
-            &file,
-            advice.map_or(0, |a| a.2),
-        )
-        .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
+        let sigbus =
+            sys::sigbus::register_file(map.as_ptr(), map.len(), &file, advice.map_or(0, |a| a.2))
+                .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
         if let Some((a, name, _)) = advice {
             map.advise(a).map_err(|e| {
                 OpenError::Unavailable(format!(

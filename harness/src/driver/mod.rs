@@ -9,15 +9,18 @@
 //! relaxed store per operation.
 
 pub mod access;
+pub mod errors;
 mod fault;
 pub mod floor;
 
 use crate::backend::{OpError, Worker};
 use crate::datafile::page;
 use crate::record::new_histogram;
+use crate::spec::OnError;
 use crate::sys::perf::FaultRing;
 use crate::timing::{Clock, TimingMode};
 use access::OffsetGen;
+use errors::ErrorLog;
 use fault::FaultWatch;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -127,6 +130,8 @@ pub struct WorkerOut {
     pub verify_errors: u64,
     pub first_bad_offset: Option<u64>,
     pub error: Option<String>,
+    /// Failed operations counted under `on_error = "continue"`.
+    pub errors: ErrorLog,
     pub end: Instant,
 }
 
@@ -140,6 +145,7 @@ impl WorkerOut {
             verify_errors: 0,
             first_bad_offset: None,
             error: Some("a worker thread panicked".into()),
+            errors: ErrorLog::default(),
             end: Instant::now(),
         }
     }
@@ -166,6 +172,9 @@ pub struct Driver<'a> {
     gap: u32,
     /// xorshift state for the sampling gaps.
     gap_rng: u64,
+    /// What a failed operation does (`failed`), and the ones counted.
+    on_error: OnError,
+    errors: ErrorLog,
 }
 
 impl<'a> Driver<'a> {
@@ -199,7 +208,38 @@ impl<'a> Driver<'a> {
             clock: cfg.clock,
             gap: 0,
             gap_rng: page::mix(cfg.seed) | 1,
+            on_error: OnError::Fail,
+            errors: ErrorLog::default(),
         }
+    }
+
+    /// Go on after failed operations (`on_error = "continue"`) or stop at the first.
+    pub fn set_on_error(&mut self, on_error: OnError) {
+        self.on_error = on_error;
+    }
+
+    /// An operation at `offset` failed with `e`. Under `on_error = "fail"` the error
+    /// ends the worker's loop (returned); under `continue` a measured one is counted,
+    /// its latency (when it was timed) goes to the error histogram, never the latency
+    /// histogram, it counts towards an operation quota, and the loop goes on (Ok).
+    #[cold]
+    #[inline(never)]
+    pub fn failed(
+        &mut self,
+        offset: u64,
+        e: OpError,
+        latency_ns: Option<u64>,
+    ) -> Result<(), OpError> {
+        if self.on_error == OnError::Fail {
+            return Err(e);
+        }
+        if self.measuring {
+            self.errors.record(offset, e, latency_ns);
+            if let Some(q) = self.quota.as_mut() {
+                *q = q.saturating_sub(1);
+            }
+        }
+        Ok(())
     }
 
     /// The clock this driver times with (asynchronous workers time their operations
@@ -219,6 +259,11 @@ impl<'a> Driver<'a> {
             verify_errors: self.verify_errors,
             first_bad_offset: self.first_bad_offset,
             error,
+            errors: if measured {
+                self.errors
+            } else {
+                ErrorLog::default()
+            },
             end,
         }
     }
@@ -362,8 +407,14 @@ impl<'a> Driver<'a> {
             let t0 = self.clock.raw();
             let r = w.read(off);
             let t1 = self.clock.raw();
-            let fold = r?;
             let ns = self.clock.nanos(t0, t1);
+            let fold = match r {
+                Ok(f) => f,
+                Err(e) => {
+                    self.failed(off, e, Some(ns))?;
+                    continue;
+                }
+            };
             self.complete(off, fold, ns);
         }
         Ok(())
@@ -380,7 +431,13 @@ impl<'a> Driver<'a> {
                 let t0 = self.clock.raw();
                 let r = w.read(off);
                 let t1 = self.clock.raw();
-                let fold = r?;
+                let fold = match r {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.failed(off, e, Some(self.clock.nanos(t0, t1)))?;
+                        continue;
+                    }
+                };
                 self.count(off, fold);
                 if self.measuring {
                     self.hist.saturating_record(self.clock.nanos(t0, t1).max(1));
@@ -435,15 +492,26 @@ impl<'a> Driver<'a> {
         for o in offs.iter_mut().take(k) {
             *o = self.next_offset();
         }
-        for (f, &o) in folds.iter_mut().zip(offs.iter()).take(k) {
-            *f = w.read(o)?;
+        // Failed reads (kept going under on_error = continue) are not counted.
+        let mut bad = 0u32;
+        for (i, (f, &o)) in folds.iter_mut().zip(offs.iter()).enumerate().take(k) {
+            match w.read(o) {
+                Ok(v) => *f = v,
+                Err(e) => {
+                    self.failed(o, e, None)?;
+                    bad |= 1 << i;
+                }
+            }
         }
-        for (&o, &f) in offs.iter().zip(folds.iter()).take(k) {
-            self.count(o, f);
+        for (i, (&o, &f)) in offs.iter().zip(folds.iter()).enumerate().take(k) {
+            if bad & (1 << i) == 0 {
+                self.count(o, f);
+            }
         }
         Ok(k as u64)
     }
 }
 
-/// Untimed operations run together (see `Driver::untimed`).
+/// Untimed operations run together (see `Driver::untimed`); at most 32 (a bit mask
+/// marks the failed ones).
 const GROUP: usize = 16;

@@ -16,8 +16,8 @@ use crate::datafile::page;
 use crate::units;
 use fuser::{
     BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
-    INodeNo, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
-    ReplyEntry, ReplyOpen, ReplyWrite, Request, WriteFlags,
+    INodeNo, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry,
+    ReplyOpen, ReplyWrite, Request, WriteFlags,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -58,7 +58,12 @@ impl FuseSpec {
     /// The short form for headers: `fuse:64MiB,eio_every=1000`.
     pub fn describe(&self, size: u64) -> String {
         let mut s = format!("fuse:{}", units::format_size(self.size.unwrap_or(size)));
-        let offs = |v: &[u64]| v.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(";");
+        let offs = |v: &[u64]| {
+            v.iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join(";")
+        };
         if let Some(n) = self.eio_every {
             s.push_str(&format!(",eio_every={n}"));
         }
@@ -440,7 +445,9 @@ pub enum FuseError {
         #[source]
         source: std::io::Error,
     },
-    #[error("--device fuse: cannot record the mount in {RECORDS} (needed to clean it up after a crash)")]
+    #[error(
+        "--device fuse: cannot record the mount in {RECORDS} (needed to clean it up after a crash)"
+    )]
     Record(#[source] std::io::Error),
     #[error("--device fuse: cannot mount the FUSE file system at {}", .path.display())]
     Mount {
@@ -522,12 +529,11 @@ impl FuseDevice {
             conn: None,
             session: None,
         };
-        let session = fuser::spawn_mount(fs, &dev.mountpoint, &cfg).map_err(|source| {
-            FuseError::Mount {
+        let session =
+            fuser::spawn_mount(fs, &dev.mountpoint, &cfg).map_err(|source| FuseError::Mount {
                 path: dev.mountpoint.clone(),
                 source,
-            }
-        })?;
+            })?;
         dev.session = Some(session);
         use std::os::unix::fs::MetadataExt;
         dev.conn = std::fs::metadata(&dev.mountpoint)

@@ -2,8 +2,8 @@
 //! comes from. A fact that cannot be read is null, with the reason in `reasons`.
 
 pub mod cgroup;
-pub mod provenance;
 pub mod fuse;
+pub mod provenance;
 pub mod zram;
 
 use crate::sys;

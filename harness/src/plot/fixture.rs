@@ -168,6 +168,9 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
         counters,
         fault_histogram: None,
         timing: None,
+        io_errors: 0,
+        io_error_samples: Vec::new(),
+        error_histogram: None,
         reasons,
     }
 }
@@ -223,6 +226,9 @@ fn skipped(repeat: u32) -> BackendResult {
         counters: Counters::default(),
         fault_histogram: None,
         timing: None,
+        io_errors: 0,
+        io_error_samples: Vec::new(),
+        error_histogram: None,
         reasons: Reasons::default(),
     }
 }

@@ -56,6 +56,11 @@ pub struct Outcome {
     pub fault_hist: Option<Histogram<u64>>,
     /// How the operations were timed (None: the harness did not time them).
     pub timing: Option<crate::timing::TimingRecord>,
+    /// Failed operations counted under on_error = continue, the first few of them, and
+    /// the latencies of the timed ones.
+    pub io_errors: u64,
+    pub io_error_samples: Vec<crate::driver::errors::IoErrorSample>,
+    pub error_hist: Option<Histogram<u64>>,
 }
 
 impl Outcome {
@@ -78,6 +83,9 @@ impl Outcome {
             reasons: Reasons::default(),
             fault_hist: None,
             timing: None,
+            io_errors: 0,
+            io_error_samples: Vec::new(),
+            error_hist: None,
         }
     }
 }

@@ -17,9 +17,9 @@
 //! `cli_only` settings are `Workload` fields set only from the command line.
 
 use super::{
-    check_int, parse_device, parse_on_error, parse_start, parse_touch, BackendSpec, Device,
-    Fields, OnError, Op, Pattern, SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH,
-    MAX_REPEATS, MAX_THREADS,
+    check_int, parse_device, parse_on_error, parse_start, parse_touch, BackendSpec, Device, Fields,
+    OnError, Op, Pattern, SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH, MAX_REPEATS,
+    MAX_THREADS,
 };
 use crate::timing::{parse_timing, TimingMode};
 use crate::units;

@@ -190,7 +190,9 @@ pub fn restore(addr: usize) -> io::Result<()> {
         }
         let fd: RawFd = FDS[i].load(Ordering::Acquire);
         if fd < 0 {
-            return Err(io::Error::other("the mapping was registered without its file"));
+            return Err(io::Error::other(
+                "the mapping was registered without its file",
+            ));
         }
         let at = addr & !(page - 1);
         let off = (at - start) as libc::off_t;
