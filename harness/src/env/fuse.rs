@@ -7,10 +7,13 @@
 //!
 //! The mount point is a private directory under the temporary directory, recorded in
 //! `/run/faultline/fuse/<pid>-<n>` before mounting and unmounted (lazily, so a stuck
-//! server cannot block it) with the connection aborted when the device is dropped: on a
-//! normal end, an error and Ctrl-C. A harness killed with SIGKILL leaves a dead mount
-//! behind; the next `faultline run` finds its record (the process is gone) and removes
-//! it (`clean_stale`).
+//! server cannot block it) when the device is dropped: on a normal end, an error and
+//! Ctrl-C; a server that does not stop then has its connection aborted. A harness
+//! killed with SIGKILL leaves the mount behind, and cannot even finish exiting while
+//! one of its reads is in its own (killed) server: the kernel waits for the answer. The
+//! next `faultline run` finds the record (the process no longer runs as faultline),
+//! aborts the connection (which releases the killed process) and removes the mount
+//! (`clean_stale`).
 
 use crate::datafile::page;
 use crate::units;
@@ -535,10 +538,11 @@ impl FuseDevice {
                 source,
             })?;
         dev.session = Some(session);
-        use std::os::unix::fs::MetadataExt;
-        dev.conn = std::fs::metadata(&dev.mountpoint)
-            .ok()
-            .map(|m| libc::minor(m.dev()) as u64);
+        dev.conn = connection_of(&dev.mountpoint);
+        if let Some(c) = dev.conn {
+            // The connection too, for a cleanup after the mount is gone from the tree.
+            let _ = std::fs::write(&dev.record, format!("{}\n{c}\n", dev.mountpoint.display()));
+        }
         // The file is there and answers before anything is measured.
         let mut b = [0u8; 8];
         std::fs::File::open(&dev.file)
@@ -561,18 +565,22 @@ impl FuseDevice {
 
     fn unmount(&mut self) {
         let detached = crate::sys::umount_detach(&self.mountpoint);
-        // Abort the connection: any request still in the server (a long delay) ends
-        // at once and the server threads return.
-        if let Some(c) = self.conn {
-            let _ = std::fs::write(format!("/sys/fs/fuse/connections/{c}/abort"), "1");
-        }
         if let Some(s) = self.session.take() {
-            // Dropping the session unmounts (already done) and detaches its thread; wait
-            // a bounded time for it to finish.
+            // Detached and idle, the connection ends and the server threads return.
+            // One that does not (a request stuck in the server) is aborted: every
+            // request still in it ends at once. Bounded either way.
             let t0 = Instant::now();
-            while !s.guard.is_finished() && t0.elapsed() < Duration::from_secs(2) {
+            let mut aborted = false;
+            while !s.guard.is_finished() && t0.elapsed() < Duration::from_secs(3) {
+                if !aborted && t0.elapsed() > Duration::from_millis(500) {
+                    if let Some(c) = self.conn {
+                        let _ = abort_connection(c);
+                    }
+                    aborted = true;
+                }
                 std::thread::sleep(Duration::from_millis(10));
             }
+            // Dropping the session unmounts (already done) and detaches its thread.
             drop(s);
         }
         match (detached, is_mounted(&self.mountpoint)) {
@@ -594,6 +602,39 @@ impl Drop for FuseDevice {
     fn drop(&mut self) {
         self.unmount();
     }
+}
+
+/// Where the kernel's FUSE control file system lists the connections.
+const CONNECTIONS: &str = "/sys/fs/fuse/connections";
+
+/// Abort FUSE connection `conn`: every request waiting in it ends with an error and the
+/// server's reads of /dev/fuse fail. When fusectl is not mounted, it is mounted for
+/// this and unmounted again.
+pub fn abort_connection(conn: u64) -> std::io::Result<()> {
+    let dir = Path::new(CONNECTIONS);
+    let abort = dir.join(conn.to_string()).join("abort");
+    if abort.exists() {
+        return std::fs::write(&abort, "1");
+    }
+    crate::sys::mount_fusectl(dir)?;
+    let r = std::fs::write(&abort, "1");
+    let _ = crate::sys::umount_detach(dir);
+    r
+}
+
+/// The FUSE connection of the mount at `path`: the minor number of its device in
+/// /proc/self/mountinfo (FUSE mounts have major 0).
+pub fn connection_of(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = path.to_string_lossy();
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        if f.len() > 4 && unescape_mount(f[4]) == want && l.contains(" - fuse") {
+            f[2].strip_prefix("0:")?.parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 fn create_private_dir(p: &Path) -> std::io::Result<()> {
@@ -639,7 +680,7 @@ pub fn clean_stale() -> Vec<String> {
         let Ok(text) = std::fs::read_to_string(e.path()) else {
             continue;
         };
-        let mountpoint = PathBuf::from(text.trim_end_matches('\n'));
+        let mountpoint = PathBuf::from(text.lines().next().unwrap_or(""));
         // Only ever a directory this tool made: faultline-fuse-* under a temp dir.
         let ours = mountpoint
             .file_name()
@@ -648,6 +689,11 @@ pub fn clean_stale() -> Vec<String> {
             continue;
         }
         if is_mounted(&mountpoint) {
+            // Abort first: it releases a killed harness whose read waits in its own
+            // dead server, and the umount cannot block on it.
+            if let Some(c) = connection_of(&mountpoint) {
+                let _ = abort_connection(c);
+            }
             if let Err(err) = crate::sys::umount_detach(&mountpoint) {
                 notes.push(format!(
                     "could not remove the stale FUSE mount {} of faultline process {pid}: {err}; unmount it with: umount -l {}",

@@ -257,6 +257,13 @@ impl Workload {
             ));
         }
         o.merge_into(self)?;
+        // A fault-injecting device given its size on the command line serves that much
+        // data: it replaces the workload file's size unless --size is given too.
+        if let (Some(Device::Fuse(f)), None) = (&o.device, o.size) {
+            if let Some(size) = f.size {
+                self.size = size;
+            }
+        }
         if o.duration.is_some() || o.ops.is_some() {
             self.stop = o.derived().stop();
         }

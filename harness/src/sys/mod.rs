@@ -268,6 +268,30 @@ pub fn umount_detach(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Mount the FUSE control file system (fusectl) at `path` (normally
+/// /sys/fs/fuse/connections), where each FUSE connection has an `abort` file.
+pub fn mount_fusectl(path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let name = c"fusectl";
+    // SAFETY: every pointer is a valid NUL-terminated string that outlives the call;
+    // fusectl takes no data argument (null).
+    let rc = unsafe {
+        libc::mount(
+            name.as_ptr(),
+            c.as_ptr(),
+            name.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Bytes available to unprivileged users on the file system holding `path` (statvfs).
 pub fn free_space(path: &Path) -> io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
