@@ -309,7 +309,7 @@ fn a_server_that_stops_answering_becomes_errors_not_a_hang() {
     let b = &r.backends[0];
     assert_eq!(b.status, Status::Failed);
     assert!(
-        b.reason.as_deref().unwrap_or("").contains("connection"),
+        b.reason.as_deref().unwrap_or("").contains("connect"),
         "{:?}",
         b.reason
     );
