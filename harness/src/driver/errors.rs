@@ -61,7 +61,7 @@ mod tests {
             a.record(
                 i * 4096,
                 OpError(format!("e{i}")),
-                (i % 2 == 0).then_some(1000),
+                i.is_multiple_of(2).then_some(1000),
             );
         }
         assert_eq!(a.count, 10);
