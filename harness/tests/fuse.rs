@@ -119,10 +119,19 @@ fn an_injected_eio_is_reported_by_every_backend_at_its_offset() {
         "uring:qd=4",
         "uring:qd=4,direct",
         "bufferpool:pool=1MiB",
+        "fio",
     ];
     let r = run_fuse(&dir, &backends, &format!("fuse,eio_at={PAGE_AT}"));
     assert_eq!(r.backends.len(), backends.len());
     for b in &r.backends {
+        if b.kind == "fio" {
+            // fio counts its failed reads (continue_on_error=read) but keeps no offsets.
+            if ran(b) {
+                assert!(b.io_errors >= 1, "fio: {:?} {:?}", b.io_errors, b.notes);
+                check_no_writes(b);
+            }
+            continue;
+        }
         assert_eq!(b.status, Status::Ok, "{}: {:?}", b.name, b.reason);
         assert!(b.ops > 0, "{}: no operations", b.name);
         assert_eq!(b.verify_errors, Some(0), "{}: verify", b.name);
@@ -200,22 +209,27 @@ fn a_delayed_page_shows_in_the_histogram_at_or_above_the_delay() {
     let _serial = serial();
     let dir = scratch("fuse-delay");
     let delay_ns = 40_000_000u64;
-    // Page-cache reads of a sequential pattern can meet the stall in a read-ahead request
-    // issued before the reader got there; io_uring is measured on its direct path.
+    // Every 250th page is delayed (4 in the 4 MiB file): the first few operations of a
+    // cell may run before its measured phase begins, so one page alone could be missed.
+    // io_uring is measured on its direct path.
     let backends = ["pread", "direct", "mmap:advice=random", "uring:qd=4,direct"];
-    let r = run_fuse(
-        &dir,
-        &backends,
-        &format!("fuse,delay_at={PAGE_AT},delay=40ms"),
-    );
+    let r = run_fuse(&dir, &backends, "fuse,delay_every=250,delay=40ms");
     for b in &r.backends {
         assert_eq!(b.status, Status::Ok, "{}: {:?}", b.name, b.reason);
         assert_eq!(b.io_errors, 0);
+        // Buffered reads of a sequential pattern meet a stall in a read-ahead request
+        // the kernel issued a few pages before the reader got to the delayed page: the
+        // operation that waits for it waits the delay less those few microseconds.
+        let at_least = if b.name == "pread" {
+            delay_ns * 95 / 100
+        } else {
+            delay_ns
+        };
         let h = histogram(b);
-        let slow = h.count_between(delay_ns, h.max().max(delay_ns));
+        let slow = h.count_between(at_least, h.max().max(at_least));
         assert!(
             slow >= 1,
-            "{}: no operation at or above 40ms (max {} ns)",
+            "{}: no operation at or above {at_least} ns (max {} ns)",
             b.name,
             h.max()
         );
