@@ -74,7 +74,27 @@ fn command_line_errors() {
         &["run", "--backend", "mmap:populat"],
         &["no option `populat`"],
     );
-    fails(&["run", "--device", "nvme0n1"], &["zram"]);
+    fails(&["run", "--device", "nvme0n1"], &["zram", "fuse"]);
+    fails(&["run", "--device", "fuse:big"], &["fuse size"]);
+    fails(
+        &["run", "--device", "fuse,eio_every=0"],
+        &["eio_every", "at least 1"],
+    );
+    fails(
+        &["run", "--device", "fuse,eio_at=4KiB;x"],
+        &["eio_at", "not an offset"],
+    );
+    fails(&["run", "--device", "fuse,delay_every=10"], &["delay=D"]);
+    fails(&["run", "--device", "fuse,delay=5ms"], &["delay_every"]);
+    fails(
+        &["run", "--device", "fuse,flaky=1"],
+        &["unknown fuse option", "eio_every"],
+    );
+    fails(
+        &["run", "--size", "4MiB", "--device", "fuse,eio_at=8MiB"],
+        &["past the end"],
+    );
+    fails(&["run", "--on-error", "ignore"], &["fail", "continue"]);
     fails(
         &["run", "--page-cache-limit", "100TiB"],
         &["not below this machine's memory"],
@@ -253,6 +273,12 @@ fn without_root() {
     )
     .unwrap();
     check_failure(&o, &["zram", "root"]);
+    let o = as_nobody(
+        &["run", ws, "--device", "fuse", "--data-dir", dds, "--quiet"],
+        &dir,
+    )
+    .unwrap();
+    check_failure(&o, &["--device fuse", "root"]);
     let o = as_nobody(
         &[
             "run",

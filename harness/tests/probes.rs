@@ -460,6 +460,7 @@ fn env_command_lists_probes() {
         "device_read_bytes",
         "page_cache_limit",
         "device zram",
+        "device fuse",
     ] {
         assert!(s.contains(k), "env output lacks {k}:\n{s}");
     }

@@ -49,6 +49,15 @@ pub fn alignment(file: &File) -> Result<(usize, u64, &'static str), String> {
             "the device's logical block size (BLKSSZGET)",
         ));
     }
+    // FUSE with direct_io hands the request to the server as it is: no alignment is
+    // needed, and buffers are page-aligned as everywhere.
+    if sys::fstatfs_type(file).ok() == Some(sys::FUSE_SUPER_MAGIC) {
+        return Ok((
+            sys::page_size(),
+            512,
+            "FUSE direct_io (no alignment needed; 512 B offsets, page-aligned buffers)",
+        ));
+    }
     // Regular file on a file system that does not report DIO alignment: use the
     // logical block size of the device that holds it.
     use std::os::unix::fs::MetadataExt;

@@ -333,6 +333,12 @@ pub fn plan(
     if !w.op.writes() {
         g.push("--readonly".into());
     }
+    if w.on_error == crate::spec::OnError::Continue {
+        g.push("--continue_on_error=read".into());
+        notes.push(
+            "on_error = continue: fio runs with continue_on_error=read and reports the failed reads (total_err) as io_errors; they are not in its latency bins' offsets, and fio keeps no offsets of them".into(),
+        );
+    }
     let queue_depth = queue_depth_args(w, o, &mut g, &mut notes);
     let (rw, part) = pattern_args(w, size, threads, &mut g, &mut notes)?;
     let rw = write_args(w, rw, &mut g, &mut notes)?;
@@ -373,6 +379,10 @@ pub struct FioResult {
     pub sys_cpu: f64,
     /// Non-zero job errors, as "job: error N".
     pub errors: Vec<String>,
+    /// Reads that failed and were counted (`continue_on_error=read`, under
+    /// `on_error = "continue"`): fio's `total_err`, and its `first_error` (an errno).
+    pub io_errors: u64,
+    pub first_error: Option<u64>,
 }
 
 fn bins_of(v: &Value) -> Vec<(u64, u64)> {
@@ -421,6 +431,8 @@ pub fn parse_json(text: &str) -> Result<FioResult, String> {
         usr_cpu: 0.0,
         sys_cpu: 0.0,
         errors: Vec::new(),
+        io_errors: 0,
+        first_error: None,
     };
     // The directions that did I/O: read, write or both (a mix). Sync calls are in
     // their own section ("sync") and are not operations.
@@ -439,7 +451,15 @@ pub fn parse_json(text: &str) -> Result<FioResult, String> {
     let mut merged: std::collections::BTreeMap<u64, u64> = Default::default();
     for j in jobs {
         let name = j.get("jobname").and_then(Value::as_str).unwrap_or("job");
-        if let Some(e) = j.get("error").and_then(Value::as_u64).filter(|&e| e != 0) {
+        if let Some(n) = j.get("total_err").and_then(Value::as_u64) {
+            // continue_on_error: `error` holds the first error of the reads it counted.
+            r.io_errors += n;
+            if n > 0 {
+                r.first_error = r
+                    .first_error
+                    .or(j.get("first_error").and_then(Value::as_u64));
+            }
+        } else if let Some(e) = j.get("error").and_then(Value::as_u64).filter(|&e| e != 0) {
             r.errors.push(format!("{name}: error {e}"));
         }
         for d in &dirs {
@@ -792,6 +812,21 @@ fn finish(
     let runtime_ns = r.runtime_ms * 1_000_000;
     let timeseries = timeseries(&r, dir, w, runtime_ns, &mut notes);
     notes.extend(result_notes(&r, job, hist.len()));
+    if r.io_errors > 0 {
+        let first = r
+            .first_error
+            .map(|e| {
+                format!(
+                    "; the first: {}",
+                    std::io::Error::from_raw_os_error(e as i32)
+                )
+            })
+            .unwrap_or_default();
+        notes.push(format!(
+            "fio counted {} failed reads (continue_on_error=read){first}",
+            r.io_errors
+        ));
+    }
     let (status, reason) = if interrupted {
         (
             Status::Failed,
@@ -814,6 +849,7 @@ fn finish(
         timeseries,
         verify_errors: 0,
         interrupted,
+        io_errors: r.io_errors,
         ..Outcome::default()
     }
 }
@@ -1095,6 +1131,15 @@ mod tests {
         assert_eq!(r.bins, vec![(1000, 5), (2000, 6)]);
         let err = JSON.replace(r#""error" : 0"#, r#""error" : 5"#);
         assert_eq!(parse_json(&err).unwrap().errors, vec!["faultline: error 5"]);
+        // With continue_on_error the errors are counted, not the job's failure.
+        let cont = err.replacen(
+            "\"error\" : 5",
+            "\"error\" : 5, \"total_err\" : 7, \"first_error\" : 5",
+            1,
+        );
+        let r = parse_json(&cont).unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!((r.io_errors, r.first_error), (7, Some(5)));
         assert!(parse_json("").is_err());
         assert!(parse_json("{\"jobs\": []}").is_err());
         assert!(parse_json("{ not json").is_err());

@@ -276,6 +276,8 @@ pub struct HugePage {
     // mapping is unmapped before the pool shrinks back.
     _sigbus: Option<sys::sigbus::Registration>,
     mem: Memory,
+    /// The mapped file, open while registered for SIGBUS recovery (`restore`).
+    _file: std::fs::File,
     /// Where the data starts in `mem` (anonymous regions are over-allocated to start at
     /// a 2 MiB boundary).
     start: usize,
@@ -356,6 +358,15 @@ fn load(file: &File, dst: &mut [u8], path: &Path) -> Result<(), OpenError> {
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                // The device failed a read: this backend needs every byte in its copy
+                // before the run, so it cannot run on this device (not a harness bug).
+                return Err(unavailable(format!(
+                    "the copy of {} into memory at open failed at offset {}: {e}; a backend that copies the whole file first cannot run on a device that fails reads",
+                    path.display(),
+                    done
+                )));
+            }
             Err(e) => {
                 return Err(failed(format!(
                     "reading {} into memory failed at offset {done}: {e}",
@@ -411,7 +422,7 @@ impl HugePage {
         // The file mapping (mode=thp) raises SIGBUS if the file is truncated under it.
         let sigbus = match &mem {
             Memory::File(m) => Some(
-                sys::sigbus::register(m.as_ptr(), m.len())
+                sys::sigbus::register_file(m.as_ptr(), m.len(), &file, libc::MADV_HUGEPAGE)
                     .map_err(|e| failed(format!("cannot install the SIGBUS handler: {e}")))?,
             ),
             Memory::Anon(_) => None,
@@ -419,6 +430,7 @@ impl HugePage {
         let mut hp = HugePage {
             _sigbus: sigbus,
             mem,
+            _file: file,
             start,
             len,
             block: ctx.workload.block as usize,

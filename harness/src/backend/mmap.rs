@@ -16,11 +16,13 @@ use memmap2::Advice;
 use std::fs::File;
 
 pub struct Mmap {
-    // Dropped before `map`: unregister the range before it is unmapped.
+    // Dropped before `map` and `_file`: unregister the range before it is unmapped and
+    // its file closed.
     _sigbus: sys::sigbus::Registration,
     map: Map,
-    /// The file, open read-write, for write workloads (fdatasync and friends).
-    file: Option<File>,
+    /// The file: kept open for SIGBUS recovery (`sys::sigbus::restore` maps a page from
+    /// it again), and open read-write for write workloads (fdatasync and friends).
+    file: File,
     block: usize,
     touch: Touch,
     notes: Vec<String>,
@@ -53,20 +55,31 @@ impl Mmap {
             sys::map_readonly(&file, len, o.populate).map(Map::Ro)
         }
         .map_err(|e| OpenError::Failed(format!("mmap of {} failed: {e}", t.path.display())))?;
-        // A truncated file or a failing device raises SIGBUS on access: recover it as
-        // an error of this backend instead of a crash of the run.
-        let sigbus = sys::sigbus::register(map.bytes().as_ptr(), map.bytes().len())
-            .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
         let mut notes = Vec::new();
         let advice = match o.advice {
             MmapAdvice::Normal => None,
-            MmapAdvice::Random => Some((Advice::Random, "MADV_RANDOM")),
-            MmapAdvice::Sequential => Some((Advice::Sequential, "MADV_SEQUENTIAL")),
-            MmapAdvice::Willneed => Some((Advice::WillNeed, "MADV_WILLNEED")),
-            MmapAdvice::Hugepage => Some((Advice::HugePage, "MADV_HUGEPAGE")),
-            MmapAdvice::Nohugepage => Some((Advice::NoHugePage, "MADV_NOHUGEPAGE")),
+            MmapAdvice::Random => Some((Advice::Random, "MADV_RANDOM", libc::MADV_RANDOM)),
+            MmapAdvice::Sequential => {
+                Some((Advice::Sequential, "MADV_SEQUENTIAL", libc::MADV_SEQUENTIAL))
+            }
+            MmapAdvice::Willneed => Some((Advice::WillNeed, "MADV_WILLNEED", 0)),
+            MmapAdvice::Hugepage => Some((Advice::HugePage, "MADV_HUGEPAGE", libc::MADV_HUGEPAGE)),
+            MmapAdvice::Nohugepage => {
+                Some((Advice::NoHugePage, "MADV_NOHUGEPAGE", libc::MADV_NOHUGEPAGE))
+            }
         };
-        if let Some((a, name)) = advice {
+        // A truncated file or a failing device raises SIGBUS on access: recover it as
+        // an error of this backend instead of a crash of the run (with the file, so a
+        // failed page can be mapped again when the run continues after errors).
+        // A writable mapping is not mapped again page by page (a restored page would be
+        // read-only): its SIGBUS is recovered as an error only.
+        let (ptr, n) = (map.bytes().as_ptr(), map.bytes().len());
+        let sigbus = match &map {
+            Map::Ro(_) => sys::sigbus::register_file(ptr, n, &file, advice.map_or(0, |a| a.2)),
+            Map::Rw(_) => sys::sigbus::register(ptr, n),
+        }
+        .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
+        if let Some((a, name, _)) = advice {
             map.advise(a).map_err(|e| {
                 OpenError::Unavailable(format!(
                     "madvise({name}) on {} failed: {e}",
@@ -82,14 +95,14 @@ impl Mmap {
             // One read per page, in order: the faults (and any I/O) happen now, before
             // the measured phase, as a program that pre-warms its mapping would do.
             let page = sys::page_size();
-            let before = sys::sigbus::hits();
+            let before = sys::sigbus::thread_hits();
             let mut x = 0u8;
             let bytes = map.bytes();
             for i in (0..bytes.len()).step_by(page) {
                 x ^= bytes[i];
             }
             std::hint::black_box(x);
-            if sys::sigbus::hits() != before {
+            if sys::sigbus::thread_hits() != before {
                 return Err(OpenError::Failed(
                     "SIGBUS while prefaulting the mapping: the file was truncated or the device failed a read".into(),
                 ));
@@ -123,7 +136,7 @@ impl Mmap {
         Ok(Mmap {
             _sigbus: sigbus,
             map,
-            file: writes.then_some(file),
+            file,
             block: ctx.workload.block as usize,
             touch: ctx.workload.touch,
             notes,
@@ -198,9 +211,13 @@ impl Worker for MmapWriteWorker<'_> {
 impl Backend for Mmap {
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
         let reader = MemoryWorker::new(self.map.bytes(), self.block, self.touch);
-        match (&self.map, &self.file) {
-            (Map::Rw(map), Some(file)) => Ok(Box::new(MmapWriteWorker { reader, map, file })),
-            _ => Ok(Box::new(reader)),
+        match &self.map {
+            Map::Rw(map) => Ok(Box::new(MmapWriteWorker {
+                reader,
+                map,
+                file: &self.file,
+            })),
+            Map::Ro(_) => Ok(Box::new(reader)),
         }
     }
 

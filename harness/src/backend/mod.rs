@@ -211,12 +211,14 @@ pub fn preflight(spec: &BackendSpec, target: &Target, w: &Workload) -> Result<()
 
 /// A worker that reads blocks straight from memory: a file mapping (`mmap`, `hugepage`
 /// thp) or a region the data was loaded into. For a file mapping registered for SIGBUS
-/// recovery (`sys::sigbus`), a SIGBUS during the read becomes this operation's error.
+/// recovery (`sys::sigbus`), a SIGBUS during the read becomes this operation's error
+/// (and, for a mapping registered with its file, the failed page is mapped from the
+/// file again, so a run that continues after errors reads it from the device again).
 pub struct MemoryWorker<'a> {
     pub data: &'a [u8],
     pub block: usize,
     pub touch: Touch,
-    /// `sys::sigbus::hits()` when the worker was made.
+    /// `sys::sigbus::thread_hits()` of this worker's thread after its last operation.
     pub sigbus_seen: u64,
 }
 
@@ -226,7 +228,7 @@ impl<'a> MemoryWorker<'a> {
             data,
             block,
             touch,
-            sigbus_seen: crate::sys::sigbus::hits(),
+            sigbus_seen: crate::sys::sigbus::thread_hits(),
         }
     }
 }
@@ -240,7 +242,8 @@ impl Worker for MemoryWorker<'_> {
             .get(start..start + self.block)
             .ok_or_else(|| OpError(format!("offset {offset} is outside the mapping")))?;
         let fold = consume(block, offset, self.touch);
-        if crate::sys::sigbus::hits() != self.sigbus_seen {
+        if crate::sys::sigbus::thread_hits() != self.sigbus_seen {
+            self.sigbus_seen = crate::sys::sigbus::thread_hits();
             return Err(sigbus_error(self.data, offset));
         }
         Ok(fold)
@@ -249,13 +252,16 @@ impl Worker for MemoryWorker<'_> {
 
 #[cold]
 fn sigbus_error(data: &[u8], offset: u64) -> OpError {
-    let addr = crate::sys::sigbus::last_addr();
+    let addr = crate::sys::sigbus::thread_last_addr();
     let base = data.as_ptr() as usize;
     let at = if addr >= base && addr < base + data.len() {
         format!("file offset {}", addr - base)
     } else {
         format!("address {addr:#x}")
     };
+    // Map the failed page from the file again (mappings registered with their file);
+    // otherwise the zero page the handler left stays.
+    let _ = crate::sys::sigbus::restore(addr);
     OpError(format!(
         "SIGBUS while reading the block at offset {offset} (fault at {at}): the mapped file was truncated or the device failed the read"
     ))

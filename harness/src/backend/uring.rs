@@ -227,21 +227,30 @@ impl UringWorker {
                 let end = drv.clock().raw();
                 let slot = c.slot;
                 let off = self.offsets[slot];
-                if let Some(e) = c.error() {
-                    return Err(OpError(format!(
+                let ns = drv.clock().nanos(self.started[slot], end);
+                let failure = if let Some(e) = c.error() {
+                    // A negative completion result (-EIO ...).
+                    Some(OpError(format!(
                         "io_uring read at offset {off} failed: {e}"
-                    )));
-                }
-                if c.data().len() < self.len {
-                    return Err(OpError(format!(
+                    )))
+                } else if c.data().len() < self.len {
+                    Some(OpError(format!(
                         "short read at offset {off}: got {} of {} bytes (was the file truncated?)",
                         c.data().len(),
                         self.len
-                    )));
+                    )))
+                } else {
+                    None
+                };
+                if let Some(e) = failure {
+                    // The slot is free again either way; under on_error = continue the
+                    // other reads in flight go on.
+                    self.free.push(slot);
+                    drv.failed(off, e, Some(ns))?;
+                    continue;
                 }
                 let fold = consume(c.data(), off, self.touch);
                 self.free.push(slot);
-                let ns = drv.clock().nanos(self.started[slot], end);
                 drv.complete(off, fold, ns);
             }
         }

@@ -320,5 +320,13 @@ fn describe_probes(path: &Path) -> String {
         "ok (--device zram:SIZE)".to_string()
     };
     let _ = writeln!(out, "  {:<28} {}", "device zram", zram);
+    let fuse = if !Path::new("/dev/fuse").exists() {
+        "unavailable: no /dev/fuse (fuse module not loaded or not built)"
+    } else if crate::sys::uid() != 0 {
+        "unavailable: mounting the fault-injecting FUSE device needs root"
+    } else {
+        "ok (--device fuse[:SIZE][,eio_every=N][,delay_every=N,delay=D]...)"
+    };
+    let _ = writeln!(out, "  {:<28} {}", "device fuse", fuse);
     out
 }

@@ -42,6 +42,10 @@ pub struct RunArgs {
 /// `faultline run`. Returns the process exit code.
 pub fn run(args: &RunArgs) -> Result<i32> {
     interrupt::install().context("cannot install the Ctrl-C handler")?;
+    // FUSE devices left mounted by a faultline that was killed (SIGKILL) go first.
+    for n in crate::env::fuse::clean_stale() {
+        eprintln!("note: {n}");
+    }
     let w = workload(args)?;
     let ui = ui::reporter(args.quiet);
     let started_at = record::now_rfc3339();

@@ -9,6 +9,7 @@
 //! relaxed store per operation.
 
 pub mod access;
+pub mod errors;
 mod fault;
 pub mod floor;
 pub mod write;
@@ -16,9 +17,11 @@ pub mod write;
 use crate::backend::{OpError, Worker};
 use crate::datafile::page;
 use crate::record::new_histogram;
+use crate::spec::OnError;
 use crate::sys::perf::FaultRing;
 use crate::timing::{Clock, TimingMode};
 use access::OffsetGen;
+use errors::ErrorLog;
 use fault::FaultWatch;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -128,6 +131,8 @@ pub struct WorkerOut {
     pub verify_errors: u64,
     pub first_bad_offset: Option<u64>,
     pub error: Option<String>,
+    /// Failed operations counted under `on_error = "continue"`.
+    pub errors: ErrorLog,
     pub end: Instant,
     /// The timing mode's cost on this worker's own operation, from the warm-up's A/B
     /// (`Driver::warmup_ab`): (median ns per operation over untimed groups, slice pairs).
@@ -144,6 +149,7 @@ impl WorkerOut {
             verify_errors: 0,
             first_bad_offset: None,
             error: Some("a worker thread panicked".into()),
+            errors: ErrorLog::default(),
             end: Instant::now(),
             timing_cost: None,
         }
@@ -174,6 +180,9 @@ pub struct Driver<'a> {
     /// Per slice pair of the warm-up's A/B: ns per operation in the timing mode minus
     /// ns per operation untimed.
     ab: Vec<f64>,
+    /// What a failed operation does (`failed`), and the ones counted.
+    on_error: OnError,
+    errors: ErrorLog,
 }
 
 impl<'a> Driver<'a> {
@@ -208,7 +217,38 @@ impl<'a> Driver<'a> {
             gap: 0,
             gap_rng: page::mix(cfg.seed) | 1,
             ab: Vec::with_capacity(AB_PAIRS),
+            on_error: OnError::Fail,
+            errors: ErrorLog::default(),
         }
+    }
+
+    /// Go on after failed operations (`on_error = "continue"`) or stop at the first.
+    pub fn set_on_error(&mut self, on_error: OnError) {
+        self.on_error = on_error;
+    }
+
+    /// An operation at `offset` failed with `e`. Under `on_error = "fail"` the error
+    /// ends the worker's loop (returned); under `continue` a measured one is counted,
+    /// its latency (when it was timed) goes to the error histogram, never the latency
+    /// histogram, it counts towards an operation quota, and the loop goes on (Ok).
+    #[cold]
+    #[inline(never)]
+    pub fn failed(
+        &mut self,
+        offset: u64,
+        e: OpError,
+        latency_ns: Option<u64>,
+    ) -> Result<(), OpError> {
+        if self.on_error == OnError::Fail {
+            return Err(e);
+        }
+        if self.measuring {
+            self.errors.record(offset, e, latency_ns);
+            if let Some(q) = self.quota.as_mut() {
+                *q = q.saturating_sub(1);
+            }
+        }
+        Ok(())
     }
 
     /// The clock this driver times with (asynchronous workers time their operations
@@ -233,6 +273,11 @@ impl<'a> Driver<'a> {
             verify_errors: self.verify_errors,
             first_bad_offset: self.first_bad_offset,
             error,
+            errors: if measured {
+                self.errors
+            } else {
+                ErrorLog::default()
+            },
             end,
         }
     }
@@ -387,9 +432,11 @@ impl<'a> Driver<'a> {
         let t0 = self.clock.raw();
         let r = w.read(off);
         let t1 = self.clock.raw();
-        let fold = r?;
         let ns = self.clock.nanos(t0, t1);
-        self.complete(off, fold, ns);
+        match r {
+            Ok(fold) => self.complete(off, fold, ns),
+            Err(e) => self.failed(off, e, Some(ns))?,
+        }
         Ok(1)
     }
 
@@ -413,7 +460,13 @@ impl<'a> Driver<'a> {
             let t0 = self.clock.raw();
             let r = w.read(off);
             let t1 = self.clock.raw();
-            let fold = r?;
+            let fold = match r {
+                Ok(f) => f,
+                Err(e) => {
+                    self.failed(off, e, Some(self.clock.nanos(t0, t1)))?;
+                    return Ok(1);
+                }
+            };
             self.count(off, fold);
             if self.measuring {
                 self.hist.saturating_record(self.clock.nanos(t0, t1).max(1));
@@ -530,15 +583,31 @@ impl<'a> Driver<'a> {
         for o in offs[..k].iter_mut() {
             *o *= self.block;
         }
-        for (f, &o) in folds[..k].iter_mut().zip(offs[..k].iter()) {
-            *f = w.read(o)?;
+        // Failed reads (kept going under on_error = continue) are not counted.
+        let mut bad = 0u32;
+        for (i, (f, &o)) in folds[..k].iter_mut().zip(offs[..k].iter()).enumerate() {
+            match w.read(o) {
+                Ok(v) => *f = v,
+                Err(e) => {
+                    self.failed(o, e, None)?;
+                    bad |= 1 << i;
+                }
+            }
+        }
+        if bad != 0 {
+            for (i, (&o, &f)) in offs[..k].iter().zip(folds[..k].iter()).enumerate() {
+                if bad & (1 << i) == 0 {
+                    self.count(o, f);
+                }
+            }
+            return Ok(k as u64);
         }
         if let Some(tag) = self.verify_tag {
-            let mut bad = 0u64;
+            let mut wrong = 0u64;
             for (&o, &f) in offs[..k].iter().zip(folds[..k].iter()) {
-                bad += (f != page::expected_fold(o, self.block, tag)) as u64;
+                wrong += (f != page::expected_fold(o, self.block, tag)) as u64;
             }
-            if bad > 0 {
+            if wrong > 0 {
                 self.group_errors(&offs[..k], &folds[..k], tag);
             }
         }
@@ -568,5 +637,6 @@ const AB_PAIRS: usize = 256;
 const AB_MIN_PAIRS: usize = 8;
 const AB_SLICE_NS: u64 = 200_000;
 
-/// Untimed operations run together (see `Driver::untimed`).
+/// Untimed operations run together (see `Driver::untimed`); at most 32 (a bit mask
+/// marks the failed ones).
 const GROUP: usize = 16;

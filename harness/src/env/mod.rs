@@ -2,6 +2,7 @@
 //! comes from. A fact that cannot be read is null, with the reason in `reasons`.
 
 pub mod cgroup;
+pub mod fuse;
 pub mod provenance;
 pub mod zram;
 

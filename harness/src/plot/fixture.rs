@@ -169,6 +169,9 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
         fault_histogram: None,
         timing: None,
         writes: None,
+        io_errors: 0,
+        io_error_samples: Vec::new(),
+        error_histogram: None,
         reasons,
     }
 }
@@ -225,6 +228,9 @@ fn skipped(repeat: u32) -> BackendResult {
         fault_histogram: None,
         timing: None,
         writes: None,
+        io_errors: 0,
+        io_error_samples: Vec::new(),
+        error_histogram: None,
         reasons: Reasons::default(),
     }
 }

@@ -58,6 +58,11 @@ pub struct Outcome {
     pub timing: Option<crate::timing::TimingRecord>,
     /// Write and mix workloads: what was written, synced and read back.
     pub writes: Option<super::writes::WriteResult>,
+    /// Failed operations counted under on_error = continue, the first few of them, and
+    /// the latencies of the timed ones.
+    pub io_errors: u64,
+    pub io_error_samples: Vec<crate::driver::errors::IoErrorSample>,
+    pub error_hist: Option<Histogram<u64>>,
 }
 
 impl Outcome {
@@ -81,6 +86,9 @@ impl Outcome {
             fault_hist: None,
             timing: None,
             writes: None,
+            io_errors: 0,
+            io_error_samples: Vec::new(),
+            error_hist: None,
         }
     }
 }

@@ -140,6 +140,18 @@ pub struct BackendResult {
     /// amplification, dirty and write-back memory. Absent for read workloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writes: Option<writes::WriteResult>,
+    /// Operations that failed (I/O error, SIGBUS) and were counted because the run went
+    /// on after errors (`on_error = "continue"`); they are not in `ops` or `histogram`.
+    /// 0 under `on_error = "fail"`, where the first error fails the backend.
+    #[serde(default)]
+    pub io_errors: u64,
+    /// The first few failed operations: the block's offset and the error text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub io_error_samples: Vec<crate::driver::errors::IoErrorSample>,
+    /// Latency histogram (HdrHistogram V2, base64) of the failed operations that were
+    /// timed; null when none failed.
+    #[serde(default)]
+    pub error_histogram: Option<String>,
 }
 
 impl BackendResult {
@@ -211,6 +223,9 @@ impl BackendResult {
             reasons: o.reasons,
             timing: o.timing,
             writes: o.writes,
+            io_errors: o.io_errors,
+            io_error_samples: o.io_error_samples,
+            error_histogram: o.error_hist.as_ref().map(encode_histogram).transpose()?,
         })
     }
 
@@ -353,6 +368,9 @@ pub(crate) mod tests {
             fault_hist: None,
             timing: None,
             writes: None,
+            io_errors: 0,
+            io_error_samples: Vec::new(),
+            error_hist: None,
         };
         let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
         let skipped = BackendResult {
@@ -380,6 +398,9 @@ pub(crate) mod tests {
             reasons: Reasons::default(),
             timing: None,
             writes: None,
+            io_errors: 0,
+            io_error_samples: Vec::new(),
+            error_histogram: None,
         };
         RunRecord {
             schema: SCHEMA,

@@ -9,7 +9,7 @@ use crate::units::{format_count, format_ns};
 /// note per skipped or failed cell.
 pub fn summary_table(r: &RunRecord) -> String {
     use Align::{Left, Right};
-    let mut t = Table::with_aligns([
+    let mut columns = vec![
         ("backend", Left),
         ("threads", Right),
         ("status", Left),
@@ -20,7 +20,13 @@ pub fn summary_table(r: &RunRecord) -> String {
         ("p99.9", Right),
         ("max", Right),
         ("verify", Left),
-    ]);
+    ];
+    // Failed operations counted under on_error = continue: a column only when any.
+    let errors = r.backends.iter().any(|b| b.io_errors > 0);
+    if errors {
+        columns.push(("io errors", Right));
+    }
+    let mut t = Table::with_aligns(columns);
     let mut notes: Vec<String> = Vec::new();
     let repeated = r.backends.iter().any(|o| o.repeat > 0);
     for b in &r.backends {
@@ -62,6 +68,11 @@ pub fn summary_table(r: &RunRecord) -> String {
             lat(|l| l.max),
             verify,
         ]);
+        if errors {
+            if let Some(row) = t.rows.last_mut() {
+                row.push(b.io_errors.to_string());
+            }
+        }
         if let Some(reason) = &b.reason {
             notes.push(format!("{} ({status}): {reason}", b.name));
         }

@@ -4,6 +4,7 @@
 
 use crate::backend::{self, Backend, External, OpenCtx, OpenError, Opened};
 use crate::datafile::{self, page, written, Origin, Target};
+use crate::driver::errors::ErrorLog;
 use crate::driver::floor::{self, Floor};
 use crate::driver::write::{self as wdrv, WriteOut, Writer};
 use crate::driver::{Driver, DriverConfig, Shared, WorkerOut};
@@ -172,6 +173,8 @@ fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
                 )),
             }
         }
+        // Refused before the run (the workload check): the device is read-only.
+        Origin::Fuse => {}
         Origin::File | Origin::BlockDevice => o.notes.push(format!(
             "--allow-write: {} pages of {} were overwritten with the harness's pages",
             written * pages_per_block,
@@ -466,6 +469,7 @@ impl<'a> InProcess<'a> {
             .map(Writer::new)
             .transpose();
         let mut drv = Driver::new(&self.shared, i, cfg);
+        drv.set_on_error(w.on_error);
         self.barrier.wait();
         let (result, writer) = match (worker, writer) {
             (Ok(mut wk), Ok(Some(mut wr))) => {
@@ -593,6 +597,8 @@ struct Merged {
     verify_errors: u64,
     first_bad: Option<u64>,
     errors: Vec<String>,
+    /// Failed operations counted under on_error = continue.
+    io_errors: ErrorLog,
     end: Instant,
 }
 
@@ -604,6 +610,7 @@ fn merge(outs: &[WorkerOut], t0: Instant) -> Merged {
         verify_errors: 0,
         first_bad: None,
         errors: Vec::new(),
+        io_errors: ErrorLog::default(),
         end: t0,
     };
     for o in outs {
@@ -615,6 +622,7 @@ fn merge(outs: &[WorkerOut], t0: Instant) -> Merged {
         m.ops += o.ops;
         m.verify_errors += o.verify_errors;
         m.first_bad = m.first_bad.or(o.first_bad_offset);
+        m.io_errors.add(&o.errors);
         if let Some(e) = &o.error {
             if !m.errors.contains(e) {
                 m.errors.push(e.clone());
@@ -706,6 +714,12 @@ fn finish(
             merged.verify_errors
         ));
     }
+    if let Some(first) = merged.io_errors.first.first() {
+        notes.push(format!(
+            "{} operations failed and were counted (on_error = continue), kept out of the latency histogram; the first at offset {}: {}",
+            merged.io_errors.count, first.offset, first.error
+        ));
+    }
     let mut reasons = m.reasons;
     attribution_reasons(&mut reasons, w, merged.fault_hist.is_some());
     if merged.fault_hist.is_some() {
@@ -738,6 +752,9 @@ fn finish(
         fault_hist: merged.fault_hist,
         timing: Some(timing),
         writes: None,
+        io_errors: merged.io_errors.count,
+        io_error_samples: merged.io_errors.first,
+        error_hist: merged.io_errors.hist,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::cell;
 use crate::datafile::{self, Target};
 use crate::env::cgroup::MemCgroup;
+use crate::env::fuse::FuseDevice;
 use crate::env::zram::Zram;
 use crate::env::Environment;
 use crate::probe::{self, ProbeSet};
@@ -26,6 +27,8 @@ pub struct Setup {
     // Dropped last: tracefs unmounted and the emulated device removed after the cells.
     _tracefs: Option<probe::tlb::TracefsMount>,
     _zram: Option<Zram>,
+    /// The fault-injecting FUSE device (unmounted when the setup is dropped).
+    pub fuse: Option<FuseDevice>,
 }
 
 impl Setup {
@@ -33,7 +36,7 @@ impl Setup {
     /// check every backend against it, record the environment, create the memory
     /// cgroup and open the probes. Reports the header and setup notes to `ui`.
     pub fn prepare(mut w: Workload, ui: &dyn Reporter) -> Result<Setup> {
-        let (target, zram) = prepare_data(&w, ui)?;
+        let (target, zram, fuse) = prepare_data(&w, ui)?;
         w.size = target.size;
         for spec in &w.backends {
             crate::backend::preflight(spec, &target, &w).map_err(anyhow::Error::msg)?;
@@ -66,6 +69,7 @@ impl Setup {
             cgroup,
             _tracefs: tracefs,
             _zram: zram,
+            fuse,
         })
     }
 
@@ -95,7 +99,13 @@ impl Setup {
             repeat,
             probes: &self.probes,
         };
+        let served = self.fuse.as_ref().map(|f| f.stats.snapshot());
         let mut outcome = cell::run_cell(&cell, ui);
+        if let (Some(f), Some(before)) = (&self.fuse, served) {
+            outcome
+                .notes
+                .push(crate::env::fuse::stats_note(before, f.stats.snapshot()));
+        }
         if let (Some(cg), true) = (self.cgroup.as_mut(), limited) {
             cg.leave()?;
         }
@@ -132,14 +142,28 @@ impl Setup {
 }
 
 /// The target the cells read, and the emulated device holding it (if any).
-fn prepare_data(w: &Workload, ui: &dyn Reporter) -> Result<(Target, Option<Zram>)> {
-    match w.device {
+fn prepare_data(
+    w: &Workload,
+    ui: &dyn Reporter,
+) -> Result<(Target, Option<Zram>, Option<FuseDevice>)> {
+    match &w.device {
         Some(spec::Device::Zram { size }) => {
             let z = Zram::create(size.unwrap_or(w.size))?;
             let t = datafile::fill_device(&z.dev, w.size, w.seed, ui)?;
-            Ok((t, Some(z)))
+            Ok((t, Some(z), None))
         }
-        None => Ok((datafile::prepare(w, ui)?, None)),
+        Some(spec::Device::Fuse(f)) => {
+            let size = f.size.unwrap_or(w.size);
+            let dev = FuseDevice::mount(f, size, datafile::page::file_tag(w.seed))?;
+            ui.note(&format!(
+                "fault-injecting device {} mounted at {}",
+                dev.name(),
+                dev.mountpoint.display()
+            ));
+            let t = datafile::fuse_target(&dev, w.size, w.seed);
+            Ok((t, None, Some(dev)))
+        }
+        None => Ok((datafile::prepare(w, ui)?, None, None)),
     }
 }
 

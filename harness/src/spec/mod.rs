@@ -50,16 +50,52 @@ impl SpecError {
 }
 
 /// Where the data lives when not in a file: an emulated device created for the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Device {
     /// A zram block device hot-added for the run (RAM-backed, emulated fast SSD). The
     /// size defaults to the workload's size.
     Zram { size: Option<u64> },
+    /// A FUSE file system mounted for the run that fails and delays reads of chosen
+    /// pages (`env::fuse`).
+    Fuse(crate::env::fuse::FuseSpec),
 }
 
 pub fn parse_device(s: &str) -> Result<Device, String> {
-    crate::env::zram::parse_device(s).map(|size| Device::Zram { size })
+    let t = s.trim();
+    if let Some(rest) = t.strip_prefix("fuse") {
+        if rest.is_empty() || rest.starts_with(':') || rest.starts_with(',') {
+            return crate::env::fuse::parse_spec(rest).map(Device::Fuse);
+        }
+    }
+    crate::env::zram::parse_device(s)
+        .map(|size| Device::Zram { size })
+        .map_err(|e| {
+            if t.contains(':') && !t.starts_with("zram") {
+                format!("`{t}` is not a device spec; use zram[:SIZE] (an emulated RAM-backed device) or fuse[:SIZE][,eio_every=N][,eio_at=OFF;...][,delay_every=N,delay=D][,delay_at=OFF;...] (a device that fails and delays reads)")
+            } else {
+                e.replace("use zram or zram:SIZE (an emulated RAM-backed device), e.g. zram:2GiB", "use zram[:SIZE] (an emulated RAM-backed device, e.g. zram:2GiB) or fuse[:SIZE][,eio_every=N][,eio_at=OFF;...][,delay_every=N,delay=D][,delay_at=OFF;...] (a device that fails and delays reads)")
+            }
+        })
+}
+
+/// What to do when an operation fails (an I/O error, a SIGBUS): stop the backend
+/// (`fail`, status failed) or count the error and go on (`continue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    Fail,
+    Continue,
+}
+
+pub fn parse_on_error(s: &str) -> Result<OnError, String> {
+    match s.trim() {
+        "fail" => Ok(OnError::Fail),
+        "continue" => Ok(OnError::Continue),
+        _ => Err(format!(
+            "`{s}` is not allowed; use fail (stop the backend at its first failed operation) or continue (count failed operations and go on)"
+        )),
+    }
 }
 
 pub use write::{Op, SyncMethod, SyncPolicy};
@@ -145,6 +181,8 @@ pub struct Workload {
     pub device: Option<Device>,
     /// Which operations are timed: every one, one in N, or N together.
     pub timing: crate::timing::TimingMode,
+    /// What a failed operation does: stop the backend, or count it and go on.
+    pub on_error: OnError,
     /// Drop the whole page cache (root) before each backend, besides the per-file cold
     /// start. Command line only (--drop-caches).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -223,6 +261,13 @@ impl Workload {
             ));
         }
         o.merge_into(self)?;
+        // A fault-injecting device given its size on the command line serves that much
+        // data: it replaces the workload file's size unless --size is given too.
+        if let (Some(Device::Fuse(f)), None) = (&o.device, o.size) {
+            if let Some(size) = f.size {
+                self.size = size;
+            }
+        }
         if o.duration.is_some() || o.ops.is_some() {
             self.stop = o.derived().stop();
         }
@@ -272,6 +317,9 @@ impl Workload {
                 "`device` and `file` ({}) both say where the data is; give one",
                 f.display()
             ));
+        }
+        if let Some(Device::Fuse(f)) = &self.device {
+            f.check(self.size)?;
         }
         if let Some(Device::Zram { size: Some(z) }) = self.device {
             if z < self.size {
@@ -345,6 +393,12 @@ impl Workload {
             return Err(format!(
                 "writes are whole 4KiB pages (each carries a verifiable header): `block` ({} bytes) must be a multiple of 4KiB",
                 self.block
+            ));
+        }
+        if let Some(Device::Fuse(_)) = &self.device {
+            return Err(format!(
+                "op = \"{}\": the fuse device is read-only (it injects read errors and stalls); use a generated data file or --device zram:SIZE for writes",
+                self.op
             ));
         }
         if let (Some(f), false) = (&self.file, self.allow_write) {

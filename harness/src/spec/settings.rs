@@ -18,8 +18,9 @@
 
 use super::write::{parse_op, parse_sync, parse_sync_method, SyncMethod, SyncPolicy};
 use super::{
-    check_int, parse_device, parse_start, parse_touch, BackendSpec, Device, Fields, Op, Pattern,
-    SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH, MAX_REPEATS, MAX_THREADS,
+    check_int, parse_device, parse_on_error, parse_start, parse_touch, BackendSpec, Device, Fields,
+    OnError, Op, Pattern, SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH, MAX_REPEATS,
+    MAX_THREADS,
 };
 use crate::timing::{parse_timing, TimingMode};
 use crate::units;
@@ -243,11 +244,19 @@ settings! {
         page_cache_limit: u64 = none, "(none)",
             toml Fields::size,
             cli #[arg(long, value_name = "S", value_parser = units::parse_size)];
-        /// Read from an emulated fast device hot-added for the run instead of a data file:
-        /// zram or zram:SIZE (RAM-backed, needs root; removed afterwards).
+        /// Read from a device created for the run instead of a data file (root; removed
+        /// afterwards): zram[:SIZE], an emulated fast RAM-backed device, or
+        /// fuse[:SIZE][,eio_every=N][,eio_at=OFF;...][,delay_every=N,delay=D][,delay_at=OFF;...],
+        /// a FUSE file that fails reads of chosen 4 KiB pages with EIO and delays others.
         device: Device = none, "(none)",
             toml |f, k, v| f.parsed(k, v, parse_device),
-            cli #[arg(long, value_name = "zram[:SIZE]", value_parser = parse_device)];
+            cli #[arg(long, value_name = "zram[:SIZE]|fuse[:SIZE][,OPT=V...]", value_parser = parse_device)];
+        /// What a failed operation (I/O error, SIGBUS) does: fail stops the backend (status
+        /// failed); continue counts it (`io_errors`, the first offsets and errors), keeps its
+        /// latency out of the histogram (into `error_histogram`) and goes on.
+        on_error: OnError = (OnError::Fail), "\"fail\"",
+            toml |f, k, v| f.parsed(k, v, parse_on_error),
+            cli #[arg(long, value_name = "fail|continue", value_parser = parse_on_error)];
         /// Attribute major faults to operations: the operations during which the thread took
         /// a sampled major fault go into `fault_histogram`, and `fault_ops`/`stall_ns`
         /// estimate how many operations faulted and the time stalled in them (one atomic

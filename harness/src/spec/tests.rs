@@ -375,3 +375,32 @@ fn docs_name_every_key_and_flag() {
         }
     }
 }
+
+#[test]
+fn a_fuse_device_with_a_size_sets_the_data_size_unless_size_is_given() {
+    let mut w = parse("size = \"1GiB\"").unwrap();
+    w.apply(&Settings {
+        device: Some(parse_device("fuse:4MiB,eio_every=10").unwrap()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(w.size, 4 << 20);
+    assert_eq!(w.on_error, OnError::Fail, "the default");
+    let mut w = parse("size = \"1GiB\"\non_error = \"continue\"").unwrap();
+    assert_eq!(w.on_error, OnError::Continue);
+    let e = w
+        .apply(&Settings {
+            device: Some(parse_device("fuse:4MiB").unwrap()),
+            size: Some(8 << 20),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("smaller than `size`"), "{e}");
+    let e = parse("on_error = \"skip\"").unwrap_err().to_string();
+    assert!(e.contains("on_error") && e.contains("continue"), "{e}");
+    let e = parse("size = \"4MiB\"\ndevice = \"fuse,eio_at=4MiB\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("past the end"), "{e}");
+}

@@ -240,6 +240,59 @@ pub fn statfs_type(path: &Path) -> io::Result<i64> {
     Ok(s.f_type as i64)
 }
 
+/// File system magic number of the file system holding the open `file` (fstatfs).
+pub fn fstatfs_type(file: &File) -> io::Result<i64> {
+    // SAFETY: statfs is plain data; zeroed is valid.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open for the borrow of `file`; s is a valid buffer.
+    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), &mut s) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(s.f_type as i64)
+}
+
+/// FUSE's file system magic number (statfs f_type).
+pub const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+
+/// Detach the file system mounted at `path` (umount2 MNT_DETACH: it disappears from the
+/// tree at once and is cleaned up when no longer busy; never blocks on a dead server).
+pub fn umount_detach(path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: c is a valid NUL-terminated path; umount2 reads nothing else.
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Mount the FUSE control file system (fusectl) at `path` (normally
+/// /sys/fs/fuse/connections), where each FUSE connection has an `abort` file.
+pub fn mount_fusectl(path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let name = c"fusectl";
+    // SAFETY: every pointer is a valid NUL-terminated string that outlives the call;
+    // fusectl takes no data argument (null).
+    let rc = unsafe {
+        libc::mount(
+            name.as_ptr(),
+            c.as_ptr(),
+            name.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Bytes available to unprivileged users on the file system holding `path` (statvfs).
 pub fn free_space(path: &Path) -> io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
