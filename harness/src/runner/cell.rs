@@ -770,6 +770,14 @@ fn timing_record(
     let pairs: usize = costs.iter().map(|c| c.1).sum();
     let per_worker: Vec<f64> = costs.iter().map(|c| c.0).collect();
     let (overhead_ns, overhead_method) = match crate::stats::median(&per_worker) {
+        Some(ns) if ns <= 0.0 => (
+            floor.overhead_ns,
+            format!(
+                "the loop around an empty operation before the cell: the warm-up A/B on this \
+                 cell's operation gave {ns:.0} ns ({pairs} slice pairs), so the operation's own \
+                 variation (a cache still filling, other threads) hid timing's cost"
+            ),
+        ),
         Some(ns) => (
             ns,
             format!(
