@@ -282,6 +282,8 @@ impl TimingRecord {
 pub fn floor_advice(mode: &str) -> &'static str {
     if mode.starts_with("batch:") {
         "compare throughput, or time larger batches"
+    } else if mode.starts_with("sample:") {
+        "its latency is mostly the clock's: compare throughput, or timing=batch:N for a mean latency"
     } else {
         "its latency is mostly the clock's: compare throughput (use timing=sample:64 so timing costs little), or timing=batch:N for a mean latency"
     }
