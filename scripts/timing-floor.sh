@@ -9,14 +9,19 @@
 # timing every operation can cost on this CPU (a clock reading is not free, and the
 # CPU cannot overlap a timed load with the next one as it does untimed).
 #
+# A third, `faultline reference mmap-block --verify-tag TAG`, is the untimed loop that
+# also checks each block's header against the page format, as every faultline
+# operation does (faultline verifies every read, timed or not): the floor under the
+# untimed reads of timing=sample:N.
+#
 # Rounds alternate: references, timing=every, timing=sample:64, timing=batch:64. Prints
 # ns per operation of each (median of the rounds, from wall-clock throughput), the
 # harness's cost over the reference, and checks the targets:
 #   every     <= 35 ns per operation
 #   sample:64 <= 12 ns per operation
 #   the recorded overhead_ns of `every` within 30% of (every - reference)
-# and, for information, what `every` adds over the timed reference (the harness's own
-# bookkeeping: histogram, verification, progress).
+# and, for information, what `every` adds over the timed reference and what sample:64
+# adds over the verified reference (the harness's own bookkeeping).
 # Exit status 1 when a target is missed (this machine may be busy: rerun, or give more
 # rounds), 2 on a usage error.
 #
@@ -32,7 +37,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
     --seconds) secs=${2:?--seconds needs a number}; shift 2 ;;
     --keep) keep=${2:?--keep needs a directory}; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "timing-floor.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,12 +56,16 @@ common=(workloads/quick.toml --backend mmap --threads 1 --size 16MiB --start war
 # One run first, to make the data file and learn its path.
 "$bin" run "${common[@]}" --duration 1s --out "$tmp/prime" >/dev/null
 file=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data_file"]["path"])' "$tmp/prime/run.json")
+tag=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data_file"]["verify_tag"])' "$tmp/prime/run.json")
 echo "data file: $file (16 MiB, warm); $rounds rounds of ${secs}s" >&2
 
 for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds" >&2
   "$bin" reference mmap-block --file "$file" --threads 1 --seconds "$secs" > "$tmp/ref-$r.txt" 2>/dev/null
   "$bin" reference mmap-block --timed --file "$file" --threads 1 --seconds "$secs" > "$tmp/tref-$r.txt" 2>/dev/null
+  if ! "$bin" reference mmap-block --verify-tag "$tag" --file "$file" --threads 1 --seconds "$secs" > "$tmp/vref-$r.txt" 2>"$tmp/vref-$r.err"; then
+    echo "timing-floor.sh: the verified reference failed: $(tail -1 "$tmp/vref-$r.err")" >&2; exit 1
+  fi
   for mode in every sample:64 batch:64; do
     "$bin" run "${common[@]}" --duration "${secs}s" --timing "$mode" --out "$tmp/${mode/:/-}-$r" >/dev/null
   done
@@ -76,7 +85,8 @@ def run(mode, r):
         sys.exit(f"timing-floor.sh: {mode} round {r} did not run: {b['reason']}")
     return 1e9 / b["ops_per_sec"], b["timing"], b["latency_ns"]["p50"]
 rows = {"reference (untimed)": [ref(r) for r in range(1, rounds + 1)],
-        "reference (2 clocks)": [ref(r, "tref") for r in range(1, rounds + 1)]}
+        "reference (2 clocks)": [ref(r, "tref") for r in range(1, rounds + 1)],
+        "reference (verified)": [ref(r, "vref") for r in range(1, rounds + 1)]}
 timing = {}
 for mode in ("every", "sample:64", "batch:64"):
     got = [run(mode, r) for r in range(1, rounds + 1)]
@@ -100,6 +110,9 @@ print(f"\nclock: {clock}; every: overhead_ns {ovh:.1f} (recorded: {method}),")
 print(f"  empty-operation loop {empty:.1f} ns, floor_ns {floor:.0f}, p50 {p50:.0f} ns")
 print(f"  the plain loop with two clock readings per read costs {tref:.1f} ns/op here;")
 print(f"  timing=every adds {every - tref:+.1f} ns/op over it (the harness's own bookkeeping)")
+vref = st.median(rows["reference (verified)"])
+print(f"  the plain loop that also checks each header costs {vref:.1f} ns/op here;")
+print(f"  timing=sample:64 adds {sample - vref:+.1f} ns/op over it")
 fails = []
 def check(ok, what):
     print(("PASS " if ok else "FAIL ") + what)

@@ -125,3 +125,38 @@ fn timing_cost_is_measured_on_the_cells_own_operation_during_the_warm_up() {
         }
     }
 }
+
+#[test]
+fn the_verified_reference_loop_checks_headers_and_refuses_a_wrong_tag() {
+    // The data file of a tiny run, and its tag from run.json.
+    let r = run_mode("sample:16", 1000);
+    let path = if r.data_file.path.is_absolute() {
+        r.data_file.path.clone()
+    } else {
+        repo_root().join(&r.data_file.path)
+    };
+    let tag = r.data_file.verify_tag.expect("a generated file has a tag");
+    let args = |tag: u64| {
+        vec![
+            "reference".to_string(),
+            "mmap-block".into(),
+            "--file".into(),
+            path.to_str().unwrap().into(),
+            "--seconds".into(),
+            "1".into(),
+            "--verify-tag".into(),
+            tag.to_string(),
+            "--json".into(),
+        ]
+    };
+    let a = args(tag);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verify_errors"], 0, "{v}");
+    assert!(v["ops"].as_u64().unwrap() > 0, "{v}");
+    let a = args(tag ^ 1);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!o.status.success(), "a wrong tag must fail: {}", text(&o));
+    assert!(text(&o).contains("failed the header check"), "{}", text(&o));
+}

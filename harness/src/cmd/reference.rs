@@ -12,7 +12,10 @@
 //!   (xorshift offsets): the floor under a timed in-memory mmap read. With `--timed`,
 //!   the same loop takes two readings of the harness's clock around each load and sums
 //!   their differences (nothing else): the least that timing every operation can cost
-//!   on this CPU, which no harness loop can go below.
+//!   on this CPU, which no harness loop can go below. With `--verify-tag TAG` (the
+//!   data file's `verify_tag` in run.json), it also checks each block's header
+//!   against the page format, as every faultline operation does: the floor under an
+//!   untimed but verified read (`timing = "sample:N"` between its sampled reads).
 //!
 //! Prints the rate of every second on stderr and `ops_per_sec=<float> ns_per_op=<float>`
 //! on stdout (ns_per_op = threads / ops_per_sec: the time one thread spends per read),
@@ -74,6 +77,11 @@ pub struct ReferenceArgs {
     /// `timing = "every"` does) and sum the differences; nothing is recorded.
     #[arg(long)]
     pub timed: bool,
+    /// mmap-block only: check each block's header as a faultline operation does (the
+    /// data file's `verify_tag`, from run.json's `data_file`); prints the blocks that
+    /// failed the check on stderr (a file of another tag fails them all).
+    #[arg(long, value_name = "TAG")]
+    pub verify_tag: Option<u64>,
     /// Print one JSON object instead of the `ops_per_sec=... ns_per_op=...` line.
     #[arg(long)]
     pub json: bool,
@@ -87,6 +95,9 @@ struct Counter(AtomicU64);
 pub fn run(a: &ReferenceArgs) -> Result<i32> {
     if a.timed && a.r#loop != Loop::MmapBlock {
         bail!("--timed applies to the mmap-block loop only");
+    }
+    if a.verify_tag.is_some() && (a.r#loop != Loop::MmapBlock || a.timed) {
+        bail!("--verify-tag applies to the untimed mmap-block loop only (without --timed)");
     }
     let file = File::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
     let full = (&file)
@@ -132,19 +143,25 @@ pub fn run(a: &ReferenceArgs) -> Result<i32> {
     };
     let counters: Vec<Counter> = (0..a.threads).map(|_| Counter::default()).collect();
     let stop = AtomicBool::new(false);
+    let wrong = AtomicU64::new(0);
     let bytes: &[u8] = &map;
     let (per_second, measured) = std::thread::scope(|s| {
         for (i, c) in counters.iter().enumerate() {
             let stop = &stop;
             let lp = a.r#loop;
             let clock = a.timed.then(crate::timing::Clock::get);
+            let (tag, wrong) = (a.verify_tag, &wrong);
             s.spawn(move || {
                 let seed = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1) | 1;
                 match lp {
                     Loop::MmapRandom => random_bytes(bytes, seed, c, stop),
-                    Loop::MmapBlock => match &clock {
-                        None => random_blocks(bytes, seed, c, stop),
-                        Some(clock) => timed_blocks(bytes, seed, c, stop, clock),
+                    Loop::MmapBlock => match (&clock, tag) {
+                        (None, None) => random_blocks(bytes, seed, c, stop),
+                        (None, Some(tag)) => {
+                            let w = verified_blocks(bytes, seed, c, stop, tag);
+                            wrong.fetch_add(w, Ordering::Relaxed);
+                        }
+                        (Some(clock), _) => timed_blocks(bytes, seed, c, stop, clock),
                     },
                 }
             });
@@ -158,6 +175,14 @@ pub fn run(a: &ReferenceArgs) -> Result<i32> {
     }
     drop(cgroup);
     let (ops, secs) = measured;
+    let wrong = wrong.load(Ordering::Relaxed);
+    if wrong > 0 {
+        bail!(
+            "{wrong} block(s) failed the header check: is {} a faultline data file of tag {}? (run.json's data_file.verify_tag gives the tag)",
+            a.file.display(),
+            a.verify_tag.unwrap_or_default()
+        );
+    }
     let ops_per_sec = ops as f64 / secs;
     let ns_per_op = if ops_per_sec > 0.0 {
         a.threads as f64 * 1e9 / ops_per_sec
@@ -175,6 +200,8 @@ pub fn run(a: &ReferenceArgs) -> Result<i32> {
             "advice": match (a.r#loop, a.advice) { (Loop::MmapBlock, _) => "normal", (_, RefAdvice::Random) => "random", _ => "normal" },
             "page_cache_limit": a.page_cache_limit,
             "timed": a.timed.then(|| crate::timing::Clock::get().name()),
+            "verify_tag": a.verify_tag,
+            "verify_errors": a.verify_tag.map(|_| wrong),
             "ops": ops,
             "ops_per_sec": ops_per_sec,
             "ns_per_op": ns_per_op,
@@ -258,6 +285,25 @@ fn random_blocks(m: &[u8], mut x: u64, c: &Counter, stop: &AtomicBool) {
         c.0.store(ops, Ordering::Relaxed);
     }
     std::hint::black_box(sum);
+}
+
+/// `random_blocks` that also checks each block's header against the page format, as
+/// a faultline operation does (`page::fold_headers` of the block against
+/// `page::expected_fold` of its offset); returns the blocks that failed.
+fn verified_blocks(m: &[u8], mut x: u64, c: &Counter, stop: &AtomicBool, tag: u64) -> u64 {
+    use crate::datafile::page;
+    let blocks = m.len() as u64 / 4096;
+    let (mut ops, mut wrong) = (0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..1024 {
+            let o = below(xorshift(&mut x), blocks) * 4096;
+            let b = &m[o as usize..o as usize + 4096];
+            wrong += (page::fold_headers(b, o) != page::expected_fold(o, 4096, tag)) as u64;
+        }
+        ops += 1024;
+        c.0.store(ops, Ordering::Relaxed);
+    }
+    wrong
 }
 
 /// `random_blocks` with two clock readings around each load, their differences summed
