@@ -7,6 +7,7 @@ mod cell;
 mod overhead;
 pub mod ready;
 pub mod setup;
+mod writeback;
 #[cfg(test)]
 mod tests;
 
