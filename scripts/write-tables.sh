@@ -7,6 +7,7 @@
 #
 #   scripts/write-tables.sh [--duration D] [--warmup D] [--data-dir DIR] [--no-zram]
 #                           [--report FILE] [-- extra faultline run flags...]
+# (FAULTLINE_BIN=PATH uses that binary instead of building this checkout's.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=3s warmup=1s data_dir=faultline-data zram=1 report=""
@@ -18,7 +19,7 @@ while [ $# -gt 0 ]; do
     --no-zram) zram=0; shift ;;
     --report) report=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
     *) echo "write-tables.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -26,8 +27,11 @@ if [ "$zram" = 1 ] && [ "$(id -u)" != 0 ]; then
   echo "write-tables.sh: --device zram needs root; run as root or give --no-zram" >&2
   exit 2
 fi
-cargo build --release --quiet
-bin=target/release/faultline
+# FAULTLINE_BIN: a faultline binary to use instead of building this checkout's.
+if [ -n "${FAULTLINE_BIN:-}" ]; then bin=$FAULTLINE_BIN; else
+  cargo build --release --quiet
+  bin=target/release/faultline
+fi
 dirs=()
 for w in random-write mixed-70-30 wal-append checkpoint; do
   devices=("disk")
