@@ -135,8 +135,16 @@ fn cgroup_dirty_and_writeback_under_a_page_cache_limit() {
         &dir,
         "cg",
         &[
-            "--ops", "6000", "--size", "32MiB", "--page-cache-limit", "16MiB", "-b", "pread",
-            "-b", "direct",
+            "--ops",
+            "6000",
+            "--size",
+            "32MiB",
+            "--page-cache-limit",
+            "16MiB",
+            "-b",
+            "pread",
+            "-b",
+            "direct",
         ],
     );
     for b in &r.backends {
@@ -152,8 +160,9 @@ fn cgroup_dirty_and_writeback_under_a_page_cache_limit() {
                 continue;
             }
             assert!(
-                w.dirty.iter().all(|d| d.cgroup_dirty_bytes.is_some()
-                    && d.cgroup_writeback_bytes.is_some()),
+                w.dirty
+                    .iter()
+                    .all(|d| d.cgroup_dirty_bytes.is_some() && d.cgroup_writeback_bytes.is_some()),
                 "{:?}",
                 w.dirty
             );

@@ -20,9 +20,8 @@ pub fn not_writes(ctx: &Context) -> Option<String> {
         .iter()
         .flat_map(|g| g.results.iter())
         .any(|b| b.writes.is_some());
-    (!writes).then(|| {
-        "not a write or mix workload (no backend recorded writes.ops_by_kind)".to_string()
-    })
+    (!writes)
+        .then(|| "not a write or mix workload (no backend recorded writes.ops_by_kind)".to_string())
 }
 
 /// Operations of `kind` per second in each measured result of `g` that recorded kinds.
@@ -43,10 +42,16 @@ pub fn prepare(ctx: &Context) -> Prepared<OpsBars> {
     // Only the kinds some backend did.
     let kinds: Vec<&str> = KINDS
         .into_iter()
-        .filter(|k| ctx.groups.iter().any(|g| rates(g, k).iter().any(|&r| r > 0.0)))
+        .filter(|k| {
+            ctx.groups
+                .iter()
+                .any(|g| rates(g, k).iter().any(|&r| r > 0.0))
+        })
         .collect();
     if kinds.is_empty() {
-        return Prepared::Skip("no backend recorded operations by kind (external tools report totals only)".into());
+        return Prepared::Skip(
+            "no backend recorded operations by kind (external tools report totals only)".into(),
+        );
     }
     let mut bars = Vec::new();
     let mut legend = Legend::default();

@@ -32,9 +32,12 @@ fn merged(g: &Group) -> Result<Option<Histogram<u64>>, String> {
             .map_err(|e| format!("{}: the sync histogram is unreadable ({e:#})", g.label))?;
         match &mut out {
             None => out = Some(h),
-            Some(m) => m
-                .add(&h)
-                .map_err(|e| format!("{}: cannot merge the repeats' sync histograms ({e:?})", g.label))?,
+            Some(m) => m.add(&h).map_err(|e| {
+                format!(
+                    "{}: cannot merge the repeats' sync histograms ({e:?})",
+                    g.label
+                )
+            })?,
         }
     }
     Ok(out.filter(|h| !h.is_empty()))
@@ -144,7 +147,9 @@ mod tests {
             panic!("drawn")
         };
         assert_eq!(f.panels[0].lines.len(), 2);
-        assert!(f.legend.entries[0].label.starts_with("pread: 400 syncs, p50 "));
+        assert!(f.legend.entries[0]
+            .label
+            .starts_with("pread: 400 syncs, p50 "));
     }
 
     #[test]

@@ -232,7 +232,11 @@ fn renders_the_write_charts_of_a_mix_workload() {
         for ext in ["svg", "png"] {
             let name = format!("{stem}.{ext}");
             let f = r.files.iter().find(|f| f.name == name);
-            assert!(f.is_some_and(|f| f.bytes.len() > 1000), "{name}: {:?}", r.skipped);
+            assert!(
+                f.is_some_and(|f| f.bytes.len() > 1000),
+                "{name}: {:?}",
+                r.skipped
+            );
         }
     }
     let t = svg_text(&r, "ops-by-kind.svg");

@@ -187,7 +187,9 @@ pub fn clean_stale() -> Vec<String> {
         };
         let inst = PathBuf::from(text.trim());
         // Only ever an instance this tool made: .../instances/faultline-<pid>.
-        let ours = inst.file_name().is_some_and(|n| n.to_string_lossy() == format!("{PREFIX}{pid}"))
+        let ours = inst
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy() == format!("{PREFIX}{pid}"))
             && inst
                 .parent()
                 .and_then(|p| p.file_name())

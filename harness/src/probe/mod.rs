@@ -13,6 +13,7 @@ pub mod balloon;
 pub mod counters;
 pub mod cpu;
 pub mod device;
+pub mod dirty_throttle;
 pub mod disk;
 pub mod memory;
 pub mod pageflags;
@@ -23,7 +24,6 @@ pub mod thread;
 pub mod tlb;
 pub mod vmstat;
 pub mod writeback;
-pub mod dirty_throttle;
 
 pub use counters::{CounterId, CounterValue, Counters};
 pub use reasons::{ReasonKey, Reasons};

@@ -171,6 +171,9 @@ mod tests {
         assert!(!got.contains("reads/s"), "no reads: no read columns\n{got}");
         assert!(got.contains("1.00K"), "{got}");
         assert!(got.contains("25/100 (25%)"), "{got}");
-        assert!(got.contains("n/a: mmap:advice=random dirty_throttle: needs root"), "{got}");
+        assert!(
+            got.contains("n/a: mmap:advice=random dirty_throttle: needs root"),
+            "{got}"
+        );
     }
 }

@@ -33,8 +33,7 @@ fn kind_lat(w: &WriteResult, kind: &str, f: fn(&crate::record::Latency) -> u64) 
 /// The markdown table of `group`'s write cells, or None for a read workload.
 pub fn kinds_markdown(group: &[&RunRecord]) -> Option<String> {
     let mut order: Vec<(String, usize)> = Vec::new();
-    let mut cells: BTreeMap<(String, usize), Vec<(&BackendResult, &WriteResult)>> =
-        BTreeMap::new();
+    let mut cells: BTreeMap<(String, usize), Vec<(&BackendResult, &WriteResult)>> = BTreeMap::new();
     for r in group {
         for b in &r.backends {
             let Some(w) = &b.writes else { continue };

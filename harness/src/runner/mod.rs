@@ -7,9 +7,9 @@ mod cell;
 mod overhead;
 pub mod ready;
 pub mod setup;
-mod writeback;
 #[cfg(test)]
 mod tests;
+mod writeback;
 
 pub use cell::{run_cell, Cell};
 pub use setup::Setup;

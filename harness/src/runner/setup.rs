@@ -62,7 +62,9 @@ impl Setup {
         let mut probes = ProbeSet::new(&target.path, memory_stat, tlb.clone(), true);
         if w.op.writes() {
             probes.throttle = match probe::tlb::root() {
-                Some(root) => probe::dirty_throttle::ThrottleTrace::start(&root).map(std::sync::Mutex::new),
+                Some(root) => {
+                    probe::dirty_throttle::ThrottleTrace::start(&root).map(std::sync::Mutex::new)
+                }
                 None => Err(tlb
                     .as_ref()
                     .err()

@@ -9,7 +9,9 @@ use crate::driver::final_sync::Gate;
 use crate::driver::Shared;
 use crate::probe::parse::CgroupVersion;
 use crate::probe::writeback::{self, PageCount};
-use crate::record::writes::{self as wrec, DirtySample, Throttle, ThrottleSample, WriteResult, WrittenBack};
+use crate::record::writes::{
+    self as wrec, DirtySample, Throttle, ThrottleSample, WriteResult, WrittenBack,
+};
 use crate::spec::SyncPolicy;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -49,7 +51,10 @@ impl<'a> WriteProbes<'a> {
         }
         let cgroup = match (&c.probes.cgroup_stat, c.spec.uses_page_cache()) {
             (Some(p), true) => Ok(p.clone()),
-            (Some(_), false) => Err("the cell ran outside the memory cgroup: its backend does not use the page cache".to_string()),
+            (Some(_), false) => Err(
+                "the cell ran outside the memory cgroup: its backend does not use the page cache"
+                    .to_string(),
+            ),
             (None, _) => Err("the run has no memory cgroup (no page_cache_limit)".to_string()),
         };
         let gate_reason = if !c.spec.uses_page_cache() {
@@ -63,7 +68,10 @@ impl<'a> WriteProbes<'a> {
                 w.sync
             ))
         } else if !c.target.path.exists() {
-            Some(format!("{} is not a path this process can map", c.target.path.display()))
+            Some(format!(
+                "{} is not a path this process can map",
+                c.target.path.display()
+            ))
         } else {
             None
         };
@@ -195,7 +203,11 @@ impl<'a> WriteProbes<'a> {
                 wr.dirty_throttle = Some(t);
                 wr.dirty_throttle_intervals = s.intervals.clone();
                 let lost = match (&self.c.probes.throttle, s.lost_at_start) {
-                    (Ok(tr), Some(a)) => tr.lock().ok().and_then(|t| t.lost()).map(|b| b.saturating_sub(a)),
+                    (Ok(tr), Some(a)) => tr
+                        .lock()
+                        .ok()
+                        .and_then(|t| t.lost())
+                        .map(|b| b.saturating_sub(a)),
                     _ => None,
                 };
                 if let Some(n) = lost.filter(|&n| n > 0) {

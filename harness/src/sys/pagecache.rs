@@ -15,7 +15,13 @@ pub fn resident(map: &[u8]) -> io::Result<Vec<bool>> {
     // SAFETY: `map` is a live mapping of `map.len()` bytes starting at a page boundary
     // (mappings always do); mincore writes exactly one byte per page of that range
     // into `vec`, which holds `n` = len / page (rounded up) bytes. It reads no memory.
-    let rc = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, map.len(), vec.as_mut_ptr()) };
+    let rc = unsafe {
+        libc::mincore(
+            map.as_ptr() as *mut libc::c_void,
+            map.len(),
+            vec.as_mut_ptr(),
+        )
+    };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
