@@ -192,6 +192,14 @@ fn external_writes(c: &Cell, o: &mut Outcome, ui: &dyn Reporter) {
         "dirty".into(),
         "the harness reads its probes only before and after an external tool's run".into(),
     );
+    wr.reasons.insert(
+        "written_back_before_sync".into(),
+        "an external tool's writers run in its own processes and cannot be held before their final sync".into(),
+    );
+    wr.reasons.insert(
+        "dirty_throttle".into(),
+        "the balance_dirty_pages trace is read only in the harness's own write cells".into(),
+    );
     let why = "an external tool writes its own content, which the harness cannot check";
     for k in ["verified_pages", "verify_errors", "written_pages"] {
         wr.reasons.insert(k.into(), why.into());

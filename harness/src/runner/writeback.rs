@@ -158,6 +158,11 @@ impl<'a> WriteProbes<'a> {
             ))
         } else if shared.any_failed() {
             Err("a writer failed: the pages were not looked at".to_string())
+        } else if g.arrived() != n {
+            // A backend that drives its own write loop (and syncs in it) never
+            // stops at the gate: looking now would see its synced pages as written
+            // back by the kernel.
+            Err("the backend's write loop does not stop before its final sync, so the pages cannot be looked at before it".to_string())
         } else {
             let per_block = self.c.workload.block / crate::datafile::page::PAGE as u64;
             let written = g.take_written();
