@@ -14,7 +14,8 @@ pub mod child;
 pub mod flush;
 pub mod loggen;
 pub mod logscan;
-pub mod pageflags;
+/// The page-state reader lives with the probes (the write cells use it too).
+pub use crate::probe::pageflags;
 
 pub use child::{collect_child, self_exe, spawn_child, ChildRun};
 

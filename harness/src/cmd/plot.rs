@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Charts: throughput, faults-shootdowns, amplification, latency-percentiles, \
-latency-cdf, ops-bars (.svg and/or .png). Existing files are never replaced.\n\n\
+latency-cdf, ops-bars; for write and mix workloads also ops-by-kind (reads, writes and syncs \
+per second) and sync-latency (.svg and/or .png). Existing files are never replaced.\n\n\
 Examples:\n  faultline plot results/quick/2026-11-21T214602Z-vm\n  \
 faultline plot results/quick/A results/quick/B --out charts/a-vs-b --format png"
 )]

@@ -46,6 +46,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     for n in crate::env::fuse::clean_stale() {
         eprintln!("note: {n}");
     }
+    // So do the tracefs instances of the balance_dirty_pages trace.
+    for n in crate::probe::dirty_throttle::clean_stale() {
+        eprintln!("note: {n}");
+    }
     let w = workload(args)?;
     let ui = ui::reporter(args.quiet);
     let started_at = record::now_rfc3339();

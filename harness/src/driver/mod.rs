@@ -11,6 +11,7 @@
 pub mod access;
 pub mod errors;
 mod fault;
+pub mod final_sync;
 pub mod floor;
 pub mod write;
 

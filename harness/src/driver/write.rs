@@ -123,6 +123,9 @@ pub struct Writer {
     since_sync: u64,
     last_sync: Instant,
     out: WriteOut,
+    /// Held here before the final sync (`final_sync`), and for how long.
+    gate: Option<std::sync::Arc<super::final_sync::Gate>>,
+    paused: std::time::Duration,
 }
 
 impl Writer {
@@ -151,7 +154,19 @@ impl Writer {
             since_sync: 0,
             last_sync: Instant::now(),
             cfg,
+            gate: None,
+            paused: std::time::Duration::ZERO,
         })
+    }
+
+    /// Stop at `gate` after the measured loop, before the final sync.
+    pub fn set_gate(&mut self, gate: std::sync::Arc<super::final_sync::Gate>) {
+        self.gate = Some(gate);
+    }
+
+    /// How long the thread waited at the gate (not part of its measured time).
+    pub fn paused(&self) -> std::time::Duration {
+        self.paused
     }
 
     pub fn finish(self) -> WriteOut {
@@ -278,6 +293,9 @@ impl Writer {
             if self.due() {
                 self.sync(drv, w, drv.measuring)?;
             }
+        }
+        if let Some(g) = self.gate.take() {
+            self.paused = g.arrive(self.out.written().map(|(b, _)| b));
         }
         if self.cfg.sync == SyncPolicy::End && self.since_sync > 0 {
             self.sync(drv, w, drv.measuring)?;

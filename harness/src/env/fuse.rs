@@ -714,7 +714,7 @@ pub fn clean_stale() -> Vec<String> {
 }
 
 /// Whether process `pid` runs and is a faultline binary (not a reused pid).
-fn process_is_faultline(pid: u32) -> bool {
+pub(crate) fn process_is_faultline(pid: u32) -> bool {
     std::fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.to_string_lossy().contains("faultline"))
         .unwrap_or(false)

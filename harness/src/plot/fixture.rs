@@ -234,3 +234,59 @@ fn skipped(repeat: u32) -> BackendResult {
         reasons: Reasons::default(),
     }
 }
+
+/// A mix workload's record: `pread` and `mmap` with reads, writes and syncs by kind
+/// (400 syncs each), and `hugepage` skipped.
+pub fn write_run(dir_name: &str) -> Run {
+    use crate::record::writes::{DirtySample, KindResult, WriteResult};
+    let mut r = record(true);
+    r.workload = serde_json::json!({"name": "fixture-mix", "block": 4096, "op": "mix"});
+    let mut backends = Vec::new();
+    for (i, name) in ["pread", "mmap"].iter().enumerate() {
+        let mut b = backend(name, i as u64 * 2, 0, true);
+        let mut rng = SmallRng::seed_from_u64(77 + i as u64);
+        let kind = |n: u64, median: f64, rng: &mut SmallRng| {
+            let mut h = new_histogram();
+            for _ in 0..n {
+                let _ = h.record(sample(rng, median, 0.5).max(1.0) as u64);
+            }
+            KindResult {
+                ops: n,
+                bytes: if median > 1e5 { 0 } else { n * 4096 },
+                latency_ns: Some(latency_of(&h)),
+                histogram: encode_histogram(&h).ok(),
+            }
+        };
+        let reads = b.ops * 7 / 10;
+        let mut w = WriteResult::default();
+        w.ops_by_kind
+            .insert("read".into(), kind(reads.min(20_000), 2_000.0, &mut rng));
+        w.ops_by_kind.get_mut("read").unwrap().ops = reads;
+        w.ops_by_kind
+            .insert("write".into(), kind(20_000, 5_000.0, &mut rng));
+        w.ops_by_kind.get_mut("write").unwrap().ops = b.ops - reads;
+        w.ops_by_kind
+            .insert("sync".into(), kind(400, 2.0e6 * (i + 1) as f64, &mut rng));
+        w.dirty = (0..12)
+            .map(|k| DirtySample {
+                t_ns: k * 1_000_000_000,
+                dirty_bytes: k * 10 * MIB,
+                writeback_bytes: MIB,
+                cgroup_dirty_bytes: None,
+                cgroup_writeback_bytes: None,
+            })
+            .collect();
+        b.writes = Some(w);
+        backends.push(b);
+    }
+    let mut h = skipped(0);
+    h.name = "hugepage".into();
+    h.kind = "hugepage".into();
+    h.reason = Some("read-only backend".into());
+    backends.push(h);
+    r.backends = backends;
+    Run {
+        record: r,
+        dir_name: dir_name.into(),
+    }
+}

@@ -24,8 +24,10 @@ mod latency_cdf;
 mod latency_percentiles;
 mod legend;
 mod ops_bars;
+mod ops_by_kind;
 mod panel;
 mod rates;
+mod sync_latency;
 mod throughput;
 
 pub use context::Run;
@@ -74,6 +76,10 @@ pub const CHARTS: [&str; 6] = [
     "latency-cdf",
     "ops-bars",
 ];
+
+/// The charts of the write side, drawn for write and mix workloads only (skipped with
+/// the reason for a read workload).
+pub const WRITE_CHARTS: [&str; 2] = ["ops-by-kind", "sync-latency"];
 
 /// One chart file, ready to write.
 #[derive(Debug, Clone)]
@@ -192,6 +198,13 @@ pub fn render(runs: &[Run], format: Format) -> Result<Rendered> {
     )?;
     add(&mut out, "latency-cdf", latency_cdf::prepare(&ctx), format)?;
     add(&mut out, "ops-bars", ops_bars::prepare(&ctx), format)?;
+    add(&mut out, "ops-by-kind", ops_by_kind::prepare(&ctx), format)?;
+    add(
+        &mut out,
+        "sync-latency",
+        sync_latency::prepare(&ctx),
+        format,
+    )?;
     Ok(out)
 }
 

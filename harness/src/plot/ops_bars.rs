@@ -28,6 +28,10 @@ pub struct Bar {
 }
 
 pub struct OpsBars {
+    pub title: String,
+    /// The x axis and the unit after each value ("operations per second", "ops/s").
+    pub x_desc: String,
+    pub unit: String,
     pub context: String,
     pub legend: Legend,
     pub bars: Vec<Bar>,
@@ -67,6 +71,9 @@ pub fn prepare(ctx: &Context) -> Prepared<OpsBars> {
     }
     legend.note("Operations per second over each backend's whole measured phase (ops / elapsed).");
     Prepared::Draw(OpsBars {
+        title: TITLE.into(),
+        x_desc: "operations per second".into(),
+        unit: "ops/s".into(),
         context: ctx.title_line(),
         legend,
         bars,
@@ -75,7 +82,7 @@ pub fn prepare(ctx: &Context) -> Prepared<OpsBars> {
 
 impl Chart for OpsBars {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let body = frame(root, TITLE, &self.context)?;
+        let body = frame(root, &self.title, &self.context)?;
         let plot = legend::place(&body, &self.legend)?;
         let n = self.bars.len();
         let label_style = text(14.0, BLACK);
@@ -111,7 +118,7 @@ impl Chart for OpsBars {
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .x_desc("operations per second")
+            .x_desc(self.x_desc.as_str())
             .x_label_formatter(&|v| axes::format_si(*v))
             .y_label_formatter(&|v| {
                 let k = v.round();
@@ -146,7 +153,7 @@ impl Chart for OpsBars {
                     b.color.filled(),
                 )))
                 .map_err(err)?;
-            let mut label = format!("{} ops/s", axes::format_si(b.mean));
+            let mut label = format!("{} {}", axes::format_si(b.mean), self.unit);
             let mut right = b.mean;
             if b.runs > 1 {
                 let s = BLACK.stroke_width(2);

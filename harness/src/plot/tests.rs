@@ -16,7 +16,13 @@ fn svg_text(r: &Rendered, name: &str) -> String {
 fn renders_every_chart_as_svg_and_png() {
     let runs = [fixture::run("2026-01-01T000000Z-testhost", true)];
     let r = render(&runs, Format::Both).unwrap();
-    assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+    // A read workload: the write charts are skipped, with the reason.
+    let skipped: Vec<&str> = r.skipped.iter().map(|s| s.chart).collect();
+    assert_eq!(skipped, WRITE_CHARTS, "{:?}", r.skipped);
+    assert!(r
+        .skipped
+        .iter()
+        .all(|s| s.reason.contains("not a write or mix workload")));
     assert_eq!(r.files.len(), 12);
     for stem in CHARTS {
         for ext in ["svg", "png"] {
@@ -100,7 +106,12 @@ fn renders_every_chart_as_svg_and_png() {
 fn null_counters_skip_with_the_reason() {
     let runs = [fixture::run("r", false)];
     let r = render(&runs, Format::Svg).unwrap();
-    let skipped: Vec<String> = r.skipped.iter().map(|s| s.to_string()).collect();
+    let skipped: Vec<String> = r
+        .skipped
+        .iter()
+        .filter(|s| !WRITE_CHARTS.contains(&s.chart))
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(skipped.len(), 2, "{skipped:?}");
     assert!(
         skipped[0].starts_with("skipped faults-shootdowns: "),
@@ -197,9 +208,9 @@ fn nothing_measured_skips_every_chart() {
     run.record.backends.retain(|b| b.ops == 0);
     let r = render(&[run], Format::Both).unwrap();
     assert!(r.files.is_empty());
-    assert_eq!(r.skipped.len(), CHARTS.len());
-    for (s, stem) in r.skipped.iter().zip(CHARTS) {
-        assert_eq!(s.chart, stem);
+    assert_eq!(r.skipped.len(), CHARTS.len() + WRITE_CHARTS.len());
+    for (s, stem) in r.skipped.iter().zip(CHARTS.iter().chain(&WRITE_CHARTS)) {
+        assert_eq!(s.chart, *stem);
         assert!(!s.reason.is_empty());
     }
 }
@@ -211,4 +222,40 @@ fn unreadable_histogram_is_a_note_not_a_failure() {
     let r = render(&[run], Format::Svg).unwrap();
     let t = svg_text(&r, "latency-percentiles.svg");
     assert!(t.contains("unreadable"), "the legend says which one");
+}
+
+#[test]
+fn renders_the_write_charts_of_a_mix_workload() {
+    let runs = [fixture::write_run("2026-01-01T000000Z-testhost")];
+    let r = render(&runs, Format::Both).unwrap();
+    for stem in WRITE_CHARTS {
+        for ext in ["svg", "png"] {
+            let name = format!("{stem}.{ext}");
+            let f = r.files.iter().find(|f| f.name == name);
+            assert!(
+                f.is_some_and(|f| f.bytes.len() > 1000),
+                "{name}: {:?}",
+                r.skipped
+            );
+        }
+    }
+    let t = svg_text(&r, "ops-by-kind.svg");
+    for s in [
+        "Throughput per operation kind",
+        "pread: write",
+        "mmap: sync",
+        "did not run: read-only backend",
+        "operations of the kind per second",
+    ] {
+        assert!(t.contains(s), "ops-by-kind.svg lacks {s:?}");
+    }
+    let t = svg_text(&r, "sync-latency.svg");
+    for s in [
+        "Sync latency percentile spectrum",
+        "sync latency (µs, log scale)",
+        "pread: 400 syncs",
+        "mmap: 400 syncs",
+    ] {
+        assert!(t.contains(s), "sync-latency.svg lacks {s:?}");
+    }
 }

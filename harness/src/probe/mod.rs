@@ -13,14 +13,17 @@ pub mod balloon;
 pub mod counters;
 pub mod cpu;
 pub mod device;
+pub mod dirty_throttle;
 pub mod disk;
 pub mod memory;
+pub mod pageflags;
 pub mod parse;
 pub mod reasons;
 pub mod shootdowns;
 pub mod thread;
 pub mod tlb;
 pub mod vmstat;
+pub mod writeback;
 
 pub use counters::{CounterId, CounterValue, Counters};
 pub use reasons::{ReasonKey, Reasons};
@@ -43,6 +46,12 @@ pub struct ProbeSet {
     pub thread_cfg: ThreadProbeConfig,
     /// Reasons known before any reading (e.g. tracefs unavailable).
     pub static_reasons: Reasons,
+    /// memory.stat of the run's cgroup, when there is one (write cells read its dirty
+    /// and writeback bytes).
+    pub cgroup_stat: Option<(std::path::PathBuf, parse::CgroupVersion)>,
+    /// The writeback:balance_dirty_pages trace of the run (write cells drain it), or
+    /// why there is none.
+    pub throttle: Result<std::sync::Mutex<dirty_throttle::ThrottleTrace>, String>,
 }
 
 impl ProbeSet {
@@ -57,6 +66,8 @@ impl ProbeSet {
             static_reasons.set(CounterId::TlbFlushProcess, e.clone());
         }
         ProbeSet {
+            cgroup_stat: cgroup_stat.clone(),
+            throttle: Err("the run did not set up the writeback:balance_dirty_pages trace".into()),
             probes: vec![
                 Box::new(thread::ThreadCounters),
                 Box::new(shootdowns::Shootdowns),

@@ -30,6 +30,15 @@ impl Drop for TracefsMount {
     }
 }
 
+/// Where tracefs is mounted now (its `events` directory exists), if it is.
+pub fn root() -> Option<PathBuf> {
+    [TRACEFS, DEBUGFS_TRACING]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.join("events").is_dir())
+        .map(Path::to_path_buf)
+}
+
 /// Find (or mount) tracefs and read the tracepoint. Err carries the reason it is
 /// unavailable, for the record.
 pub fn setup() -> Result<(TlbTracepoint, TracefsMount), String> {

@@ -4,6 +4,7 @@
 pub mod cell;
 pub mod csv;
 pub mod hgrm;
+pub mod kinds_table;
 pub mod output;
 pub mod overhead;
 pub mod summary;

@@ -88,6 +88,10 @@ pub fn summary_table(r: &RunRecord) -> String {
     for n in notes {
         out.push_str(&format!("  {n}\n"));
     }
+    // Write and mix workloads: each kind apart.
+    if let Some(k) = super::kinds_table::kinds_table(r) {
+        out.push_str(&k);
+    }
     out
 }
 

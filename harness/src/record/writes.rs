@@ -4,6 +4,7 @@
 
 use super::{encode_histogram, latency_of, Latency, RecordError};
 use crate::driver::write::KindOut;
+pub use crate::probe::dirty_throttle::Throttle;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,6 +39,41 @@ pub struct DirtySample {
     pub t_ns: u64,
     pub dirty_bytes: u64,
     pub writeback_bytes: u64,
+    /// The memory cgroup's own dirty and write-back bytes (its memory.stat), when the
+    /// cell runs under a page-cache limit; null otherwise (`reasons["dirty.cgroup"]`).
+    #[serde(default)]
+    pub cgroup_dirty_bytes: Option<u64>,
+    #[serde(default)]
+    pub cgroup_writeback_bytes: Option<u64>,
+}
+
+/// Before the cell's final sync (its own `sync = end`, or the harness's fdatasync
+/// before the read-back under `sync = none`): how many of the pages the cell wrote the
+/// kernel had already written back on its own (kpageflags of the file's pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenBack {
+    /// Written pages no longer dirty: clean in the cache, or written back and evicted.
+    pub pages: u64,
+    /// The distinct pages the cell wrote (`written_pages`, warm-up included).
+    pub of_pages: u64,
+    /// Written pages still dirty at that moment. With large folios a page counts as
+    /// dirty while any page of its folio is (the kernel keeps the flag per folio).
+    pub dirty: u64,
+    /// Written pages under write-back at that moment.
+    pub writeback: u64,
+    /// Written pages not in the page cache then (part of `pages`).
+    pub not_cached: u64,
+    /// How long the look took; the workers waited, and the wait is not in their
+    /// measured time.
+    pub scan_ns: u64,
+}
+
+/// Throttling in balance_dirty_pages over one interval (`t_ns`: its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottleSample {
+    pub t_ns: u64,
+    #[serde(flatten)]
+    pub throttle: Throttle,
 }
 
 /// What a write or mix cell wrote, synced and read back.
@@ -57,8 +93,19 @@ pub struct WriteResult {
     pub verify_errors: Option<u64>,
     /// device_write_bytes / bytes the application wrote.
     pub write_amplification: Option<f64>,
-    /// Per interval, the page cache's dirty and write-back bytes (system-wide).
+    /// Per interval, the page cache's dirty and write-back bytes (system-wide, and the
+    /// memory cgroup's).
     pub dirty: Vec<DirtySample>,
+    /// The written pages the kernel wrote back before the final sync.
+    #[serde(default)]
+    pub written_back_before_sync: Option<WrittenBack>,
+    /// The measured threads' throttling in balance_dirty_pages over the measured phase
+    /// (writeback:balance_dirty_pages tracepoint).
+    #[serde(default)]
+    pub dirty_throttle: Option<Throttle>,
+    /// The same per interval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirty_throttle_intervals: Vec<ThrottleSample>,
     /// Why a null field above is null: {field: reason}.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reasons: BTreeMap<String, String>,

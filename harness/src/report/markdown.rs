@@ -62,6 +62,10 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
     out.push('\n');
     out.push_str("Values are means over the pooled runs, with (min-max) when they differ; ");
     out.push_str("latency per operation; `vs` is ops/s relative to the reference backend at the same thread count.\n");
+    // Write and mix workloads: each operation kind apart.
+    if let Some(k) = super::kinds::kinds_markdown(group) {
+        out.push_str(&k);
+    }
     let notes = notes(&rows, reference);
     if !notes.is_empty() {
         out.push('\n');

@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod compare;
 pub mod export;
+pub mod kinds;
 pub mod load;
 pub mod markdown;
 pub mod metric;

@@ -9,7 +9,7 @@ use crate::driver::floor::{self, Floor};
 use crate::driver::write::{self as wdrv, WriteOut, Writer};
 use crate::driver::{Driver, DriverConfig, Shared, WorkerOut};
 use crate::probe::{self, CounterId, Counters, ProbeSet, ReasonKey, Reasons, ThreadProbes};
-use crate::record::writes::{self as wrec, DirtySample, KindResult};
+use crate::record::writes::KindResult;
 use crate::record::{new_histogram, Interval, Outcome, Status};
 use crate::spec::{BackendSpec, Start, StopAt, Workload};
 use crate::timing::{self, Clock, TimingMode, TimingRecord};
@@ -192,6 +192,14 @@ fn external_writes(c: &Cell, o: &mut Outcome, ui: &dyn Reporter) {
         "dirty".into(),
         "the harness reads its probes only before and after an external tool's run".into(),
     );
+    wr.reasons.insert(
+        "written_back_before_sync".into(),
+        "an external tool's writers run in its own processes and cannot be held before their final sync".into(),
+    );
+    wr.reasons.insert(
+        "dirty_throttle".into(),
+        "the balance_dirty_pages trace is read only in the harness's own write cells".into(),
+    );
     let why = "an external tool writes its own content, which the harness cannot check";
     for k in ["verified_pages", "verify_errors", "written_pages"] {
         wr.reasons.insert(k.into(), why.into());
@@ -317,9 +325,9 @@ struct InProcess<'a> {
     barrier: Barrier,
     registered: Mutex<Vec<Arc<ThreadProbes>>>,
     clock: Clock,
-    /// Write workloads: the page cache's dirty and write-back bytes per interval, or
-    /// why they could not be read.
-    dirty: Mutex<Result<Vec<DirtySample>, String>>,
+    /// Write workloads: the page cache's dirty and write-back state per interval, the
+    /// writers' throttling, the written pages before the final sync.
+    wprobes: Option<super::writeback::WriteProbes<'a>>,
 }
 
 impl<'a> InProcess<'a> {
@@ -331,7 +339,7 @@ impl<'a> InProcess<'a> {
             barrier: Barrier::new(c.threads + 1),
             registered: Mutex::new(Vec::new()),
             clock: Clock::get(),
-            dirty: Mutex::new(Ok(Vec::new())),
+            wprobes: super::writeback::WriteProbes::new(c),
         }
     }
 
@@ -377,6 +385,9 @@ impl<'a> InProcess<'a> {
             let (t0, mut samples, interrupted, cache_note) =
                 self.measure(&sampler, &bar, &ready, interrupted);
             self.shared.stop();
+            if let Some(wp) = &self.wprobes {
+                wp.before_final_sync(&self.shared, interrupted);
+            }
             let clock_error_ppm = check.error_ppm(&self.clock);
             let (outs, wouts): (Vec<WorkerOut>, Vec<Option<WriteOut>>) = handles
                 .into_iter()
@@ -408,37 +419,28 @@ impl<'a> InProcess<'a> {
         let mut notes = self.be.notes();
         notes.extend(m.cache_note.clone());
         let mut o = finish(m, self.c, self.be.queue_depth(), notes, floor);
-        if self.c.workload.op.writes() {
-            let mut wr = wrec::WriteResult::default();
-            match self.dirty.lock().map(|d| d.clone()) {
-                Ok(Ok(d)) => wr.dirty = d,
-                Ok(Err(why)) => {
-                    wr.reasons.insert("dirty".into(), why);
-                }
-                Err(_) => {}
-            }
+        if let Some(wp) = &self.wprobes {
+            let (wr, wnotes) = wp.result();
+            o.notes.extend(wnotes);
             o.writes = Some(wr);
         }
         (o, wouts)
     }
 
-    /// Write workloads: record the page cache's dirty and write-back bytes now.
+    /// Write workloads: record the page cache's dirty and write-back state now.
     fn sample_dirty(&self, t_ns: u64) {
-        if !self.c.workload.op.writes() {
-            return;
+        if let Some(wp) = &self.wprobes {
+            wp.sample(t_ns, false);
         }
-        if let Ok(mut d) = self.dirty.lock() {
-            if let Ok(v) = d.as_mut() {
-                match wrec::read_dirty() {
-                    Ok((dirty_bytes, writeback_bytes)) => v.push(DirtySample {
-                        t_ns,
-                        dirty_bytes,
-                        writeback_bytes,
-                    }),
-                    Err(why) => *d = Err(why),
-                }
-            }
-        }
+    }
+
+    /// Every worker returned, or (write cells) is held before its final sync.
+    fn workers_stopped(&self) -> bool {
+        self.shared.finished() == self.c.threads
+            || self
+                .wprobes
+                .as_ref()
+                .is_some_and(|wp| wp.all_stopped(&self.shared))
     }
 
     /// One worker thread: its probes and driver, then the backend's loop (the write
@@ -467,7 +469,15 @@ impl<'a> InProcess<'a> {
         };
         let writer = wdrv::config(w, c.target, c.threads, i, thread_seed(w, c.repeat, i))
             .map(Writer::new)
-            .transpose();
+            .transpose()
+            .map(|wr| {
+                wr.map(|mut wr| {
+                    if let Some(g) = self.wprobes.as_ref().and_then(|wp| wp.gate.clone()) {
+                        wr.set_gate(g);
+                    }
+                    wr
+                })
+            });
         let mut drv = Driver::new(&self.shared, i, cfg);
         drv.set_on_error(w.on_error);
         self.barrier.wait();
@@ -479,7 +489,11 @@ impl<'a> InProcess<'a> {
             (Err(OpenError::Unavailable(r) | OpenError::Failed(r)), _) => (Err(r), None),
             (_, Err(r)) => (Err(r), None),
         };
-        let end = Instant::now();
+        // The wait before the final sync (the harness looking at the pages) is not
+        // part of the measured time.
+        let paused = writer.as_ref().map_or(Duration::ZERO, |w| w.paused());
+        let now = Instant::now();
+        let end = now.checked_sub(paused).unwrap_or(now);
         tp.freeze_cpu();
         self.shared.worker_done(result.is_ok());
         (drv.finish(result.err(), end), writer.map(Writer::finish))
@@ -507,7 +521,7 @@ impl<'a> InProcess<'a> {
         let warmup = self.c.workload.warmup;
         let begin = Instant::now();
         while begin.elapsed() < warmup {
-            if self.shared.any_failed() || self.shared.finished() == self.c.threads {
+            if self.shared.any_failed() || self.workers_stopped() {
                 break;
             }
             if interrupt::requested() {
@@ -532,7 +546,9 @@ impl<'a> InProcess<'a> {
     ) -> (Instant, Vec<Sample>, bool, Option<String>) {
         let (w, planned) = (self.c.workload, self.planned());
         let mut samples = vec![sampler.take(0)];
-        self.sample_dirty(0);
+        if let Some(wp) = &self.wprobes {
+            wp.sample(0, true);
+        }
         self.shared.start_measuring();
         ready.mark(0);
         let cache_before = self.be.counters();
@@ -552,7 +568,7 @@ impl<'a> InProcess<'a> {
             }
             let done = match planned {
                 Some(d) => now >= d,
-                None => self.shared.finished() == self.c.threads,
+                None => self.workers_stopped(),
             };
             if done || self.shared.any_failed() {
                 break;

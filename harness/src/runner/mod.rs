@@ -9,6 +9,7 @@ pub mod ready;
 pub mod setup;
 #[cfg(test)]
 mod tests;
+mod writeback;
 
 pub use cell::{run_cell, Cell};
 pub use setup::Setup;

@@ -59,7 +59,19 @@ impl Setup {
         let memory_stat = cgroup
             .as_ref()
             .map(|c| (c.path().join("memory.stat"), c.version));
-        let probes = ProbeSet::new(&target.path, memory_stat, tlb.clone(), true);
+        let mut probes = ProbeSet::new(&target.path, memory_stat, tlb.clone(), true);
+        if w.op.writes() {
+            probes.throttle = match probe::tlb::root() {
+                Some(root) => {
+                    probe::dirty_throttle::ThrottleTrace::start(&root).map(std::sync::Mutex::new)
+                }
+                None => Err(tlb
+                    .as_ref()
+                    .err()
+                    .cloned()
+                    .unwrap_or_else(|| "tracefs is not mounted".into())),
+            };
+        }
         Ok(Setup {
             workload: w,
             target,

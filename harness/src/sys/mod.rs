@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod counter;
 pub mod cpuid;
 pub mod madvise;
+pub mod pagecache;
 pub mod perf;
 pub mod process;
 pub mod shared_map;
