@@ -19,6 +19,7 @@ pub mod pread;
 pub mod uring;
 
 use crate::datafile::{page, Target};
+use crate::driver::write::Writer;
 use crate::driver::Driver;
 use crate::record::Outcome;
 use crate::spec::{backend::BackendKind, BackendSpec, SyncMethod, Touch, Workload};
@@ -127,6 +128,13 @@ pub trait Worker {
     fn run(&mut self, drv: &mut Driver) -> Result<(), OpError> {
         drv.run_sync(self)
     }
+
+    /// The measured loop of a write workload (op = write or mix). The default runs the
+    /// writer's synchronous loop over `read`, `write` and `sync`; asynchronous backends
+    /// override it to keep several operations in flight through the same `Writer`.
+    fn run_writes(&mut self, drv: &mut Driver, wr: &mut Writer) -> Result<(), OpError> {
+        wr.run(drv, self)
+    }
 }
 
 /// A backend that runs a whole cell in processes of its own (fio). The harness cannot
@@ -171,10 +179,7 @@ pub fn write_support(kind: &BackendKind, w: &Workload) -> Result<(), String> {
             "hugepage is read-only (it maps or copies the file into huge pages, which are not written back to the file)"
                 .into(),
         ),
-        BackendKind::Uring(_) => Err(
-            "uring does not write yet (IORING_OP_WRITE and IORING_OP_FSYNC are not built); use pread, direct, mmap or fio:engine=io_uring"
-                .into(),
-        ),
+        BackendKind::Uring(_) => file_sync("uring"),
         BackendKind::Bufferpool(_) => Err(
             "bufferpool does not write yet (dirty frames and their write-back are not built); use pread, direct or mmap"
                 .into(),

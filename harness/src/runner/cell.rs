@@ -473,7 +473,7 @@ impl<'a> InProcess<'a> {
         self.barrier.wait();
         let (result, writer) = match (worker, writer) {
             (Ok(mut wk), Ok(Some(mut wr))) => {
-                (wr.run(&mut drv, &mut *wk).map_err(|e| e.0), Some(wr))
+                (wk.run_writes(&mut drv, &mut wr).map_err(|e| e.0), Some(wr))
             }
             (Ok(mut wk), Ok(None)) => (wk.run(&mut drv).map_err(|e| e.0), None),
             (Err(OpenError::Unavailable(r) | OpenError::Failed(r)), _) => (Err(r), None),
