@@ -71,6 +71,13 @@ pub trait Backend: Sync {
     fn huge_page_bytes(&self) -> Option<u64> {
         None
     }
+    /// After a write cell's workers stopped, before the backend is closed and the
+    /// written pages are read back: write back what the backend still holds (the
+    /// buffer pool's dirty frames). Ok carries a note for the result.
+    fn finish_writes(&self) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
     /// Cache counters of a backend with its own cache (the buffer pool): cumulative
     /// since it was opened, summed over its threads; None for backends without one.
     /// Cheap (relaxed loads of per-thread counters), so a sampler may read it at every
@@ -180,10 +187,7 @@ pub fn write_support(kind: &BackendKind, w: &Workload) -> Result<(), String> {
                 .into(),
         ),
         BackendKind::Uring(_) => file_sync("uring"),
-        BackendKind::Bufferpool(_) => Err(
-            "bufferpool does not write yet (dirty frames and their write-back are not built); use pread, direct or mmap"
-                .into(),
-        ),
+        BackendKind::Bufferpool(_) => file_sync("bufferpool"),
         BackendKind::Mock(_) => Err("mock does not write (it models reads only)".into()),
     }
 }

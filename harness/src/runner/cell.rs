@@ -60,6 +60,14 @@ pub fn run_cell(c: &Cell, ui: &dyn Reporter) -> Outcome {
             let setup_ns = opened_at.elapsed().as_nanos() as u64;
             let (mut o, wouts) = InProcess::new(c, &*be).run(ui);
             o.setup_ns = setup_ns;
+            if writes {
+                match be.finish_writes() {
+                    Ok(note) => o.notes.extend(note),
+                    Err(e) => o.notes.push(format!(
+                        "the backend could not write back what it held ({e}); the read-back will count those pages as lost"
+                    )),
+                }
+            }
             // Unmapped and closed before the written pages are read back.
             drop(be);
             if writes {
