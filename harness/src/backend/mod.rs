@@ -44,6 +44,21 @@ impl std::fmt::Display for OpError {
     }
 }
 
+/// The words every "device full" error of a write starts with: the runner keeps the
+/// data file marked (to be created again) after a write cell that failed with it.
+pub const DISK_FULL: &str = "the device is full (ENOSPC)";
+
+/// The error of a write or sync that found the device full.
+#[cold]
+pub fn disk_full(what: &str, offset: Option<u64>) -> OpError {
+    let at = offset
+        .map(|o| format!(" at offset {o}"))
+        .unwrap_or_default();
+    OpError(format!(
+        "{DISK_FULL} during {what}{at}; free space on the data file's file system (or use a smaller --size) and run again"
+    ))
+}
+
 /// What a backend needs to know when it is opened.
 pub struct OpenCtx<'a> {
     pub target: &'a Target,

@@ -232,9 +232,7 @@ fn sync_op(m: SyncMethod) -> Result<SyncOp, OpError> {
 
 fn io_error(what: &str, off: u64, e: std::io::Error) -> OpError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
-        OpError(format!(
-            "the device is full (ENOSPC) writing at offset {off}; free space or use a smaller --size"
-        ))
+        super::disk_full(&format!("an io_uring {what}"), Some(off))
     } else {
         OpError(format!("io_uring {what} at offset {off} failed: {e}"))
     }
@@ -367,6 +365,9 @@ impl UringWorker {
             )));
         }
         if let Some(e) = c.error() {
+            if e.raw_os_error() == Some(libc::ENOSPC) {
+                return Err(super::disk_full(&format!("an io_uring {how:?}"), None));
+            }
             return Err(OpError(format!("io_uring {how:?} failed: {e}")));
         }
         wr.sync_done(drv, drv.clock().nanos(t0, end));

@@ -171,7 +171,14 @@ fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
                 .push(format!("the written pages could not be read back: {why}"));
         }
     }
+    let disk_full = o
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains(backend::DISK_FULL));
     match c.target.origin {
+        Origin::Generated | Origin::Zram if disk_full => o.notes.push(
+            "the device filled up during the cell: the data file was not restored and stays marked; it will be created again before it is reused (free space first)".into(),
+        ),
         Origin::Generated | Origin::Zram => {
             match written::restore(c.target, w.block, wouts).and_then(|_| written::unmark(c.target))
             {
