@@ -22,8 +22,8 @@
 # (the issue's targets in brackets: native IOPS / fio IOPS at least):
 #   wal-append:   pread (pwrite + fdatasync each write)  vs fio psync fdatasync=1  [0.95]
 #   random-write: direct (O_DIRECT pwrite)               vs fio psync direct=1     [0.97]
-#   random-write: uring:qd=32,direct                     vs fio io_uring qd=32     [0.97]
-#                 (skipped with its reason while uring does not write)
+#   random-write: uring:qd=32,direct (IORING_OP_WRITE)   vs fio io_uring qd=32 direct=1
+#                                                           randwrite                 [0.97]
 # Every run's result directory is kept under --out (default results/vs-fio/<UTC>-<host>).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,8 @@
 //! Write workloads through the binary on small files: every shipped write workload on
-//! every backend that writes (verify_errors 0, every written page read back), the
+//! every backend that writes (pread, direct, mmap, uring with qd > 1, fixed buffers
+//! and O_DIRECT, bufferpool with a pool smaller than the file so dirty frames are
+//! evicted: verify_errors 0, every written page read back), disk full during a write
+//! cell, the
 //! backends that do not write skipped with a reason, the mix's read share, fio's write
 //! translation, and the safety rules (--file needs --allow-write; the data file is
 //! restored after a write cell and recreated when a write run left it changed).
@@ -94,13 +97,32 @@ fn shipped_write_workloads_verify_on_every_writing_backend() {
             &dir,
             wl,
             &path,
-            &["--ops", ops, "-b", "pread", "-b", "direct", "-b", "mmap"],
+            &[
+                "--ops",
+                ops,
+                "-b",
+                "pread",
+                "-b",
+                "direct",
+                "-b",
+                "mmap",
+                "-b",
+                "uring",
+                "-b",
+                "uring:qd=8,direct,fixed",
+                "-b",
+                "bufferpool",
+                "-b",
+                "bufferpool:pool=1MiB",
+            ],
         );
         assert!(r.complete);
-        assert_eq!(r.backends.len(), 3);
+        assert_eq!(r.backends.len(), 7);
         for b in &r.backends {
-            if b.name == "direct" && b.status == Status::Skipped {
-                skip("direct", b.reason.as_deref().unwrap_or(""));
+            if b.status == Status::Skipped
+                && ["direct", "uring", "bufferpool"].contains(&b.kind.as_str())
+            {
+                skip(&b.kind, b.reason.as_deref().unwrap_or(""));
                 continue;
             }
             check_written(b);
@@ -136,7 +158,7 @@ fn shipped_write_workloads_verify_on_every_writing_backend() {
     let (_, r) = run_in(&dir, "all", &shipped("wal-append"), &["--ops", "200"]);
     for b in &r.backends {
         match b.kind.as_str() {
-            "uring" | "bufferpool" | "hugepage" => {
+            "hugepage" => {
                 assert_eq!(b.status, Status::Skipped, "{}", b.name);
                 assert!(b.reason.as_deref().unwrap_or("").len() > 20, "{}", b.name);
             }
@@ -435,5 +457,147 @@ fn interrupted_write_cell_is_incomplete_and_its_data_file_recreated() {
     );
     assert!(r.data_file.created);
     assert_eq!(r.backends[0].verify_errors, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A write cell that finds the device full: the backend fails with a message that
+/// says so, the result (status failed) is saved, and the data file stays marked and is
+/// created again by the next run. The device: a size-limited tmpfs holding the data
+/// file with holes punched between the pages a reuse check samples (so the file is
+/// still reused) and the rest of the space filled, so a write into a hole finds no
+/// space, as on a full copy-on-write or thin-provisioned file system.
+#[test]
+fn disk_full_during_a_write_cell_fails_saves_and_marks_the_data_file() {
+    use std::process::Command;
+    if faultline::sys::uid() != 0 {
+        skip("root", "disk full: mounting a small tmpfs needs root");
+        return;
+    }
+    let dir = scratch("writes-full");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=8m",
+            "tmpfs",
+            mnt.to_str().unwrap(),
+        ])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        skip("tmpfs", "disk full: cannot mount a tmpfs here");
+        return;
+    }
+    // Unmounted on every exit of the test, also when an assertion fails.
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "run",
+            &shipped("random-write"),
+            "--data-dir",
+            mnt.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--warmup",
+            "0s",
+            "--size",
+            "4MiB",
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run_v = |v: Vec<String>| {
+        let a: Vec<&str> = v.iter().map(String::as_str).collect();
+        run(&a)
+    };
+    // Create the data file (and check writes work here at all).
+    let o = run_v(args(&dir.join("first"), &["--ops", "100", "-b", "pread"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let file = std::fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "dat"))
+        .expect("the data file");
+    // Punch holes over the pages the reuse check does not sample (64 pages of 1024).
+    let sampled: Vec<u64> = (0..64u64).map(|i| i * 1023 / 63).collect();
+    for w in sampled.windows(2) {
+        let (from, to) = (w[0] + 1, w[1]);
+        if to > from {
+            let st = Command::new("fallocate")
+                .args([
+                    "-p",
+                    "-o",
+                    &(from * 4096).to_string(),
+                    "-l",
+                    &((to - from) * 4096).to_string(),
+                    file.to_str().unwrap(),
+                ])
+                .status()
+                .unwrap();
+            assert!(st.success(), "fallocate -p");
+        }
+    }
+    // Fill the rest of the tmpfs.
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(mnt.join("filler")).unwrap();
+        let chunk = vec![1u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+    }
+    let out = dir.join("full");
+    let o = run_v(args(&out, &["--ops", "3000", "-b", "pread", "-b", "uring"]));
+    assert!(!o.status.success(), "a failed backend fails the run");
+    let r = load(&out);
+    assert_eq!(r.backends.len(), 2, "the result is saved");
+    for b in &r.backends {
+        if b.kind == "uring" && b.status == Status::Skipped {
+            skip("uring", b.reason.as_deref().unwrap_or(""));
+            continue;
+        }
+        assert_eq!(b.status, Status::Failed, "{}", b.name);
+        let why = b.reason.as_deref().unwrap_or("");
+        assert!(
+            why.contains("ENOSPC") && why.contains("free space"),
+            "{}: {why}",
+            b.name
+        );
+        assert!(
+            b.notes.iter().any(|n| n.contains("stays marked")),
+            "{}: {:?}",
+            b.name,
+            b.notes
+        );
+    }
+    assert!(
+        faultline::datafile::written::marker(&file).exists(),
+        "the data file stays marked"
+    );
+    // With space again, the next run creates the file anew and its reads verify.
+    std::fs::remove_file(mnt.join("filler")).unwrap();
+    let after = dir.join("after");
+    let mut v = args(&after, &["--ops", "2000", "-b", "pread"]);
+    v[1] = shipped("random-read");
+    let o = run_v(v);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = load(&after);
+    assert!(r.data_file.created, "a marked data file is created again");
+    assert_eq!(r.backends[0].verify_errors, Some(0));
+    drop(_guard);
     let _ = std::fs::remove_dir_all(&dir);
 }

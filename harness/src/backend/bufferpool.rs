@@ -9,15 +9,24 @@
 //! has fixed; a miss reads the block from the file into a frame with `pread(2)` on the
 //! worker's own O_DIRECT descriptor. Hits and misses are counted per thread and
 //! published (relaxed stores, like `runner::Progress`) through `Backend::counters`.
+//!
+//! A write workload's write copies the block into its page's frame (latched
+//! exclusively; a missing page takes a frame without being read, the write covers it)
+//! and marks the frame dirty. A dirty frame is written back with `pwrite(2)` (O_DIRECT)
+//! by whichever thread evicts it, before the frame is reused; a thread's sync writes
+//! back every frame it dirtied since its last sync that is still dirty, then calls the
+//! sync method's system call on its descriptor. When the cell ends, the frames still
+//! dirty (sync = none) are written back before the pool is closed, untimed
+//! (`Backend::finish_writes`), as a DBMS flushes its pool at shutdown.
 
 mod pool;
 mod table;
 
 use super::direct::{alignment, open_direct};
-use super::pread::read_block;
+use super::pread::{open_file, read_block, sync_file, write_block};
 use super::{consume, Backend, CacheCounters, OpError, OpenCtx, OpenError, Worker};
 use crate::spec::backend::BufferpoolOptions;
-use crate::spec::Touch;
+use crate::spec::{SyncMethod, Touch};
 use crate::units;
 use pool::{Access, Pool, PoolError};
 use std::fs::File;
@@ -35,6 +44,7 @@ struct ThreadCounters {
 pub struct Bufferpool {
     path: PathBuf,
     block: usize,
+    writes: bool,
     touch: Touch,
     pool: Pool,
     counters: Box<[ThreadCounters]>,
@@ -121,9 +131,16 @@ impl Bufferpool {
                 o.pool.map(units::format_size).unwrap_or_default(),
             ),
         );
+        let writes = ctx.workload.op.writes();
+        if writes {
+            notes.push(
+                "writes: copied into the page's frame (dirty); dirty frames written back with pwrite(2) on eviction, the thread's own dirty frames at each sync before the sync's system call, the rest when the pool closes (untimed)".into(),
+            );
+        }
         Ok(Bufferpool {
             path,
             block: block as usize,
+            writes,
             touch: ctx.workload.touch,
             pool,
             counters: (0..threads).map(|_| ThreadCounters::default()).collect(),
@@ -140,6 +157,8 @@ struct PoolWorker<'a> {
     published: &'a ThreadCounters,
     hits: u64,
     misses: u64,
+    /// Pages this thread made dirty since its last sync (flushed at the next).
+    dirtied: Vec<u64>,
 }
 
 impl Backend for Bufferpool {
@@ -150,9 +169,15 @@ impl Backend for Bufferpool {
                 self.counters.len()
             ))
         })?;
+        let file = if self.writes {
+            open_file(&self.path, true, libc::O_DIRECT)?
+        } else {
+            open_direct(&self.path)?
+        };
         Ok(Box::new(PoolWorker {
             pool: &self.pool,
-            file: open_direct(&self.path)?,
+            file,
+            dirtied: Vec::new(),
             block: self.block,
             touch: self.touch,
             published,
@@ -171,6 +196,23 @@ impl Backend for Bufferpool {
             ));
         }
         n
+    }
+
+    fn finish_writes(&self) -> Result<Option<String>, String> {
+        if !self.writes {
+            return Ok(None);
+        }
+        let file = open_file(&self.path, true, libc::O_DIRECT).map_err(|e| match e {
+            super::OpenError::Unavailable(r) | super::OpenError::Failed(r) => r,
+        })?;
+        let block = self.block;
+        let n = self
+            .pool
+            .flush_all(|page, bytes| write_block(&file, &bytes[..block], page * block as u64))
+            .map_err(|e| format!("writing the dirty frames back when the pool closed: {e}"))?;
+        Ok(Some(format!(
+            "{n} dirty frames written back when the pool closed (after the measured phase, untimed)"
+        )))
     }
 
     fn counters(&self) -> Option<CacheCounters> {
@@ -192,23 +234,74 @@ impl Worker for PoolWorker<'_> {
             offset / block as u64,
             |frame| read_block(file, &mut frame[..block], offset),
             |frame| consume(&frame[..block], offset, touch),
+            |old, bytes| write_block(file, &bytes[..block], old * block as u64),
         );
         match r {
-            Ok((fold, Access::Hit)) => {
+            Ok((fold, how)) => {
+                self.count(how);
+                Ok(fold)
+            }
+            Err(e) => Err(self.pool_error(e, offset)),
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), OpError> {
+        let block = self.block;
+        let file = &self.file;
+        let page = offset / block as u64;
+        let r = self.pool.write_page(
+            page,
+            |frame| frame[..block].copy_from_slice(data),
+            |old, bytes| write_block(file, &bytes[..block], old * block as u64),
+        );
+        match r {
+            Ok((how, newly_dirty)) => {
+                self.count(how);
+                if newly_dirty {
+                    self.dirtied.push(page);
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.pool_error(e, offset)),
+        }
+    }
+
+    fn sync(&mut self, method: SyncMethod) -> Result<(), OpError> {
+        let block = self.block;
+        let file = &self.file;
+        for &page in &self.dirtied {
+            self.pool.flush_page(page, |p, bytes| {
+                write_block(file, &bytes[..block], p * block as u64)
+            })?;
+        }
+        self.dirtied.clear();
+        sync_file(&self.file, method)
+    }
+}
+
+impl PoolWorker<'_> {
+    #[inline]
+    fn count(&mut self, how: Access) {
+        match how {
+            Access::Hit => {
                 self.hits += 1;
                 self.published.hits.store(self.hits, Ordering::Relaxed);
-                Ok(fold)
             }
-            Ok((fold, Access::Miss)) => {
+            Access::Miss => {
                 self.misses += 1;
                 self.published.misses.store(self.misses, Ordering::Relaxed);
-                Ok(fold)
             }
-            Err(PoolError::Load(e)) => Err(e),
-            Err(PoolError::NoFrame) => Err(OpError(format!(
+        }
+    }
+
+    #[cold]
+    fn pool_error(&self, e: PoolError<OpError>, offset: u64) -> OpError {
+        match e {
+            PoolError::Load(e) => e,
+            PoolError::NoFrame => OpError(format!(
                 "buffer pool: no frame could be evicted for offset {offset} (all {} pinned)",
                 self.pool.frames()
-            ))),
+            )),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod pread;
 pub mod uring;
 
 use crate::datafile::{page, Target};
+use crate::driver::write::Writer;
 use crate::driver::Driver;
 use crate::record::Outcome;
 use crate::spec::{backend::BackendKind, BackendSpec, SyncMethod, Touch, Workload};
@@ -41,6 +42,21 @@ impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The words every "device full" error of a write starts with: the runner keeps the
+/// data file marked (to be created again) after a write cell that failed with it.
+pub const DISK_FULL: &str = "the device is full (ENOSPC)";
+
+/// The error of a write or sync that found the device full.
+#[cold]
+pub fn disk_full(what: &str, offset: Option<u64>) -> OpError {
+    let at = offset
+        .map(|o| format!(" at offset {o}"))
+        .unwrap_or_default();
+    OpError(format!(
+        "{DISK_FULL} during {what}{at}; free space on the data file's file system (or use a smaller --size) and run again"
+    ))
 }
 
 /// What a backend needs to know when it is opened.
@@ -70,6 +86,13 @@ pub trait Backend: Sync {
     fn huge_page_bytes(&self) -> Option<u64> {
         None
     }
+    /// After a write cell's workers stopped, before the backend is closed and the
+    /// written pages are read back: write back what the backend still holds (the
+    /// buffer pool's dirty frames). Ok carries a note for the result.
+    fn finish_writes(&self) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
     /// Cache counters of a backend with its own cache (the buffer pool): cumulative
     /// since it was opened, summed over its threads; None for backends without one.
     /// Cheap (relaxed loads of per-thread counters), so a sampler may read it at every
@@ -127,6 +150,13 @@ pub trait Worker {
     fn run(&mut self, drv: &mut Driver) -> Result<(), OpError> {
         drv.run_sync(self)
     }
+
+    /// The measured loop of a write workload (op = write or mix). The default runs the
+    /// writer's synchronous loop over `read`, `write` and `sync`; asynchronous backends
+    /// override it to keep several operations in flight through the same `Writer`.
+    fn run_writes(&mut self, drv: &mut Driver, wr: &mut Writer) -> Result<(), OpError> {
+        wr.run(drv, self)
+    }
 }
 
 /// A backend that runs a whole cell in processes of its own (fio). The harness cannot
@@ -171,14 +201,8 @@ pub fn write_support(kind: &BackendKind, w: &Workload) -> Result<(), String> {
             "hugepage is read-only (it maps or copies the file into huge pages, which are not written back to the file)"
                 .into(),
         ),
-        BackendKind::Uring(_) => Err(
-            "uring does not write yet (IORING_OP_WRITE and IORING_OP_FSYNC are not built); use pread, direct, mmap or fio:engine=io_uring"
-                .into(),
-        ),
-        BackendKind::Bufferpool(_) => Err(
-            "bufferpool does not write yet (dirty frames and their write-back are not built); use pread, direct or mmap"
-                .into(),
-        ),
+        BackendKind::Uring(_) => file_sync("uring"),
+        BackendKind::Bufferpool(_) => file_sync("bufferpool"),
         BackendKind::Mock(_) => Err("mock does not write (it models reads only)".into()),
     }
 }

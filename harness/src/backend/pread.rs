@@ -105,9 +105,7 @@ pub fn write_block(file: &File, data: &[u8], offset: u64) -> Result<(), OpError>
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                return Err(OpError(format!(
-                    "the device is full (ENOSPC) writing at offset {offset}; free space or use a smaller --size"
-                )))
+                return Err(super::disk_full("a write", Some(offset)))
             }
             Err(e) => return Err(OpError(format!("pwrite at offset {offset} failed: {e}"))),
         }
@@ -125,7 +123,13 @@ pub fn sync_file(file: &File, method: SyncMethod) -> Result<(), OpError> {
             return Err(OpError(format!("{method} needs a mapping")))
         }
     };
-    r.map_err(|e| OpError(format!("{method} failed: {e}")))
+    r.map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            super::disk_full(&method.to_string(), None)
+        } else {
+            OpError(format!("{method} failed: {e}"))
+        }
+    })
 }
 
 /// pread the whole buffer at `offset`; a short read is an error that says so.

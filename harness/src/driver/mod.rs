@@ -252,6 +252,23 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
+    /// Whether the measured phase has begun for this worker.
+    #[inline(always)]
+    pub fn measuring(&self) -> bool {
+        self.measuring
+    }
+
+    /// Count one finished operation of a write workload (verified by the writer, not
+    /// against the generated content) and record its latency, in the measured phase.
+    #[inline(always)]
+    pub(crate) fn record_op(&mut self, ns: u64) {
+        if self.measuring {
+            self.ops += 1;
+            self.me.ops.store(self.ops, Ordering::Relaxed);
+            self.hist.saturating_record(ns.max(1));
+        }
+    }
+
     /// The clock this driver times with (asynchronous workers time their operations
     /// from issue to completion with it).
     #[inline(always)]

@@ -18,7 +18,6 @@ use crate::datafile::page;
 use crate::record::new_histogram;
 use crate::spec::{Op, Pattern, SyncMethod, SyncPolicy};
 use hdrhistogram::Histogram;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// How a thread writes.
@@ -122,10 +121,24 @@ pub struct Writer {
     rng: u64,
     since_sync: u64,
     last_sync: Instant,
+    /// Whether the driver was measuring at the last look (`observe_phase`).
+    was_measuring: bool,
     out: WriteOut,
     /// Held here before the final sync (`final_sync`), and for how long.
     gate: Option<std::sync::Arc<super::final_sync::Gate>>,
     paused: std::time::Duration,
+}
+
+/// One operation a writing thread chose (the asynchronous loops, which issue it later
+/// and finish it when its completion arrives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    /// The block's slot in this thread's stripe.
+    pub slot: u64,
+    /// Its byte offset in the file.
+    pub offset: u64,
+    /// A read (a mix's coin said read) or a write.
+    pub read: bool,
 }
 
 impl Writer {
@@ -153,6 +166,7 @@ impl Writer {
             rng: page::mix(cfg.seed ^ 0x006d_6978) | 1,
             since_sync: 0,
             last_sync: Instant::now(),
+            was_measuring: false,
             cfg,
             gate: None,
             paused: std::time::Duration::ZERO,
@@ -206,10 +220,109 @@ impl Writer {
 
     /// Fill the write buffer with generation `gen` of the block at `offset`.
     fn fill(&mut self, offset: u64, gen: u32) {
-        let first = offset / page::PAGE as u64;
-        for (k, p) in self.buf.chunks_mut(page::PAGE).enumerate() {
-            page::fill_written_page(p, first + k as u64, self.cfg.tag, gen);
+        fill_block(&mut self.buf, offset, self.cfg.tag, gen);
+    }
+
+    /// Fill `buf` (one block) with generation `gen` of the block at `offset`, as a
+    /// write of it must hold.
+    pub fn fill_into(&self, buf: &mut [u8], offset: u64, gen: u32) {
+        fill_block(buf, offset, self.cfg.tag, gen);
+    }
+
+    /// The sync method of the workload.
+    pub fn method(&self) -> SyncMethod {
+        self.cfg.method
+    }
+
+    /// When the warm-up ended since the last look, drop what the kinds recorded (the
+    /// driver dropped its own).
+    #[inline]
+    pub fn observe_phase(&mut self, drv: &Driver) {
+        if drv.measuring != self.was_measuring {
+            self.was_measuring = drv.measuring;
+            self.out.read.reset();
+            self.out.write.reset();
+            self.out.sync.reset();
         }
+    }
+
+    /// Choose the next operation: its block and whether it reads or writes.
+    #[inline]
+    pub fn plan(&mut self, drv: &mut Driver) -> Planned {
+        let slot = self.next_slot(drv);
+        Planned {
+            slot,
+            offset: self.offset(slot),
+            read: self.coin_reads(),
+        }
+    }
+
+    /// The generation a write of `p`'s block issued now writes (one more than the
+    /// newest completed; the caller keeps one operation per block in flight).
+    pub fn next_gen(&self, p: &Planned) -> Result<u32, OpError> {
+        let gen = self.out.gens[p.slot as usize];
+        gen.checked_add(1).ok_or_else(|| {
+            OpError(format!(
+                "block at offset {} was written 2^32 times; its write generation would wrap",
+                p.offset
+            ))
+        })
+    }
+
+    /// A read of `p` completed with `fold` after `ns`: verify it against the newest
+    /// generation of the block and count it.
+    #[inline]
+    pub fn read_done(&mut self, drv: &mut Driver, p: &Planned, fold: u64, ns: u64) {
+        self.observe_phase(drv);
+        let gen = self.out.gens[p.slot as usize];
+        if (gen > 0 || self.cfg.verify_unwritten)
+            && fold != page::expected_fold_gen(p.offset, self.cfg.block, self.cfg.tag, gen)
+        {
+            drv.verify_errors += 1;
+            drv.first_bad_offset.get_or_insert(p.offset);
+        }
+        if drv.measuring {
+            self.out.read.record(self.cfg.block, ns);
+        }
+        drv.record_op(ns);
+    }
+
+    /// A write of generation `gen` of `p`'s block completed after `ns`.
+    #[inline]
+    pub fn write_done(&mut self, drv: &mut Driver, p: &Planned, gen: u32, ns: u64) {
+        self.observe_phase(drv);
+        self.out.gens[p.slot as usize] = gen;
+        self.since_sync += 1;
+        if drv.measuring {
+            self.out.write.record(self.cfg.block, ns);
+        }
+        drv.record_op(ns);
+    }
+
+    /// A sync completed after `ns`.
+    pub fn sync_done(&mut self, drv: &Driver, ns: u64) {
+        self.observe_phase(drv);
+        if drv.measuring {
+            self.out.sync.record(0, ns);
+        }
+        self.since_sync = 0;
+        self.last_sync = Instant::now();
+    }
+
+    /// For a loop with writes in flight: is a sync due once the `issued` writes issued
+    /// since the last sync have completed? (`every:N` counts issued writes, so that no
+    /// more than N are written before their sync.)
+    pub fn sync_due_issued(&self, issued: u64) -> bool {
+        match self.cfg.sync {
+            SyncPolicy::None | SyncPolicy::End => false,
+            SyncPolicy::Every { writes } => issued >= writes,
+            SyncPolicy::Interval { every } => issued > 0 && self.last_sync.elapsed() >= every,
+        }
+    }
+
+    /// With sync = end: writes completed since the last sync, to sync at the end.
+    pub fn end_sync_due(&self) -> bool {
+        self.cfg.sync == SyncPolicy::End && self.since_sync > 0
     }
 
     fn due(&self) -> bool {
@@ -222,7 +335,12 @@ impl Writer {
         }
     }
 
-    fn sync(&mut self, drv: &Driver, w: &mut dyn Worker, measuring: bool) -> Result<(), OpError> {
+    fn sync<W: Worker + ?Sized>(
+        &mut self,
+        drv: &Driver,
+        w: &mut W,
+        measuring: bool,
+    ) -> Result<(), OpError> {
         let t0 = drv.clock.raw();
         w.sync(self.cfg.method)?;
         let ns = drv.clock.nanos(t0, drv.clock.raw());
@@ -236,17 +354,10 @@ impl Writer {
 
     /// The measured loop: every operation timed, syncs by the policy, and with
     /// sync = end one sync after the last write.
-    pub fn run(&mut self, drv: &mut Driver, w: &mut dyn Worker) -> Result<(), OpError> {
+    pub fn run<W: Worker + ?Sized>(&mut self, drv: &mut Driver, w: &mut W) -> Result<(), OpError> {
         let block = self.cfg.block;
-        let mut was_measuring = drv.measuring;
         while drv.should_continue() {
-            if drv.measuring != was_measuring {
-                // The warm-up ended: what it recorded is dropped (the driver dropped its own).
-                was_measuring = true;
-                self.out.read.reset();
-                self.out.write.reset();
-                self.out.sync.reset();
-            }
+            self.observe_phase(drv);
             let slot = self.next_slot(drv);
             let off = self.offset(slot);
             let gen = self.out.gens[slot as usize];
@@ -285,11 +396,7 @@ impl Writer {
                 }
                 ns
             };
-            if drv.measuring {
-                drv.ops += 1;
-                drv.me.ops.store(drv.ops, Ordering::Relaxed);
-                drv.hist.saturating_record(ns.max(1));
-            }
+            drv.record_op(ns);
             if self.due() {
                 self.sync(drv, w, drv.measuring)?;
             }
@@ -301,6 +408,14 @@ impl Writer {
             self.sync(drv, w, drv.measuring)?;
         }
         Ok(())
+    }
+}
+
+/// Fill `buf` (whole pages) with generation `gen` of the block at `offset`.
+pub fn fill_block(buf: &mut [u8], offset: u64, tag: u64, gen: u32) {
+    let first = offset / page::PAGE as u64;
+    for (k, p) in buf.chunks_mut(page::PAGE).enumerate() {
+        page::fill_written_page(p, first + k as u64, tag, gen);
     }
 }
 

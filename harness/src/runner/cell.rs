@@ -60,6 +60,14 @@ pub fn run_cell(c: &Cell, ui: &dyn Reporter) -> Outcome {
             let setup_ns = opened_at.elapsed().as_nanos() as u64;
             let (mut o, wouts) = InProcess::new(c, &*be).run(ui);
             o.setup_ns = setup_ns;
+            if writes {
+                match be.finish_writes() {
+                    Ok(note) => o.notes.extend(note),
+                    Err(e) => o.notes.push(format!(
+                        "the backend could not write back what it held ({e}); the read-back will count those pages as lost"
+                    )),
+                }
+            }
             // Unmapped and closed before the written pages are read back.
             drop(be);
             if writes {
@@ -163,7 +171,14 @@ fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
                 .push(format!("the written pages could not be read back: {why}"));
         }
     }
+    let disk_full = o
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains(backend::DISK_FULL));
     match c.target.origin {
+        Origin::Generated | Origin::Zram if disk_full => o.notes.push(
+            "the device filled up during the cell: the data file was not restored and stays marked; it will be created again before it is reused (free space first)".into(),
+        ),
         Origin::Generated | Origin::Zram => {
             match written::restore(c.target, w.block, wouts).and_then(|_| written::unmark(c.target))
             {
@@ -483,7 +498,7 @@ impl<'a> InProcess<'a> {
         self.barrier.wait();
         let (result, writer) = match (worker, writer) {
             (Ok(mut wk), Ok(Some(mut wr))) => {
-                (wr.run(&mut drv, &mut *wk).map_err(|e| e.0), Some(wr))
+                (wk.run_writes(&mut drv, &mut wr).map_err(|e| e.0), Some(wr))
             }
             (Ok(mut wk), Ok(None)) => (wk.run(&mut drv).map_err(|e| e.0), None),
             (Err(OpenError::Unavailable(r) | OpenError::Failed(r)), _) => (Err(r), None),

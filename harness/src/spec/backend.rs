@@ -64,8 +64,8 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         name: "uring",
-        summary: "io_uring reads (io-uring crate) with qd operations in flight per thread; \
-                  latency is submit-to-completion",
+        summary: "io_uring reads and writes (io-uring crate) with qd operations in flight per \
+                  thread, syncs as IORING_OP_FSYNC; latency is submit-to-completion",
         options: &[
             OptInfo {
                 name: "qd",
@@ -108,7 +108,8 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         name: "bufferpool",
         summary: "a DBMS-style user-space page cache (clock eviction, lock-free hits) over \
-                  O_DIRECT reads; one page = one block",
+                  O_DIRECT reads; one page = one block; writes dirty frames, written back \
+                  on eviction and at each sync",
         options: &[
             OptInfo {
                 name: "pool",

@@ -147,6 +147,22 @@ impl FrameArena {
         }
     }
 
+    /// Latch frame `i` exclusively whatever its referenced bit (a writer updating a
+    /// resident page). None while it is pinned or exclusively latched.
+    #[inline]
+    pub fn try_latch(&self, i: usize) -> Option<ExclusiveFrame<'_>> {
+        let latch = self.latches.get(i)?;
+        let s = latch.state.load(Ordering::Relaxed);
+        if s & (EXCLUSIVE | PINS) != 0 {
+            return None;
+        }
+        latch
+            .state
+            .compare_exchange(s, EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| ExclusiveFrame { arena: self, i })
+    }
+
     /// True while frame `i` is exclusively latched (for a caller that waits for it).
     #[inline]
     pub fn is_exclusive(&self, i: usize) -> bool {
@@ -259,6 +275,14 @@ impl<'a> ExclusiveFrame<'a> {
         unsafe {
             std::slice::from_raw_parts_mut(self.arena.frame_ptr(self.i), self.arena.frame_len)
         }
+    }
+
+    /// Release the exclusive latch with the frame marked referenced (a page just
+    /// written: the clock gives it a second chance).
+    pub fn release_referenced(self) {
+        let (arena, i) = (self.arena, self.i);
+        std::mem::forget(self);
+        arena.latches[i].state.store(REFERENCED, Ordering::Release);
     }
 
     /// Release the exclusive latch and keep one pin, marked referenced, in one step

@@ -1,4 +1,5 @@
-//! io_uring reads into buffers the ring owns: a safe API over the io-uring crate.
+//! io_uring reads and writes through buffers the ring owns: a safe API over the
+//! io-uring crate.
 //!
 //! Handing a buffer to the kernel is unsafe in the io-uring crate because the kernel
 //! writes into it after `push` returns, until the read's completion is posted. Here the
@@ -16,6 +17,13 @@
 //!
 //! The file is owned by the ring too, so its descriptor (or registered-file slot) stays
 //! valid for every queued read.
+//!
+//! Writes use the same slots: the caller fills a free slot through `slot_mut` (a
+//! `&mut [u8]` that borrows the ring, so it cannot outlive the slot being free) and
+//! queues it with `queue_write`; from then until its completion is reaped the kernel
+//! reads the slot and Rust code cannot reach it. A sync (`queue_sync`: IORING_OP_FSYNC,
+//! with IORING_FSYNC_DATASYNC for fdatasync, or IORING_OP_SYNC_FILE_RANGE) uses no
+//! slot; its completion carries `SYNC_SLOT`.
 
 use super::AlignedBuf;
 use io_uring::{opcode, squeue, types, IoUring, Probe};
@@ -43,6 +51,24 @@ pub struct RingConfig {
     pub fixed_file: bool,
     /// IORING_SETUP_SQPOLL with this idle time (ms) of the kernel's polling thread.
     pub sqpoll_idle_ms: Option<u32>,
+    /// The ring will also write and sync (the probe checks IORING_OP_WRITE,
+    /// WRITE_FIXED, FSYNC and SYNC_FILE_RANGE; the file must be open for writing).
+    pub writes: bool,
+}
+
+/// The slot a sync's completion carries (a sync has no buffer).
+pub const SYNC_SLOT: usize = usize::MAX;
+
+/// How `queue_sync` makes the file's written data durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncOp {
+    /// IORING_OP_FSYNC (fsync(2)).
+    Fsync,
+    /// IORING_OP_FSYNC with IORING_FSYNC_DATASYNC (fdatasync(2)).
+    Fdatasync,
+    /// IORING_OP_SYNC_FILE_RANGE over the whole file with WAIT_BEFORE, WRITE and
+    /// WAIT_AFTER (as `sys::write::sync_file_range`).
+    SyncFileRange,
 }
 
 /// Why a ring could not be set up.
@@ -101,9 +127,10 @@ fn setup_error(e: io::Error, cfg: &RingConfig) -> RingError {
     }
 }
 
-/// One finished read, borrowed from the ring until the caller is done with its bytes.
+/// One finished read, write or sync, borrowed from the ring until the caller is done
+/// with its bytes.
 pub struct Completion<'a> {
-    /// The slot the read was queued in.
+    /// The slot the read or write was queued in; `SYNC_SLOT` for a sync.
     pub slot: usize,
     /// The kernel's result: bytes read, or a negative errno.
     pub result: i32,
@@ -111,7 +138,8 @@ pub struct Completion<'a> {
 }
 
 impl Completion<'_> {
-    /// The bytes the read returned (empty when it failed).
+    /// The bytes the read returned (empty when it failed; for a write, the slot's
+    /// bytes up to the count written; empty for a sync).
     pub fn data(&self) -> &[u8] {
         self.data
     }
@@ -137,6 +165,8 @@ pub struct ReadRing {
     read_len: u32,
     busy: Box<[bool]>,
     in_flight: u32,
+    /// A sync is queued or in flight (it counts in `in_flight`).
+    sync_busy: bool,
     fixed_buffers: bool,
     fixed_file: bool,
 }
@@ -208,6 +238,21 @@ impl ReadRing {
                 "this kernel's io_uring does not support IORING_OP_READ_FIXED".into(),
             ));
         }
+        if cfg.writes {
+            let mut need = vec![
+                (opcode::Write::CODE, "IORING_OP_WRITE"),
+                (opcode::Fsync::CODE, "IORING_OP_FSYNC"),
+                (opcode::SyncFileRange::CODE, "IORING_OP_SYNC_FILE_RANGE"),
+            ];
+            if cfg.fixed_buffers {
+                need.push((opcode::WriteFixed::CODE, "IORING_OP_WRITE_FIXED"));
+            }
+            if let Some((_, name)) = need.iter().find(|(c, _)| !probe.is_supported(*c)) {
+                return Err(RingError::Unavailable(format!(
+                    "this kernel's io_uring does not support {name}"
+                )));
+            }
+        }
 
         let align = cfg.buf_align.max(1).next_power_of_two();
         let stride = (cfg.read_len as usize).next_multiple_of(align.max(64));
@@ -259,6 +304,7 @@ impl ReadRing {
             read_len: cfg.read_len,
             busy: vec![false; cfg.depth as usize].into_boxed_slice(),
             in_flight: 0,
+            sync_busy: false,
             fixed_buffers: cfg.fixed_buffers,
             fixed_file: cfg.fixed_file,
         })
@@ -290,6 +336,82 @@ impl ReadRing {
     /// Queue a read of `read_len` bytes at `offset` into `slot`. Not submitted until
     /// `submit`/`submit_and_wait` (with SQPOLL the kernel thread may take it at once).
     pub fn queue_read(&mut self, slot: usize, offset: u64) -> Result<(), String> {
+        self.queue_rw(slot, offset, false)
+    }
+
+    /// Queue a write of the `read_len` bytes of `slot` (filled through `slot_mut`) at
+    /// `offset`: IORING_OP_WRITE, or WRITE_FIXED with registered buffers. The ring
+    /// must have been set up with `writes` (and its file open for writing).
+    pub fn queue_write(&mut self, slot: usize, offset: u64) -> Result<(), String> {
+        self.queue_rw(slot, offset, true)
+    }
+
+    /// The bytes of a free slot, to fill before `queue_write`. Refused for a slot that
+    /// is queued or in flight.
+    pub fn slot_mut(&mut self, slot: usize) -> Result<&mut [u8], String> {
+        match self.busy.get(slot) {
+            None => Err(format!("slot {slot} does not exist")),
+            Some(true) => Err(format!("slot {slot} is still in flight")),
+            // SAFETY: the slot is not busy, so no queued or in-flight operation refers
+            // to it (the kernel neither reads nor writes it), and the returned slice
+            // borrows the ring mutably, so no operation can be queued into it (nor any
+            // other slice of it made) while the slice lives. The range lies inside
+            // `mem` (slot < depth, read_len <= stride), which the ring owns.
+            Some(false) => Ok(unsafe {
+                std::slice::from_raw_parts_mut(
+                    self.base.add(slot * self.stride),
+                    self.read_len as usize,
+                )
+            }),
+        }
+    }
+
+    /// Queue a sync of the file; its completion carries `SYNC_SLOT`. One sync at a
+    /// time. It is not ordered with writes in flight (no IOSQE_IO_DRAIN or link): a
+    /// caller that wants it to cover its writes queues it once they completed.
+    pub fn queue_sync(&mut self, how: SyncOp) -> Result<(), String> {
+        if self.sync_busy {
+            return Err("a sync is already in flight".into());
+        }
+        let fd = self.file.as_raw_fd();
+        let entry = match (how, self.fixed_file) {
+            (SyncOp::Fsync, true) => opcode::Fsync::new(types::Fixed(0)).build(),
+            (SyncOp::Fsync, false) => opcode::Fsync::new(types::Fd(fd)).build(),
+            (SyncOp::Fdatasync, true) => opcode::Fsync::new(types::Fixed(0))
+                .flags(types::FsyncFlags::DATASYNC)
+                .build(),
+            (SyncOp::Fdatasync, false) => opcode::Fsync::new(types::Fd(fd))
+                .flags(types::FsyncFlags::DATASYNC)
+                .build(),
+            (SyncOp::SyncFileRange, fixed) => {
+                let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                    | libc::SYNC_FILE_RANGE_WRITE
+                    | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+                // Offset 0 and length 0: to the end of the file.
+                if fixed {
+                    opcode::SyncFileRange::new(types::Fixed(0), 0)
+                        .flags(flags)
+                        .build()
+                } else {
+                    opcode::SyncFileRange::new(types::Fd(fd), 0)
+                        .flags(flags)
+                        .build()
+                }
+            }
+        }
+        .user_data(SYNC_SLOT as u64);
+        self.push(&entry)?;
+        self.sync_busy = true;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// True while a sync is queued or in flight.
+    pub fn sync_in_flight(&self) -> bool {
+        self.sync_busy
+    }
+
+    fn queue_rw(&mut self, slot: usize, offset: u64, write: bool) -> Result<(), String> {
         match self.busy.get(slot) {
             None => return Err(format!("slot {slot} does not exist")),
             Some(true) => return Err(format!("slot {slot} is still in flight")),
@@ -299,30 +421,57 @@ impl ReadRing {
         let buf = self.base.wrapping_add(slot * self.stride);
         let len = self.read_len;
         let fd = self.file.as_raw_fd();
-        let entry: squeue::Entry = match (self.fixed_buffers, self.fixed_file) {
-            (true, true) => opcode::ReadFixed::new(types::Fixed(0), buf, len, slot as u16)
+        let i = slot as u16;
+        let entry: squeue::Entry = match (write, self.fixed_buffers, self.fixed_file) {
+            (false, true, true) => opcode::ReadFixed::new(types::Fixed(0), buf, len, i)
                 .offset(offset)
                 .build(),
-            (true, false) => opcode::ReadFixed::new(types::Fd(fd), buf, len, slot as u16)
+            (false, true, false) => opcode::ReadFixed::new(types::Fd(fd), buf, len, i)
                 .offset(offset)
                 .build(),
-            (false, true) => opcode::Read::new(types::Fixed(0), buf, len)
+            (false, false, true) => opcode::Read::new(types::Fixed(0), buf, len)
                 .offset(offset)
                 .build(),
-            (false, false) => opcode::Read::new(types::Fd(fd), buf, len)
+            (false, false, false) => opcode::Read::new(types::Fd(fd), buf, len)
+                .offset(offset)
+                .build(),
+            (true, true, true) => opcode::WriteFixed::new(types::Fixed(0), buf, len, i)
+                .offset(offset)
+                .build(),
+            (true, true, false) => opcode::WriteFixed::new(types::Fd(fd), buf, len, i)
+                .offset(offset)
+                .build(),
+            (true, false, true) => opcode::Write::new(types::Fixed(0), buf, len)
+                .offset(offset)
+                .build(),
+            (true, false, false) => opcode::Write::new(types::Fd(fd), buf, len)
                 .offset(offset)
                 .build(),
         }
         .user_data(slot as u64);
-        // SAFETY: the entry points the kernel at `read_len` bytes of slot `slot`, inside
-        // `mem`, which this ring owns. The slot is marked busy below, so no other read is
-        // queued into it and no `Completion` (the only way Rust code reads a slot) refers
-        // to it until its completion is reaped. `mem` stays allocated until every busy
-        // slot's completion was reaped (Drop drains, or leaks `mem`). The descriptor
-        // (plain or registered index 0) belongs to `self.file`, which lives as long as
-        // the ring. For READ_FIXED, buffer index `slot` was registered as exactly this
-        // range.
-        let mut pushed = unsafe { self.ring.submission().push(&entry) };
+        self.push(&entry)?;
+        self.busy[slot] = true;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Push one entry, waiting for queue space under SQPOLL.
+    ///
+    /// Every entry pushed here is one `queue_rw` or `queue_sync` built: a read or write
+    /// of `read_len` bytes of a slot that is not busy (marked busy right after), or a
+    /// sync with no buffer.
+    fn push(&mut self, entry: &squeue::Entry) -> Result<(), String> {
+        // SAFETY: a read or write entry points the kernel at `read_len` bytes of one
+        // slot inside `mem`, which this ring owns; the slot was not busy and is marked
+        // busy by the caller right after this returns, so no other operation is queued
+        // into it and no `Completion` or `slot_mut` slice (the only ways Rust code
+        // reaches a slot) refers to it until its completion is reaped. `mem` stays
+        // allocated until every busy slot's completion was reaped (Drop drains, or
+        // leaks `mem`). A sync entry carries no pointer. The descriptor (plain or
+        // registered index 0) belongs to `self.file`, which lives as long as the ring.
+        // For READ_FIXED/WRITE_FIXED, buffer index `slot` was registered as exactly
+        // this range.
+        let mut pushed = unsafe { self.ring.submission().push(entry) };
         if pushed.is_err() && self.is_sqpoll() {
             // With SQPOLL the kernel thread publishes the queue head only after its
             // submission batch, so a completion can be reaped (and its slot reused)
@@ -330,12 +479,9 @@ impl ReadRing {
             retry_eintr(|| self.ring.submitter().squeue_wait())
                 .map_err(|e| format!("waiting for submission-queue space failed: {e}"))?;
             // SAFETY: as above; the entry is the same.
-            pushed = unsafe { self.ring.submission().push(&entry) };
+            pushed = unsafe { self.ring.submission().push(entry) };
         }
-        pushed.map_err(|_| "the submission queue is full".to_string())?;
-        self.busy[slot] = true;
-        self.in_flight += 1;
-        Ok(())
+        pushed.map_err(|_| "the submission queue is full".to_string())
     }
 
     /// Submit every queued read.
@@ -376,6 +522,15 @@ impl ReadRing {
         loop {
             let cqe = self.ring.completion().next()?;
             let slot = cqe.user_data() as usize;
+            if slot == SYNC_SLOT && self.sync_busy {
+                self.sync_busy = false;
+                self.in_flight -= 1;
+                return Some(Completion {
+                    slot,
+                    result: cqe.result(),
+                    data: &[],
+                });
+            }
             if !self.busy.get(slot).copied().unwrap_or(false) {
                 // Not one of ours (cannot happen: every entry carries its slot).
                 continue;
@@ -445,6 +600,7 @@ mod tests {
             fixed_buffers: fixed,
             fixed_file: regfile,
             sqpoll_idle_ms: None,
+            writes: true,
         };
         match ReadRing::new(f, &cfg) {
             Ok(r) => Some(r),
@@ -510,5 +666,41 @@ mod tests {
         r.submit().unwrap();
         r.wait(1).unwrap();
         assert!(r.reap().is_some());
+    }
+
+    #[test]
+    fn writes_from_slots_then_sync_then_read_back() {
+        for fixed in [false, true] {
+            let Some(mut r) = ring(file_with(&[0u8; 4 * 4096]), 2, fixed, false) else {
+                return;
+            };
+            r.slot_mut(0).unwrap().fill(0xa5);
+            r.slot_mut(1).unwrap().fill(0x5a);
+            r.queue_write(0, 4096).unwrap();
+            r.queue_write(1, 3 * 4096).unwrap();
+            assert!(r.slot_mut(0).is_err(), "a slot in flight cannot be reached");
+            r.submit_and_wait(2).unwrap();
+            let mut n = 0;
+            while let Some(c) = r.reap() {
+                assert_eq!(c.result, 4096);
+                n += 1;
+            }
+            assert_eq!(n, 2);
+            for how in [SyncOp::Fdatasync, SyncOp::Fsync, SyncOp::SyncFileRange] {
+                r.queue_sync(how).unwrap();
+                assert!(r.queue_sync(how).is_err(), "one sync at a time");
+                r.submit_and_wait(1).unwrap();
+                let c = r.reap().unwrap();
+                assert_eq!((c.slot, c.result), (SYNC_SLOT, 0), "{how:?}");
+                assert!(!r.sync_in_flight());
+            }
+            r.queue_read(0, 3 * 4096).unwrap();
+            r.queue_read(1, 2 * 4096).unwrap();
+            r.submit_and_wait(2).unwrap();
+            while let Some(c) = r.reap() {
+                let want = if c.slot == 0 { 0x5a } else { 0 };
+                assert!(c.data().iter().all(|&b| b == want), "slot {}", c.slot);
+            }
+        }
     }
 }

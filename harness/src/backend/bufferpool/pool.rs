@@ -23,11 +23,23 @@
 //!   latched one is skipped; the first unreferenced, unpinned one is latched by a CAS
 //!   from 0. Each thread holds at most one frame at a time, so with more frames than
 //!   threads a victim always exists; the pool requires twice as many.
+//! * Writes (`write_page`): a resident page's frame is latched exclusively (waiting
+//!   while it is pinned), filled and marked dirty; a missing page takes a victim as a
+//!   miss does, but is not read (the write covers the whole page). A dirty victim is
+//!   written back (`writeback`) while still latched and still mapped under its old
+//!   page, before anything else: a thread looking the old page up waits for the latch
+//!   and then finds it gone, and reads it from the file after the write-back
+//!   completed. A failed write-back leaves the victim dirty and mapped.
+//! * `flush_page` writes a dirty resident page back under a pin (a sync);
+//!   `flush_all` every dirty frame (closing the pool). Dirty flags change only under
+//!   the frame's exclusive latch (set by a write, cleared by an eviction) or under a
+//!   pin by the page's only writer (a flush), so the latch's Release/Acquire orders
+//!   them.
 
 use super::table::PageTable;
 use crate::sys::frames::{Evict, ExclusiveFrame, FrameArena, NO_TAG};
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// How `with_page` found the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +52,7 @@ pub enum Access {
 
 #[derive(Debug)]
 pub enum PoolError<E> {
-    /// The loader failed; nothing was cached.
+    /// The loader (or the write-back of a dirty victim) failed; nothing was cached.
     Load(E),
     /// The clock found no frame to evict (every frame pinned or latched for many sweeps).
     NoFrame,
@@ -54,6 +66,8 @@ pub struct Pool {
     frames: FrameArena,
     table: PageTable,
     hand: AtomicUsize,
+    /// Per frame: written since it was last written back.
+    dirty: Box<[AtomicBool]>,
 }
 
 impl Pool {
@@ -63,6 +77,7 @@ impl Pool {
             frames: FrameArena::new(frames, frame_len, align)?,
             table: PageTable::new(frames),
             hand: AtomicUsize::new(0),
+            dirty: (0..frames).map(|_| AtomicBool::new(false)).collect(),
         })
     }
 
@@ -75,15 +90,18 @@ impl Pool {
         self.table.conflicts()
     }
 
-    /// Make `page` resident (reading it with `load` on a miss) and return `read` of
-    /// its frame's bytes.
+    /// Make `page` resident (reading it with `load` on a miss, after writing a dirty
+    /// victim back with `writeback(victim's page, its bytes)`) and return `read` of its
+    /// frame's bytes.
     #[inline]
     pub fn with_page<R, E>(
         &self,
         page: u64,
         load: impl FnOnce(&mut [u8]) -> Result<(), E>,
         read: impl FnOnce(&[u8]) -> R,
+        writeback: impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<(R, Access), PoolError<E>> {
+        let mut writeback = writeback;
         let mut waits = 0u32;
         loop {
             if let Some(f) = self.table.lookup(page) {
@@ -103,21 +121,9 @@ impl Pool {
                 }
                 continue;
             }
-            let mut victim = self.victim().ok_or(PoolError::NoFrame)?;
-            let shard = self.table.lock(page);
-            if shard.lookup().is_some() {
-                // Another thread mapped it meanwhile: its load is under way or done.
-                drop(shard);
-                drop(victim);
+            let Some(mut victim) = self.claim(page, &mut writeback)? else {
                 continue;
-            }
-            shard.insert(victim.index());
-            drop(shard);
-            let old = victim.tag();
-            if old != NO_TAG {
-                self.table.remove(old, victim.index());
-            }
-            victim.set_tag(page);
+            };
             return match load(victim.data_mut()) {
                 Ok(()) => {
                     let pin = victim.downgrade();
@@ -130,6 +136,133 @@ impl Pool {
                 }
             };
         }
+    }
+
+    /// A miss's frame for `page`: a victim (written back first if dirty), mapped to
+    /// `page` with its tag set, still latched. None when another thread mapped `page`
+    /// meanwhile (look again).
+    fn claim<E>(
+        &self,
+        page: u64,
+        writeback: &mut impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<Option<ExclusiveFrame<'_>>, PoolError<E>> {
+        let mut victim = self.victim().ok_or(PoolError::NoFrame)?;
+        let old = victim.tag();
+        let i = victim.index();
+        if old != NO_TAG && self.dirty[i].load(Ordering::Relaxed) {
+            // Still mapped under `old` and latched: readers of `old` wait, then miss
+            // and read what this wrote.
+            writeback(old, victim.data_mut()).map_err(PoolError::Load)?;
+            self.dirty[i].store(false, Ordering::Relaxed);
+        }
+        let shard = self.table.lock(page);
+        if shard.lookup().is_some() {
+            // Another thread mapped it meanwhile: its load is under way or done.
+            drop(shard);
+            drop(victim);
+            return Ok(None);
+        }
+        shard.insert(i);
+        drop(shard);
+        if old != NO_TAG {
+            self.table.remove(old, i);
+        }
+        victim.set_tag(page);
+        Ok(Some(victim))
+    }
+
+    /// Write `page`: `fill` its frame's bytes (the whole page: a missing page is not
+    /// read first) and mark it dirty. A dirty victim is written back first with
+    /// `writeback`. Returns how the page was found and whether it was clean before (a
+    /// page newly dirty, for the writer's list of pages to flush at its next sync).
+    /// Only one thread writes a given page.
+    pub fn write_page<E>(
+        &self,
+        page: u64,
+        fill: impl FnOnce(&mut [u8]),
+        writeback: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(Access, bool), PoolError<E>> {
+        let mut writeback = writeback;
+        let mut waits = 0u32;
+        loop {
+            if let Some(f) = self.table.lookup(page) {
+                match self.frames.try_latch(f) {
+                    Some(mut x) if x.tag() == page => {
+                        fill(x.data_mut());
+                        let was_dirty = self.dirty[f].swap(true, Ordering::Relaxed);
+                        x.release_referenced();
+                        return Ok((Access::Hit, !was_dirty));
+                    }
+                    // Refilled with another page since the lookup: look again.
+                    Some(x) => drop(x),
+                    // Pinned or latched: wait.
+                    None => backoff(&mut waits),
+                }
+                continue;
+            }
+            let Some(mut victim) = self.claim(page, &mut writeback)? else {
+                continue;
+            };
+            fill(victim.data_mut());
+            self.dirty[victim.index()].store(true, Ordering::Relaxed);
+            victim.release_referenced();
+            return Ok((Access::Miss, true));
+        }
+    }
+
+    /// Write `page` back with `writeback` if it is resident and dirty (a sync by its
+    /// writer). Returns whether it wrote. A page no longer resident was written back
+    /// by its eviction.
+    pub fn flush_page<E>(
+        &self,
+        page: u64,
+        writeback: impl FnOnce(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let mut waits = 0u32;
+        loop {
+            let Some(f) = self.table.lookup(page) else {
+                return Ok(false);
+            };
+            match self.frames.try_pin(f) {
+                Some(pin) if pin.tag() == page => {
+                    if !self.dirty[f].load(Ordering::Relaxed) {
+                        return Ok(false);
+                    }
+                    writeback(page, pin.data())?;
+                    self.dirty[f].store(false, Ordering::Relaxed);
+                    return Ok(true);
+                }
+                Some(_) => backoff(&mut waits),
+                None => {
+                    // Being evicted (and written back) or refilled: look again after.
+                    while self.frames.is_exclusive(f) {
+                        backoff(&mut waits);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write every dirty frame back (closing the pool, with no writer running).
+    /// Returns the frames written.
+    pub fn flush_all<E>(
+        &self,
+        mut writeback: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let mut n = 0;
+        for f in 0..self.frames.len() {
+            if !self.dirty[f].load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Some(pin) = self.frames.try_pin(f) {
+                if pin.tag() != NO_TAG {
+                    writeback(pin.tag(), pin.data())?;
+                    n += 1;
+                }
+                self.dirty[f].store(false, Ordering::Relaxed);
+            }
+        }
+        Ok(n)
     }
 
     fn victim(&self) -> Option<ExclusiveFrame<'_>> {
@@ -196,6 +329,7 @@ mod tests {
                     Ok(())
                 },
                 |d| page::fold_headers(d, p * PAGE as u64),
+                |_, _| Ok(()),
             )
             .unwrap()
         };
@@ -206,10 +340,72 @@ mod tests {
         assert_eq!(get(3), (want(3), Access::Miss), "evicts one of 1, 2");
         assert_eq!(get(3), (want(3), Access::Hit));
         // A failed load caches nothing and leaves the pool usable.
-        let r = pool.with_page(9, |_| Err("disk on fire"), |_| ());
+        let r = pool.with_page(9, |_| Err("disk on fire"), |_| (), |_, _| Ok(()));
         assert!(matches!(r, Err(PoolError::Load("disk on fire"))));
         assert_eq!(get(9), (want(9), Access::Miss));
         assert_eq!(pool.table_conflicts(), 0);
+    }
+
+    /// Writes dirty frames; an evicted dirty frame is written back (as its old page,
+    /// with its bytes) before the frame is reused; a flush writes a dirty page once;
+    /// a failed write-back keeps the page dirty and resident.
+    #[test]
+    fn dirty_frames_written_back_on_eviction_and_flush() {
+        let pool = Pool::new(2, PAGE, PAGE).unwrap();
+        let disk = std::cell::RefCell::new(std::collections::HashMap::<u64, u8>::new());
+        let wb = |p: u64, b: &[u8]| -> Result<(), ()> {
+            disk.borrow_mut().insert(p, b[0]);
+            Ok(())
+        };
+        let write = |p: u64, v: u8| pool.write_page(p, |b| b.fill(v), wb).unwrap();
+        assert_eq!(write(1, 11), (Access::Miss, true));
+        assert_eq!(write(1, 12), (Access::Hit, false), "already dirty");
+        assert_eq!(write(2, 21), (Access::Miss, true));
+        assert!(disk.borrow().is_empty(), "nothing written back yet");
+        // A third page evicts a dirty one, which is written back with its newest bytes.
+        write(3, 31);
+        let d = disk.borrow().clone();
+        assert_eq!(d.len(), 1);
+        assert!(d.get(&1) == Some(&12) || d.get(&2) == Some(&21), "{d:?}");
+        // A read of the evicted page misses (the loader reads it from "disk").
+        let gone = if d.contains_key(&1) { 1 } else { 2 };
+        let (v, how) = pool
+            .with_page(
+                gone,
+                |b: &mut [u8]| -> Result<(), ()> {
+                    b.fill(disk.borrow()[&gone]);
+                    Ok(())
+                },
+                |b| b[0],
+                wb,
+            )
+            .unwrap();
+        assert_eq!((how, v), (Access::Miss, if gone == 1 { 12 } else { 21 }));
+        // Page 3 is resident and dirty: flushed once, then clean.
+        if pool.table.lookup(3).is_some() {
+            assert_eq!(pool.flush_page(3, wb), Ok(true));
+            assert_eq!(pool.flush_page(3, wb), Ok(false));
+            assert_eq!(disk.borrow()[&3], 31);
+        }
+        assert_eq!(pool.flush_page(99, wb), Ok(false), "not resident");
+        // A failed write-back on eviction: the write fails, the dirty page stays.
+        let pool = Pool::new(2, PAGE, PAGE).unwrap();
+        let fail = |_: u64, _: &[u8]| -> Result<(), &str> { Err("ENOSPC") };
+        pool.write_page(1, |b| b.fill(1), fail).unwrap();
+        pool.write_page(2, |b| b.fill(2), fail).unwrap();
+        assert!(matches!(
+            pool.write_page(3, |b| b.fill(3), fail),
+            Err(PoolError::Load("ENOSPC"))
+        ));
+        let mut kept = Vec::new();
+        let n = pool
+            .flush_all(|p, b| -> Result<(), ()> {
+                kept.push((p, b[0]));
+                Ok(())
+            })
+            .unwrap();
+        kept.sort();
+        assert_eq!((n, kept), (2, vec![(1, 1), (2, 2)]));
     }
 
     /// 4 threads hammer 8 frames over 64 pages; every page handed out must be the page
@@ -259,6 +455,7 @@ mod tests {
                                         fold_ok && d[PAGE - 8..] != [0u8; 8]
                                     }
                                 },
+                                |_, _| Ok(()),
                             )
                             .unwrap();
                         assert!(ok, "thread {t} op {i}: page {p} came back wrong");
