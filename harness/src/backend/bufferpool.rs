@@ -15,13 +15,12 @@ mod table;
 
 use super::direct::{alignment, open_direct};
 use super::pread::read_block;
-use super::{consume, Backend, CacheCounters, OpError, OpenCtx, OpenError, Worker};
+use super::{consume, Backend, CacheCounters, Files, OpError, OpenCtx, OpenError, Worker};
+use crate::datafile::Target;
 use crate::spec::backend::BufferpoolOptions;
 use crate::spec::Touch;
 use crate::units;
 use pool::{Access, Pool, PoolError};
-use std::fs::File;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One worker's hit and miss counts, on its own cache line.
@@ -33,7 +32,7 @@ struct ThreadCounters {
 }
 
 pub struct Bufferpool {
-    path: PathBuf,
+    target: Target,
     block: usize,
     touch: Touch,
     pool: Pool,
@@ -121,8 +120,9 @@ impl Bufferpool {
                 o.pool.map(units::format_size).unwrap_or_default(),
             ),
         );
+        notes.extend(super::stripe_note(ctx.target));
         Ok(Bufferpool {
-            path,
+            target: ctx.target.clone(),
             block: block as usize,
             touch: ctx.workload.touch,
             pool,
@@ -134,7 +134,7 @@ impl Bufferpool {
 
 struct PoolWorker<'a> {
     pool: &'a Pool,
-    file: File,
+    files: Files,
     block: usize,
     touch: Touch,
     published: &'a ThreadCounters,
@@ -152,7 +152,7 @@ impl Backend for Bufferpool {
         })?;
         Ok(Box::new(PoolWorker {
             pool: &self.pool,
-            file: open_direct(&self.path)?,
+            files: Files::open(&self.target, open_direct)?,
             block: self.block,
             touch: self.touch,
             published,
@@ -187,10 +187,13 @@ impl Worker for PoolWorker<'_> {
     #[inline]
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
         let block = self.block;
-        let (file, touch) = (&self.file, self.touch);
+        let (files, touch) = (&self.files, self.touch);
         let r = self.pool.with_page(
             offset / block as u64,
-            |frame| read_block(file, &mut frame[..block], offset),
+            |frame| {
+                let (file, at) = files.at(offset);
+                read_block(file, &mut frame[..block], at)
+            },
             |frame| consume(&frame[..block], offset, touch),
         );
         match r {

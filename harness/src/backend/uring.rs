@@ -29,6 +29,7 @@ use std::sync::Mutex;
 pub struct Uring {
     /// One ring per worker thread, set up by `open` and taken by `worker(i)`.
     rings: Mutex<Vec<Option<ReadRing>>>,
+    stripe: crate::datafile::stripe::Stripe,
     cfg: RingConfig,
     batch: u32,
     touch: Touch,
@@ -96,9 +97,16 @@ impl Uring {
         // instead of failing a worker. Each thread has its own descriptor.
         let mut rings = Vec::with_capacity(ctx.threads);
         for _ in 0..ctx.threads {
-            let file = open_file(&path, o.direct)?;
-            rings.push(Some(ReadRing::new(file, &cfg).map_err(ring_error)?));
+            // One descriptor per device of a striped target (one otherwise).
+            let files = ctx
+                .target
+                .paths()
+                .into_iter()
+                .map(|p| open_file(p, o.direct))
+                .collect::<Result<Vec<_>, _>>()?;
+            rings.push(Some(ReadRing::new_multi(files, &cfg).map_err(ring_error)?));
         }
+        notes.extend(super::stripe_note(ctx.target));
         let mut how = vec![format!(
             "io_uring: one ring per thread, {qd} reads in flight, {}",
             if o.batch == 1 {
@@ -122,6 +130,7 @@ impl Uring {
         notes.insert(0, how.join(", "));
         notes.push("latency is submit-to-completion: from queueing the read to reaping it".into());
         Ok(Uring {
+            stripe: ctx.target.stripe_map(),
             rings: Mutex::new(rings),
             cfg,
             batch: o.batch,
@@ -145,6 +154,7 @@ impl Backend for Uring {
         let depth = ring.depth();
         Ok(Box::new(UringWorker {
             ring,
+            stripe: self.stripe,
             free: (0..depth).rev().collect(),
             offsets: vec![0; depth].into_boxed_slice(),
             started: vec![0; depth].into_boxed_slice(),
@@ -174,6 +184,7 @@ fn open_file(path: &Path, direct: bool) -> Result<File, OpenError> {
 
 struct UringWorker {
     ring: ReadRing,
+    stripe: crate::datafile::stripe::Stripe,
     /// Slots with no read in flight (a stack; allocated once with room for all).
     free: Vec<usize>,
     /// Per slot: the offset its read is for, and when it was queued (raw clock ticks of
@@ -197,7 +208,8 @@ impl UringWorker {
                     break;
                 }
                 let off = drv.next_offset();
-                self.ring.queue_read(slot, off).map_err(OpError)?;
+                let (dev, at) = self.stripe.locate(off);
+                self.ring.queue_read_on(slot, dev, at).map_err(OpError)?;
                 self.free.pop();
                 self.offsets[slot] = off;
                 self.started[slot] = drv.clock().raw();
@@ -270,7 +282,8 @@ impl Worker for UringWorker {
             .free
             .last()
             .ok_or_else(|| OpError("no free io_uring slot".into()))?;
-        self.ring.queue_read(slot, offset).map_err(OpError)?;
+        let (dev, at) = self.stripe.locate(offset);
+        self.ring.queue_read_on(slot, dev, at).map_err(OpError)?;
         self.ring
             .submit_and_wait(1)
             .map_err(|e| OpError(format!("io_uring submit failed: {e}")))?;

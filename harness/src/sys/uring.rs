@@ -122,12 +122,13 @@ impl Completion<'_> {
     }
 }
 
-/// An io_uring instance reading one file into `depth` buffer slots it owns.
+/// An io_uring instance reading one file (or several: the devices of a striped target)
+/// into `depth` buffer slots it owns.
 pub struct ReadRing {
     // Field order matters for Drop: the ring (and with it the kernel's references to
-    // the registered buffers and file) goes first, then the file, then the buffers.
+    // the registered buffers and files) goes first, then the files, then the buffers.
     ring: IoUring,
-    file: File,
+    files: Vec<File>,
     /// Owner of the slots' memory; None once leaked (see Drop).
     mem: Option<AlignedBuf>,
     /// Start of the slots. Derived once from `mem`, which is never accessed through a
@@ -153,6 +154,14 @@ impl ReadRing {
     /// Set up a ring for `file` as `cfg` asks, after probing that the kernel supports
     /// the operations it will use.
     pub fn new(file: File, cfg: &RingConfig) -> Result<ReadRing, RingError> {
+        ReadRing::new_multi(vec![file], cfg)
+    }
+
+    /// Set up a ring reading from several files (index = position in `files`).
+    pub fn new_multi(files: Vec<File>, cfg: &RingConfig) -> Result<ReadRing, RingError> {
+        if files.is_empty() || files.len() > u32::MAX as usize {
+            return Err(RingError::Failed("a ring needs at least one file".into()));
+        }
         if cfg.depth == 0 || cfg.read_len == 0 {
             return Err(RingError::Failed(
                 "a ring needs a depth and a read size above 0".into(),
@@ -219,8 +228,9 @@ impl ReadRing {
         let base = mem.as_mut_ptr();
 
         if cfg.fixed_file {
+            let fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
             ring.submitter()
-                .register_files(&[file.as_raw_fd()])
+                .register_files(&fds)
                 .map_err(|e| {
                     RingError::Unavailable(format!("IORING_REGISTER_FILES failed: {e}"))
                 })?;
@@ -252,7 +262,7 @@ impl ReadRing {
         }
         Ok(ReadRing {
             ring,
-            file,
+            files,
             mem: Some(mem),
             base,
             stride,
@@ -290,6 +300,15 @@ impl ReadRing {
     /// Queue a read of `read_len` bytes at `offset` into `slot`. Not submitted until
     /// `submit`/`submit_and_wait` (with SQPOLL the kernel thread may take it at once).
     pub fn queue_read(&mut self, slot: usize, offset: u64) -> Result<(), String> {
+        self.queue_read_on(slot, 0, offset)
+    }
+
+    /// Queue a read of file `file` (its index among the ring's files) at `offset`.
+    pub fn queue_read_on(&mut self, slot: usize, file: usize, offset: u64) -> Result<(), String> {
+        let Some(f) = self.files.get(file) else {
+            return Err(format!("file {file} is not one of the ring's files"));
+        };
+        let fd = f.as_raw_fd();
         match self.busy.get(slot) {
             None => return Err(format!("slot {slot} does not exist")),
             Some(true) => return Err(format!("slot {slot} is still in flight")),
@@ -298,15 +317,15 @@ impl ReadRing {
         // In bounds: slot < depth, so the slot lies inside the allocation.
         let buf = self.base.wrapping_add(slot * self.stride);
         let len = self.read_len;
-        let fd = self.file.as_raw_fd();
+        let fixed = types::Fixed(file as u32);
         let entry: squeue::Entry = match (self.fixed_buffers, self.fixed_file) {
-            (true, true) => opcode::ReadFixed::new(types::Fixed(0), buf, len, slot as u16)
+            (true, true) => opcode::ReadFixed::new(fixed, buf, len, slot as u16)
                 .offset(offset)
                 .build(),
             (true, false) => opcode::ReadFixed::new(types::Fd(fd), buf, len, slot as u16)
                 .offset(offset)
                 .build(),
-            (false, true) => opcode::Read::new(types::Fixed(0), buf, len)
+            (false, true) => opcode::Read::new(fixed, buf, len)
                 .offset(offset)
                 .build(),
             (false, false) => opcode::Read::new(types::Fd(fd), buf, len)
@@ -319,8 +338,8 @@ impl ReadRing {
         // queued into it and no `Completion` (the only way Rust code reads a slot) refers
         // to it until its completion is reaped. `mem` stays allocated until every busy
         // slot's completion was reaped (Drop drains, or leaks `mem`). The descriptor
-        // (plain or registered index 0) belongs to `self.file`, which lives as long as
-        // the ring. For READ_FIXED, buffer index `slot` was registered as exactly this
+        // (plain, or registered at index `file`) belongs to `self.files[file]`, which
+        // lives as long as the ring. For READ_FIXED, buffer index `slot` was registered as exactly this
         // range.
         let mut pushed = unsafe { self.ring.submission().push(&entry) };
         if pushed.is_err() && self.is_sqpoll() {
