@@ -238,6 +238,14 @@ fn control_devices(
     if cap.is_none() && w.read_ahead_kb.is_none() && t.stripe.is_none() {
         return Ok((None, None, None));
     }
+    if crate::sys::uid() != 0 {
+        if cap.is_some() {
+            bail!("a device cap needs root (it creates a blkio cgroup and moves the harness into it); run as root or leave the cap out");
+        }
+        if w.read_ahead_kb.is_some() {
+            bail!("read_ahead_kb: setting a device's read-ahead needs root (it writes /sys/block/DISK/queue/read_ahead_kb); run as root or leave it out");
+        }
+    }
     let names = devices_under_test(t).context("the device cap and read_ahead_kb need the block devices under test")?;
     if names.iter().any(|n| n == "zram0") {
         bail!("the data is on zram0, which this harness never changes (no cap, no read-ahead); use --device zram for devices of its own");
