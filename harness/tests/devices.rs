@@ -24,7 +24,10 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// Root, zram and the blkio controller are here; otherwise skip with the reason.
 fn devices_here(test: &str) -> bool {
     if faultline::sys::uid() != 0 {
-        skip("blkio", &format!("{test}: capping and hot-adding devices needs root"));
+        skip(
+            "blkio",
+            &format!("{test}: capping and hot-adding devices needs root"),
+        );
         return false;
     }
     if !Path::new("/sys/class/zram-control/hot_add").exists() {
@@ -54,23 +57,65 @@ fn bad_device_specs_and_caps_say_what_to_do() {
     let w = tiny_workload(&dir, "");
     let ws = w.to_str().unwrap();
     // Command-line syntax: clap's exit code 2, with our message.
-    fails(&["run", ws, "--device", "zram,read_iops=x"], 2, &["whole number"]);
-    fails(&["run", ws, "--device", "zram,read_iops=0"], 2, &["at least 1"]);
-    fails(&["run", ws, "--device", "zram,count=0"], 2, &["count=0", "1 to"]);
-    fails(&["run", ws, "--device", "zram,stripe=1000"], 2, &["multiple of 4KiB"]);
-    fails(&["run", ws, "--device", "zram,iops=5"], 2, &["count=N", "read_iops=N"]);
+    fails(
+        &["run", ws, "--device", "zram,read_iops=x"],
+        2,
+        &["whole number"],
+    );
+    fails(
+        &["run", ws, "--device", "zram,read_iops=0"],
+        2,
+        &["at least 1"],
+    );
+    fails(
+        &["run", ws, "--device", "zram,count=0"],
+        2,
+        &["count=0", "1 to"],
+    );
+    fails(
+        &["run", ws, "--device", "zram,stripe=1000"],
+        2,
+        &["multiple of 4KiB"],
+    );
+    fails(
+        &["run", ws, "--device", "zram,iops=5"],
+        2,
+        &["count=N", "read_iops=N"],
+    );
     fails(&["run", ws, "--device-cap", "read_iops"], 2, &["key=value"]);
     fails(&["run", ws, "--device-cap", "bogus=3"], 2, &["read_iops=N"]);
-    fails(&["run", ws, "--device-cap", "read_bps=1MB"], 2, &["read_bps"]);
-    fails(&["run", ws, "--read-ahead-kb", "99999999"], 1, &["--read-ahead-kb"]);
+    fails(
+        &["run", ws, "--device-cap", "read_bps=1MB"],
+        2,
+        &["read_bps"],
+    );
+    fails(
+        &["run", ws, "--read-ahead-kb", "99999999"],
+        1,
+        &["--read-ahead-kb"],
+    );
     // Combinations: exit 1, before anything is created.
     fails(
-        &["run", ws, "--device", "zram", "--device-cap", "read_iops=10"],
+        &[
+            "run",
+            ws,
+            "--device",
+            "zram",
+            "--device-cap",
+            "read_iops=10",
+        ],
         1,
         &["zram:SIZE,read_iops=10"],
     );
     fails(
-        &["run", ws, "--device", "zram,count=2,stripe=4KiB", "--block", "8KiB"],
+        &[
+            "run",
+            ws,
+            "--device",
+            "zram,count=2,stripe=4KiB",
+            "--block",
+            "8KiB",
+        ],
         1,
         &["stripe unit", "multiple of `block`"],
     );
@@ -80,19 +125,37 @@ fn bad_device_specs_and_caps_say_what_to_do() {
         &["does not reach every device"],
     );
     fails(
-        &["run", ws, "--device", "zram,count=2,stripe=1MiB", "--op", "write"],
+        &[
+            "run",
+            ws,
+            "--device",
+            "zram,count=2,stripe=1MiB",
+            "--op",
+            "write",
+        ],
         1,
         &["read-only"],
     );
     fails(
-        &["run", ws, "--device", "zram:1MiB,count=2,stripe=1MiB", "--size", "4MiB"],
+        &[
+            "run",
+            ws,
+            "--device",
+            "zram:1MiB,count=2,stripe=1MiB",
+            "--size",
+            "4MiB",
+        ],
         1,
         &["zram:2MiB"],
     );
     // In a workload file: the key, its position and what is allowed.
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "size = \"4MiB\"\ndevice_cap = \"read_iops=fast\"\n").unwrap();
-    fails(&["run", bad.to_str().unwrap()], 1, &["device_cap", "whole number"]);
+    fails(
+        &["run", bad.to_str().unwrap()],
+        1,
+        &["device_cap", "whole number"],
+    );
 }
 
 /// Run `faultline` as the nobody user (root only; None otherwise).
@@ -113,9 +176,13 @@ fn as_nobody(args: &[&str], cwd: &Path) -> Option<std::process::Output> {
 fn without_root_caps_and_read_ahead_say_root() {
     let dir = std::env::temp_dir().join(format!("faultline-dev-nobody-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let _ = Command::new("chmod").args(["777", dir.to_str().unwrap()]).status();
+    let _ = Command::new("chmod")
+        .args(["777", dir.to_str().unwrap()])
+        .status();
     let w = tiny_workload(&dir, "backends = [\"pread\"]");
-    let _ = Command::new("chmod").args(["644", w.to_str().unwrap()]).status();
+    let _ = Command::new("chmod")
+        .args(["644", w.to_str().unwrap()])
+        .status();
     let ws = w.to_str().unwrap();
     let dd = dir.join("data");
     let dds = dd.to_str().unwrap();
@@ -128,7 +195,10 @@ fn without_root_caps_and_read_ahead_say_root() {
             &["run", ws, flag, value, "--data-dir", dds, "--quiet"],
             &dir,
         ) else {
-            skip("root", "without_root: needs root and setpriv to run as nobody");
+            skip(
+                "root",
+                "without_root: needs root and setpriv to run as nobody",
+            );
             break;
         };
         assert_eq!(o.status.code(), Some(1), "{flag}: {}", text(&o));
@@ -214,7 +284,10 @@ fn a_capped_run_records_the_cap_and_stays_under_it() {
     // The throttle lets a slice's budget through at once: allow a little over the cap,
     // far below the uncapped rate (hundreds of thousands per second).
     assert!(rate < 2000.0 * 1.25, "{rate:.0} reads/s over a 2000/s cap");
-    assert!(rate > 2000.0 * 0.5, "{rate:.0} reads/s: the cap was not reached");
+    assert!(
+        rate > 2000.0 * 0.5,
+        "{rate:.0} reads/s: the cap was not reached"
+    );
     let by_disk = b.counters.device_read_ios_by_disk.as_ref().unwrap();
     assert_eq!(by_disk.values().sum::<u64>(), ios);
     assert!(our_blkio_cgroups().is_empty(), "{:?}", our_blkio_cgroups());
@@ -249,7 +322,11 @@ fn a_run_striped_over_two_devices_verifies_every_read() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r: RunRecord = load(&out);
-    let stripe = r.data_file.stripe.as_ref().expect("the data file is striped");
+    let stripe = r
+        .data_file
+        .stripe
+        .as_ref()
+        .expect("the data file is striped");
     assert_eq!(stripe.devices.len(), 2);
     assert_eq!(stripe.unit, 64 << 10);
     for b in &r.backends {
@@ -259,11 +336,14 @@ fn a_run_striped_over_two_devices_verifies_every_read() {
             continue;
         }
         if b.status == Status::Skipped {
-            skip(&capability_of(&b.name), &format!("{}: {:?}", b.name, b.reason));
+            skip(
+                &capability_of(&b.name),
+                &format!("{}: {:?}", b.name, b.reason),
+            );
             continue;
         }
         assert_eq!(b.status, Status::Ok, "{}: {:?}", b.name, b.reason);
-        assert_eq!(b.verify_errors, 0, "{}", b.name);
+        assert_eq!(b.verify_errors, Some(0), "{}", b.name);
         let by_disk = b.counters.device_read_ios_by_disk.as_ref().unwrap();
         assert_eq!(by_disk.len(), 2, "{}: {by_disk:?}", b.name);
         if b.name.contains("direct") || b.name == "bufferpool" {
@@ -285,7 +365,14 @@ fn start_long(dir: &Path, name: &str, extra: &[&str]) -> (Child, PathBuf) {
     let w = tiny_workload(dir, "backends = [\"direct\"]");
     let mut child = bin()
         .env("FAULTLINE_READY_FILE", &ready)
-        .args(["run", w.to_str().unwrap(), "--duration", "20s", "--quiet", "--out"])
+        .args([
+            "run",
+            w.to_str().unwrap(),
+            "--duration",
+            "20s",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .args(extra)
         .stdout(Stdio::piped())
@@ -358,7 +445,11 @@ fn nothing_is_left_after_a_normal_end_and_ctrl_c() {
     assert_eq!(c.read_ahead_kb, Some(want));
     assert_eq!(c.read_ahead_kb_before.get(&name), Some(&before));
     let disk = r.environment.disks.iter().find(|d| d.name == name).unwrap();
-    assert_eq!(disk.read_ahead_kb, Some(want), "the environment shows the value in effect");
+    assert_eq!(
+        disk.read_ahead_kb,
+        Some(want),
+        "the environment shows the value in effect"
+    );
     assert_eq!(c.cap[0].cap.read_iops, Some(5000));
     assert_eq!(read_ahead(&name), before, "read_ahead_kb restored");
     assert!(our_blkio_cgroups().is_empty(), "{:?}", our_blkio_cgroups());
@@ -367,7 +458,12 @@ fn nothing_is_left_after_a_normal_end_and_ctrl_c() {
     let (child, out) = start_long(
         &dir,
         "int",
-        &["--device", "zram,count=2,stripe=1MiB,read_iops=5000", "--read-ahead-kb", "64"],
+        &[
+            "--device",
+            "zram,count=2,stripe=1MiB,read_iops=5000",
+            "--read-ahead-kb",
+            "64",
+        ],
     );
     let pid = child.id();
     let devs = recorded_zram(pid);
@@ -413,7 +509,12 @@ fn kill_9_leaves_changes_that_the_next_run_undoes() {
     let (mut b, _) = start_long(
         &dir,
         "b",
-        &["--device", "zram,count=2,stripe=1MiB,read_iops=5000", "--read-ahead-kb", "64"],
+        &[
+            "--device",
+            "zram,count=2,stripe=1MiB,read_iops=5000",
+            "--read-ahead-kb",
+            "64",
+        ],
     );
     let (pa, pb) = (a.id(), b.id());
     let devs = recorded_zram(pb);

@@ -138,10 +138,7 @@ fn map_part(
     .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
     if let Some((a, name, _)) = advice {
         map.advise(a).map_err(|e| {
-            OpenError::Unavailable(format!(
-                "madvise({name}) on {} failed: {e}",
-                path.display()
-            ))
+            OpenError::Unavailable(format!("madvise({name}) on {} failed: {e}", path.display()))
         })?;
     }
     if o.prefault {

@@ -56,7 +56,9 @@ impl Cap {
                 format!("{key}={v}: not a whole number of I/Os per second; e.g. {key}=40000")
             })?;
             if n == 0 {
-                return Err(format!("{key}=0: a cap must be at least 1 (leave the key out for no cap)"));
+                return Err(format!(
+                    "{key}=0: a cap must be at least 1 (leave the key out for no cap)"
+                ));
             }
             Ok(n)
         };
@@ -64,7 +66,9 @@ impl Cap {
             let n = crate::units::parse_size(v)
                 .map_err(|e| format!("{key}={v}: {e}; e.g. {key}=200MiB (bytes per second)"))?;
             if n == 0 {
-                return Err(format!("{key}=0: a cap must be at least 1 B/s (leave the key out for no cap)"));
+                return Err(format!(
+                    "{key}=0: a cap must be at least 1 B/s (leave the key out for no cap)"
+                ));
             }
             Ok(n)
         };
@@ -104,14 +108,18 @@ pub fn parse_cap(s: &str) -> Result<Cap, String> {
     let mut cap = Cap::default();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((k, v)) = part.split_once('=') else {
-            return Err(format!("`{part}` is not key=value; a device cap takes {CAP_KEYS}"));
+            return Err(format!(
+                "`{part}` is not key=value; a device cap takes {CAP_KEYS}"
+            ));
         };
         if !cap.take(k.trim(), v)? {
             return Err(format!("`{k}` is not a device cap key; use {CAP_KEYS}"));
         }
     }
     if cap.is_empty() {
-        return Err(format!("an empty device cap; give at least one of {CAP_KEYS}"));
+        return Err(format!(
+            "an empty device cap; give at least one of {CAP_KEYS}"
+        ));
     }
     Ok(cap)
 }
@@ -141,8 +149,11 @@ pub fn locate() -> Result<PathBuf, BlkioError> {
         .map_err(|e| BlkioError::NoController(format!("cannot read /proc/self/mountinfo: {e}")))?;
     let cg = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| BlkioError::NoController(format!("cannot read /proc/self/cgroup: {e}")))?;
-    let (mp, root) = blkio_mount(&mountinfo)
-        .ok_or_else(|| BlkioError::NoController("no cgroup mount with the blkio controller in /proc/self/mountinfo".into()))?;
+    let (mp, root) = blkio_mount(&mountinfo).ok_or_else(|| {
+        BlkioError::NoController(
+            "no cgroup mount with the blkio controller in /proc/self/mountinfo".into(),
+        )
+    })?;
     let path = blkio_path(&cg)
         .ok_or_else(|| BlkioError::NoController("/proc/self/cgroup has no blkio line".into()))?;
     parse::cgroup_dir(&mp, &root, &path).map_err(BlkioError::NoController)
@@ -229,7 +240,10 @@ impl BlkioCgroup {
             }
         }
         std::fs::write(cg.cell.join("cgroup.procs"), std::process::id().to_string()).map_err(
-            file_err(format!("cannot move the harness into {}", cg.cell.display())),
+            file_err(format!(
+                "cannot move the harness into {}",
+                cg.cell.display()
+            )),
         )?;
         cg.inside = true;
         Ok(cg)
@@ -256,7 +270,10 @@ impl BlkioCgroup {
 impl Drop for BlkioCgroup {
     fn drop(&mut self) {
         if self.inside {
-            let _ = std::fs::write(self.home.join("cgroup.procs"), std::process::id().to_string());
+            let _ = std::fs::write(
+                self.home.join("cgroup.procs"),
+                std::process::id().to_string(),
+            );
         }
         remove(&self.cell);
         super::devstate::forget(&super::devstate::Item::BlkioCgroup(self.cell.clone()));
@@ -297,12 +314,25 @@ mod tests {
         let c = parse_cap("read_iops=40000,read_bps=200MiB").unwrap();
         assert_eq!(c.read_iops, Some(40000));
         assert_eq!(c.read_bps, Some(200 << 20));
-        assert_eq!(c.to_spec_string(), format!("read_iops=40000,read_bps={}", 200 << 20));
-        for bad in ["", "read_iops", "read_iops=x", "read_iops=0", "iops=3", "read_bps=1MB", "read_iops=1,read_iops=2"] {
+        assert_eq!(
+            c.to_spec_string(),
+            format!("read_iops=40000,read_bps={}", 200 << 20)
+        );
+        for bad in [
+            "",
+            "read_iops",
+            "read_iops=x",
+            "read_iops=0",
+            "iops=3",
+            "read_bps=1MB",
+            "read_iops=1,read_iops=2",
+        ] {
             let e = parse_cap(bad).unwrap_err();
             assert!(!e.is_empty(), "{bad}");
         }
-        assert!(parse_cap("read_iops=x").unwrap_err().contains("whole number"));
+        assert!(parse_cap("read_iops=x")
+            .unwrap_err()
+            .contains("whole number"));
         assert!(parse_cap("iops=3").unwrap_err().contains("read_iops=N"));
     }
 
@@ -313,7 +343,10 @@ mod tests {
             blkio_mount(mi),
             Some((PathBuf::from("/sys/fs/cgroup/blkio"), "/".to_string()))
         );
-        assert_eq!(blkio_path("7:blkio:/a/b\n4:memory:/x\n"), Some("/a/b".into()));
+        assert_eq!(
+            blkio_path("7:blkio:/a/b\n4:memory:/x\n"),
+            Some("/a/b".into())
+        );
         assert_eq!(blkio_path("0::/x\n"), None);
     }
 }

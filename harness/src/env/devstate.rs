@@ -133,10 +133,16 @@ fn undo(item: &Item, pid: u32) -> String {
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy() == format!("faultline-{pid}"));
             if !ours {
-                return format!("ignored the record of blkio cgroup {} (not named faultline-{pid})", p.display());
+                return format!(
+                    "ignored the record of blkio cgroup {} (not named faultline-{pid})",
+                    p.display()
+                );
             }
             super::blkio::remove(p);
-            format!("removed the stale blkio cgroup {} left by faultline process {pid}", p.display())
+            format!(
+                "removed the stale blkio cgroup {} left by faultline process {pid}",
+                p.display()
+            )
         }
         Item::Zram(id) => {
             if *id == 0 {

@@ -201,9 +201,14 @@ pub fn parse_device(s: &str) -> Result<ZramSpec, String> {
                 if std::mem::replace(&mut seen_count, true) {
                     return Err("`count` is given twice".into());
                 }
-                z.count = v.trim().parse().ok().filter(|n| (1..=MAX_COUNT).contains(n)).ok_or_else(
-                    || format!("count={v}: give a whole number of devices from 1 to {MAX_COUNT}"),
-                )?;
+                z.count = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_COUNT).contains(n))
+                    .ok_or_else(|| {
+                        format!("count={v}: give a whole number of devices from 1 to {MAX_COUNT}")
+                    })?;
             }
             "stripe" => {
                 if std::mem::replace(&mut seen_stripe, true) {
@@ -249,7 +254,10 @@ mod tests {
         assert!(parse_device("nvme").is_err());
         assert!(parse_device("zram:big").is_err());
         let z = parse_device("zram:64MiB,count=4,stripe=256KiB,read_iops=40000").unwrap();
-        assert_eq!((z.count, z.stripe, z.cap.read_iops), (4, 256 << 10, Some(40000)));
+        assert_eq!(
+            (z.count, z.stripe, z.cap.read_iops),
+            (4, 256 << 10, Some(40000))
+        );
         assert_eq!(z.needed_per_device(10 << 20), 3 << 20);
         for bad in [
             "zram,count=0",
@@ -262,6 +270,8 @@ mod tests {
         ] {
             assert!(parse_device(bad).is_err(), "{bad}");
         }
-        assert!(parse_device("zram,bogus=1").unwrap_err().contains("count=N"));
+        assert!(parse_device("zram,bogus=1")
+            .unwrap_err()
+            .contains("count=N"));
     }
 }

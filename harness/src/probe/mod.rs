@@ -123,7 +123,10 @@ pub fn delta(prev: &Counters, cur: &Counters, app_bytes: u64) -> Counters {
             &prev.device_read_bytes_by_disk,
             &cur.device_read_bytes_by_disk,
         ),
-        device_read_ios_by_disk: sub_map(&prev.device_read_ios_by_disk, &cur.device_read_ios_by_disk),
+        device_read_ios_by_disk: sub_map(
+            &prev.device_read_ios_by_disk,
+            &cur.device_read_ios_by_disk,
+        ),
         read_amplification: match device_read_bytes {
             Some(d) if app_bytes > 0 => Some(d as f64 / app_bytes as f64),
             _ => None,

@@ -6,8 +6,8 @@ use super::cell;
 use crate::datafile::{self, Target};
 use crate::env::blkio::{BlkioCgroup, CappedDevice};
 use crate::env::cgroup::MemCgroup;
-use crate::env::readahead::ReadAhead;
 use crate::env::fuse::FuseDevice;
+use crate::env::readahead::ReadAhead;
 use crate::env::zram::Zram;
 use crate::env::Environment;
 use crate::probe::{self, ProbeSet};
@@ -157,7 +157,10 @@ impl Setup {
 }
 
 /// The target the cells read, and the emulated devices holding it (if any).
-fn prepare_data(w: &Workload, ui: &dyn Reporter) -> Result<(Target, Vec<Zram>, Option<FuseDevice>)> {
+fn prepare_data(
+    w: &Workload,
+    ui: &dyn Reporter,
+) -> Result<(Target, Vec<Zram>, Option<FuseDevice>)> {
     match &w.device {
         Some(spec::Device::Zram(z)) => {
             let each = z.size.unwrap_or_else(|| z.needed_per_device(w.size));
@@ -197,8 +200,7 @@ fn prepare_data(w: &Workload, ui: &dyn Reporter) -> Result<(Target, Vec<Zram>, O
 fn devices_under_test(t: &Target) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for p in t.paths() {
-        let (maj, min, _) =
-            crate::probe::device::device_of_path(p).map_err(anyhow::Error::msg)?;
+        let (maj, min, _) = crate::probe::device::device_of_path(p).map_err(anyhow::Error::msg)?;
         let d = crate::probe::device::physical_disks(std::path::Path::new("/sys"), maj, min)
             .map_err(|e| anyhow::anyhow!("cannot find the disk that holds {}: {e}", p.display()))?;
         for n in d {
@@ -246,7 +248,8 @@ fn control_devices(
             bail!("read_ahead_kb: setting a device's read-ahead needs root (it writes /sys/block/DISK/queue/read_ahead_kb); run as root or leave it out");
         }
     }
-    let names = devices_under_test(t).context("the device cap and read_ahead_kb need the block devices under test")?;
+    let names = devices_under_test(t)
+        .context("the device cap and read_ahead_kb need the block devices under test")?;
     if names.iter().any(|n| n == "zram0") {
         bail!("the data is on zram0, which this harness never changes (no cap, no read-ahead); use --device zram for devices of its own");
     }

@@ -26,7 +26,12 @@ fn cell(spec: &str, threads: usize, keys: &str) -> Outcome {
         create_secs: None,
         stripe: None,
     };
-    let probes = ProbeSet::new(&[target.path.as_path()], None, Err("not in unit tests".into()), false);
+    let probes = ProbeSet::new(
+        &[target.path.as_path()],
+        None,
+        Err("not in unit tests".into()),
+        false,
+    );
     let spec = BackendSpec::parse(spec).unwrap();
     let cell = Cell {
         target: &target,

@@ -229,11 +229,9 @@ impl ReadRing {
 
         if cfg.fixed_file {
             let fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
-            ring.submitter()
-                .register_files(&fds)
-                .map_err(|e| {
-                    RingError::Unavailable(format!("IORING_REGISTER_FILES failed: {e}"))
-                })?;
+            ring.submitter().register_files(&fds).map_err(|e| {
+                RingError::Unavailable(format!("IORING_REGISTER_FILES failed: {e}"))
+            })?;
         }
         if cfg.fixed_buffers {
             let iovecs: Vec<libc::iovec> = (0..cfg.depth as usize)
@@ -325,9 +323,7 @@ impl ReadRing {
             (true, false) => opcode::ReadFixed::new(types::Fd(fd), buf, len, slot as u16)
                 .offset(offset)
                 .build(),
-            (false, true) => opcode::Read::new(fixed, buf, len)
-                .offset(offset)
-                .build(),
+            (false, true) => opcode::Read::new(fixed, buf, len).offset(offset).build(),
             (false, false) => opcode::Read::new(types::Fd(fd), buf, len)
                 .offset(offset)
                 .build(),
