@@ -398,7 +398,7 @@ impl HugePage {
     pub fn open(ctx: &OpenCtx, o: &HugepageOptions) -> Result<HugePage, OpenError> {
         let t = ctx.target;
         if let Some(s) = &t.stripe {
-            return Err(unavailable(&format!(
+            return Err(unavailable(format!(
                 "hugepage maps or loads one file; the data is striped over {} devices (count > 1), which it does not handle: use count=1",
                 s.devices.len()
             )));

@@ -88,8 +88,8 @@ mod tests {
             assert!(seen.insert((d, o)));
             per[d] = per[d].max(o + 4096);
         }
-        for d in 0..3 {
-            assert_eq!(per[d], s.bytes_on(d, size), "device {d}");
+        for (d, &bytes) in per.iter().enumerate() {
+            assert_eq!(bytes, s.bytes_on(d, size), "device {d}");
         }
         assert_eq!(per.iter().sum::<u64>(), size);
         assert_eq!(s.locate(8192 * 4 + 5), (1, 8192 + 5));
