@@ -258,7 +258,7 @@ mod tests {
             (z.count, z.stripe, z.cap.read_iops),
             (4, 256 << 10, Some(40000))
         );
-        assert_eq!(z.needed_per_device(10 << 20), 3 << 20);
+        assert_eq!(z.needed_per_device(10 << 20), 10 * (256 << 10));
         for bad in [
             "zram,count=0",
             "zram,count=x",
