@@ -24,13 +24,12 @@ mod table;
 
 use super::direct::{alignment, open_direct};
 use super::pread::{open_file, read_block, sync_file, write_block};
-use super::{consume, Backend, CacheCounters, OpError, OpenCtx, OpenError, Worker};
+use super::{consume, Backend, CacheCounters, Files, OpError, OpenCtx, OpenError, Worker};
+use crate::datafile::Target;
 use crate::spec::backend::BufferpoolOptions;
 use crate::spec::{SyncMethod, Touch};
 use crate::units;
 use pool::{Access, Pool, PoolError};
-use std::fs::File;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One worker's hit and miss counts, on its own cache line.
@@ -42,7 +41,7 @@ struct ThreadCounters {
 }
 
 pub struct Bufferpool {
-    path: PathBuf,
+    target: Target,
     block: usize,
     writes: bool,
     touch: Touch,
@@ -137,8 +136,9 @@ impl Bufferpool {
                 "writes: copied into the page's frame (dirty); dirty frames written back with pwrite(2) on eviction, the thread's own dirty frames at each sync before the sync's system call, the rest when the pool closes (untimed)".into(),
             );
         }
+        notes.extend(super::stripe_note(ctx.target));
         Ok(Bufferpool {
-            path,
+            target: ctx.target.clone(),
             block: block as usize,
             writes,
             touch: ctx.workload.touch,
@@ -151,7 +151,7 @@ impl Bufferpool {
 
 struct PoolWorker<'a> {
     pool: &'a Pool,
-    file: File,
+    files: Files,
     block: usize,
     touch: Touch,
     published: &'a ThreadCounters,
@@ -169,14 +169,17 @@ impl Backend for Bufferpool {
                 self.counters.len()
             ))
         })?;
-        let file = if self.writes {
-            open_file(&self.path, true, libc::O_DIRECT)?
-        } else {
-            open_direct(&self.path)?
-        };
+        let writes = self.writes;
+        let files = Files::open(&self.target, |p| {
+            if writes {
+                open_file(p, true, libc::O_DIRECT)
+            } else {
+                open_direct(p)
+            }
+        })?;
         Ok(Box::new(PoolWorker {
             pool: &self.pool,
-            file,
+            files,
             dirtied: Vec::new(),
             block: self.block,
             touch: self.touch,
@@ -202,7 +205,7 @@ impl Backend for Bufferpool {
         if !self.writes {
             return Ok(None);
         }
-        let file = open_file(&self.path, true, libc::O_DIRECT).map_err(|e| match e {
+        let file = open_file(self.target.path.as_path(), true, libc::O_DIRECT).map_err(|e| match e {
             super::OpenError::Unavailable(r) | super::OpenError::Failed(r) => r,
         })?;
         let block = self.block;
@@ -229,12 +232,18 @@ impl Worker for PoolWorker<'_> {
     #[inline]
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
         let block = self.block;
-        let (file, touch) = (&self.file, self.touch);
+        let (files, touch) = (&self.files, self.touch);
         let r = self.pool.with_page(
             offset / block as u64,
-            |frame| read_block(file, &mut frame[..block], offset),
+            |frame| {
+                let (file, at) = files.at(offset);
+                read_block(file, &mut frame[..block], at)
+            },
             |frame| consume(&frame[..block], offset, touch),
-            |old, bytes| write_block(file, &bytes[..block], old * block as u64),
+            |old, bytes| {
+                let (file, at) = files.at(old * block as u64);
+                write_block(file, &bytes[..block], at)
+            },
         );
         match r {
             Ok((fold, how)) => {
@@ -247,12 +256,15 @@ impl Worker for PoolWorker<'_> {
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), OpError> {
         let block = self.block;
-        let file = &self.file;
+        let files = &self.files;
         let page = offset / block as u64;
         let r = self.pool.write_page(
             page,
             |frame| frame[..block].copy_from_slice(data),
-            |old, bytes| write_block(file, &bytes[..block], old * block as u64),
+            |old, bytes| {
+                let (file, at) = files.at(old * block as u64);
+                write_block(file, &bytes[..block], at)
+            },
         );
         match r {
             Ok((how, newly_dirty)) => {
@@ -268,14 +280,16 @@ impl Worker for PoolWorker<'_> {
 
     fn sync(&mut self, method: SyncMethod) -> Result<(), OpError> {
         let block = self.block;
-        let file = &self.file;
+        let files = &self.files;
         for &page in &self.dirtied {
             self.pool.flush_page(page, |p, bytes| {
-                write_block(file, &bytes[..block], p * block as u64)
+                let (file, at) = files.at(p * block as u64);
+                write_block(file, &bytes[..block], at)
             })?;
         }
         self.dirtied.clear();
-        sync_file(&self.file, method)
+        // Writes have one file (striped targets are read-only).
+        sync_file(self.files.first(), method)
     }
 }
 

@@ -4,15 +4,15 @@
 //! assumed to be 4096.
 
 use super::pread::read_block;
-use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
+use super::{consume, Backend, Files, OpError, OpenCtx, OpenError, Worker};
+use crate::datafile::Target;
 use crate::spec::Touch;
 use crate::{sys, units};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::PathBuf;
 
 pub struct Direct {
-    path: PathBuf,
+    target: Target,
     block: usize,
     touch: Touch,
     mem_align: usize,
@@ -88,7 +88,7 @@ impl Direct {
         let block = ctx.workload.block;
         check_block(block, offset_align, source, &path).map_err(OpenError::Failed)?;
         Ok(Direct {
-            path,
+            target: ctx.target.clone(),
             block: block as usize,
             touch: ctx.workload.touch,
             mem_align,
@@ -154,7 +154,7 @@ pub fn open_direct(path: &std::path::Path) -> Result<File, OpenError> {
 }
 
 struct DirectWorker {
-    file: File,
+    files: Files,
     buf: sys::AlignedBuf,
     len: usize,
     touch: Touch,
@@ -163,15 +163,17 @@ struct DirectWorker {
 
 impl Backend for Direct {
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
-        let file = if self.writes {
-            super::pread::open_file(&self.path, true, libc::O_DIRECT)?
-        } else {
-            open_direct(&self.path)?
-        };
+        let files = Files::open(&self.target, |p| {
+            if self.writes {
+                super::pread::open_file(p, true, libc::O_DIRECT)
+            } else {
+                open_direct(p)
+            }
+        })?;
         let buf = sys::AlignedBuf::new(self.block, self.mem_align)
             .map_err(|e| OpenError::Failed(format!("cannot allocate an aligned buffer: {e}")))?;
         Ok(Box::new(DirectWorker {
-            file,
+            files,
             buf,
             len: self.block,
             touch: self.touch,
@@ -180,10 +182,12 @@ impl Backend for Direct {
     }
 
     fn notes(&self) -> Vec<String> {
-        vec![format!(
+        let mut n = vec![format!(
             "O_DIRECT: buffer aligned to {} B, offsets and sizes to {} B (from {})",
             self.mem_align, self.offset_align, self.source
-        )]
+        )];
+        n.extend(super::stripe_note(&self.target));
+        n
     }
 }
 
@@ -191,22 +195,27 @@ impl Worker for DirectWorker {
     #[inline]
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
         let buf = &mut self.buf[..self.len];
-        read_block(&self.file, buf, offset)?;
+        let (file, at) = self.files.at(offset);
+        read_block(file, buf, at)?;
         Ok(consume(buf, offset, self.touch))
     }
 
     /// O_DIRECT pwrite from an aligned buffer: `data` itself when it is aligned (the
     /// driver's page-aligned buffer usually is), else a copy in the worker's buffer.
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), OpError> {
+        let (file, at) = self.files.at(offset);
         if (data.as_ptr() as usize).is_multiple_of(self.mem_align) {
-            return super::pread::write_block(&self.file, data, offset);
+            return super::pread::write_block(file, data, at);
         }
         let buf = &mut self.buf[..data.len()];
         buf.copy_from_slice(data);
-        super::pread::write_block(&self.file, buf, offset)
+        super::pread::write_block(file, buf, at)
     }
 
     fn sync(&mut self, method: crate::spec::SyncMethod) -> Result<(), OpError> {
-        super::pread::sync_file(&self.file, method)
+        self.files
+            .all()
+            .iter()
+            .try_for_each(|f| super::pread::sync_file(f, method))
     }
 }

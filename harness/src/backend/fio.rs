@@ -293,8 +293,9 @@ fn stop_args(
     }
 }
 
-/// Translate a cell into a fio command line. `Err` is a reason to skip: the cell has no
-/// faithful fio translation.
+/// Translate a cell into a fio command line. `path` is fio's `filename`, escaped
+/// (`escape_filename`; several files joined with `:`). `Err` is a reason to skip: the
+/// cell has no faithful fio translation.
 pub fn plan(
     path: &str,
     size: u64,
@@ -311,7 +312,7 @@ pub fn plan(
         format!("--output={}", out_dir.join("fio.json").display()),
         "--thread".into(),
         "--group_reporting".into(),
-        format!("--filename={}", escape_filename(path)),
+        format!("--filename={path}"),
         // Never create or extend the file (it may be the user's); write only when the
         // workload writes (to a generated file, or with --allow-write).
         "--allow_file_create=0".into(),
@@ -699,14 +700,28 @@ fn prepare(
     let bin = fio_binary();
     let version = fio_version(&bin).map_err(skip)?;
     // fio runs in its scratch directory: give it an absolute path.
-    let abs = std::path::absolute(&target.path).unwrap_or_else(|_| target.path.clone());
-    let path = abs.to_str().ok_or_else(|| {
-        skip(format!(
-            "fio cannot be given the non-UTF-8 path {}",
-            target.path.display()
-        ))
-    })?;
+    // Several devices (a striped target): fio's multi-file `filename=a:b:c`.
+    let mut names = Vec::new();
+    for p in target.paths() {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let s = abs.to_str().ok_or_else(|| {
+            skip(format!(
+                "fio cannot be given the non-UTF-8 path {}",
+                p.display()
+            ))
+        })?;
+        names.push(escape_filename(s));
+    }
+    let joined = names.join(":");
+    let path = joined.as_str();
     let mut notes = vec![];
+    if let Some(s) = &target.stripe {
+        notes.push(format!(
+            "{} devices given to fio as filename=a:b:...: fio does not stripe one address space over them; it divides `size` evenly over the files (each read from its offset 0) and switches file after every I/O (file_service_type=roundrobin, its default), so it spreads the load over the devices as the {} stripe does, but its offsets are not faultline's",
+            s.devices.len(),
+            units::format_size(s.unit)
+        ));
+    }
     if o.direct {
         notes.push(check_direct(&target.path, w.block).map_err(skip)?);
     }

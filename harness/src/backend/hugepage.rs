@@ -397,6 +397,12 @@ fn anon_aligned(len: u64) -> Result<(memmap2::MmapMut, usize, usize), OpenError>
 impl HugePage {
     pub fn open(ctx: &OpenCtx, o: &HugepageOptions) -> Result<HugePage, OpenError> {
         let t = ctx.target;
+        if let Some(s) = &t.stripe {
+            return Err(unavailable(format!(
+                "hugepage maps or loads one file; the data is striped over {} devices (count > 1), which it does not handle: use count=1",
+                s.devices.len()
+            )));
+        }
         let len = usize::try_from(t.size)
             .map_err(|_| unavailable("the file is larger than the address space"))?;
         let file = t.open_read().map_err(|e| failed(format!("{e:#}")))?;

@@ -16,45 +16,30 @@ use memmap2::Advice;
 use std::fs::File;
 
 pub struct Mmap {
-    // Dropped before `map` and `_file`: unregister the range before it is unmapped and
+    /// One mapping per file or device the target is stored on (one unless striped).
+    parts: Vec<Part>,
+    stripe: crate::datafile::stripe::Stripe,
+    block: usize,
+    touch: Touch,
+    notes: Vec<String>,
+}
+
+/// One mapped file or device.
+struct Part {
+    // Dropped before `map` and `file`: unregister the range before it is unmapped and
     // its file closed.
     _sigbus: sys::sigbus::Registration,
     map: Map,
     /// The file: kept open for SIGBUS recovery (`sys::sigbus::restore` maps a page from
     /// it again), and open read-write for write workloads (fdatasync and friends).
     file: File,
-    block: usize,
-    touch: Touch,
-    notes: Vec<String>,
 }
 
 impl Mmap {
     pub fn open(ctx: &OpenCtx, o: &MmapOptions) -> Result<Mmap, OpenError> {
         let t = ctx.target;
         let writes = ctx.workload.op.writes();
-        let file = if writes {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&t.path)
-                .map_err(|e| {
-                    OpenError::Failed(format!("cannot open {} to write: {e}", t.path.display()))
-                })?
-        } else {
-            t.open_read()
-                .map_err(|e| OpenError::Failed(format!("{e:#}")))?
-        };
-        let len = usize::try_from(t.size).map_err(|_| {
-            OpenError::Unavailable("the file is larger than the address space".into())
-        })?;
-        // The mapping covers exactly the bytes the workload reads: never more than the
-        // file holds, so no access can fall past its end.
-        let map = if writes {
-            sys::write::SharedMap::new(&file, len, o.populate).map(Map::Rw)
-        } else {
-            sys::map_readonly(&file, len, o.populate).map(Map::Ro)
-        }
-        .map_err(|e| OpenError::Failed(format!("mmap of {} failed: {e}", t.path.display())))?;
+        let stripe = t.stripe_map();
         let mut notes = Vec::new();
         let advice = match o.advice {
             MmapAdvice::Normal => None,
@@ -68,50 +53,6 @@ impl Mmap {
                 Some((Advice::NoHugePage, "MADV_NOHUGEPAGE", libc::MADV_NOHUGEPAGE))
             }
         };
-        // A truncated file or a failing device raises SIGBUS on access: recover it as
-        // an error of this backend instead of a crash of the run (with the file, so a
-        // failed page can be mapped again when the run continues after errors).
-        // A writable mapping is not mapped again page by page (a restored page would be
-        // read-only): its SIGBUS is recovered as an error only.
-        let (ptr, n) = (map.bytes().as_ptr(), map.bytes().len());
-        let sigbus = match &map {
-            Map::Ro(_) => sys::sigbus::register_file(ptr, n, &file, advice.map_or(0, |a| a.2)),
-            Map::Rw(_) => sys::sigbus::register(ptr, n),
-        }
-        .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
-        if let Some((a, name, _)) = advice {
-            map.advise(a).map_err(|e| {
-                OpenError::Unavailable(format!(
-                    "madvise({name}) on {} failed: {e}",
-                    t.path.display()
-                ))
-            })?;
-            notes.push(format!("madvise({name}) applied to the whole mapping"));
-        }
-        if o.populate {
-            notes.push("mapped with MAP_POPULATE (the fill is not timed)".into());
-        }
-        if o.prefault {
-            // One read per page, in order: the faults (and any I/O) happen now, before
-            // the measured phase, as a program that pre-warms its mapping would do.
-            let page = sys::page_size();
-            let before = sys::sigbus::thread_hits();
-            let mut x = 0u8;
-            let bytes = map.bytes();
-            for i in (0..bytes.len()).step_by(page) {
-                x ^= bytes[i];
-            }
-            std::hint::black_box(x);
-            if sys::sigbus::thread_hits() != before {
-                return Err(OpenError::Failed(
-                    "SIGBUS while prefaulting the mapping: the file was truncated or the device failed a read".into(),
-                ));
-            }
-            notes.push(
-                "prefaulted: one byte of every page read before the run (not timed; see setup_ns)"
-                    .into(),
-            );
-        }
         if o.lock {
             if let Some(limit) = ctx.workload.page_cache_limit {
                 if t.size + t.size / 16 > limit {
@@ -122,26 +63,114 @@ impl Mmap {
                     )));
                 }
             }
-            map.lock().map_err(|e| {
-                OpenError::Unavailable(format!(
-                    "mlock of {} bytes failed: {e}; raise the locked-memory limit (ulimit -l) or run as root",
-                    len
-                ))
+        }
+        let mut parts = Vec::new();
+        for (d, path) in t.paths().into_iter().enumerate() {
+            let len = usize::try_from(stripe.bytes_on(d, t.size)).map_err(|_| {
+                OpenError::Unavailable("the file is larger than the address space".into())
             })?;
+            parts.push(map_part(path, len, writes, o, advice)?);
+        }
+        if let Some((_, name, _)) = advice {
+            notes.push(format!("madvise({name}) applied to the whole mapping"));
+        }
+        if o.populate {
+            notes.push("mapped with MAP_POPULATE (the fill is not timed)".into());
+        }
+        if o.prefault {
+            notes.push(
+                "prefaulted: one byte of every page read before the run (not timed; see setup_ns)"
+                    .into(),
+            );
+        }
+        if o.lock {
             notes.push("mlock(2) held the whole mapping in memory".into());
         }
         if writes {
             notes.push("mapped shared and writable (MAP_SHARED, PROT_WRITE): writes are stores into the mapping".into());
         }
+        notes.extend(super::stripe_note(t));
         Ok(Mmap {
-            _sigbus: sigbus,
-            map,
-            file,
+            parts,
+            stripe,
             block: ctx.workload.block as usize,
             touch: ctx.workload.touch,
             notes,
         })
     }
+}
+
+/// Map `len` bytes of `path` as the options ask: advice, SIGBUS recovery, prefault,
+/// mlock.
+fn map_part(
+    path: &std::path::Path,
+    len: usize,
+    writes: bool,
+    o: &MmapOptions,
+    advice: Option<(Advice, &str, i32)>,
+) -> Result<Part, OpenError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(writes)
+        .open(path)
+        .map_err(|e| {
+            let how = if writes { " to write" } else { "" };
+            OpenError::Failed(format!("cannot open {}{how}: {e}", path.display()))
+        })?;
+    // The mapping covers exactly the bytes the workload reads: never more than the
+    // file holds, so no access can fall past its end.
+    let map = if writes {
+        sys::write::SharedMap::new(&file, len, o.populate).map(Map::Rw)
+    } else {
+        sys::map_readonly(&file, len, o.populate).map(Map::Ro)
+    }
+    .map_err(|e| OpenError::Failed(format!("mmap of {} failed: {e}", path.display())))?;
+    // A truncated file or a failing device raises SIGBUS on access: recover it as
+    // an error of this backend instead of a crash of the run (with the file, so a
+    // failed page can be mapped again when the run continues after errors).
+    // A writable mapping is not mapped again page by page (a restored page would be
+    // read-only): its SIGBUS is recovered as an error only.
+    let (ptr, n) = (map.bytes().as_ptr(), map.bytes().len());
+    let sigbus = match &map {
+        Map::Ro(_) => sys::sigbus::register_file(ptr, n, &file, advice.map_or(0, |a| a.2)),
+        Map::Rw(_) => sys::sigbus::register(ptr, n),
+    }
+    .map_err(|e| OpenError::Failed(format!("cannot install the SIGBUS handler: {e}")))?;
+    if let Some((a, name, _)) = advice {
+        map.advise(a).map_err(|e| {
+            OpenError::Unavailable(format!("madvise({name}) on {} failed: {e}", path.display()))
+        })?;
+    }
+    if o.prefault {
+        // One read per page, in order: the faults (and any I/O) happen now, before
+        // the measured phase, as a program that pre-warms its mapping would do.
+        let page = sys::page_size();
+        let before = sys::sigbus::thread_hits();
+        let mut x = 0u8;
+        let bytes = map.bytes();
+        for i in (0..bytes.len()).step_by(page) {
+            x ^= bytes[i];
+        }
+        std::hint::black_box(x);
+        if sys::sigbus::thread_hits() != before {
+            return Err(OpenError::Failed(
+                "SIGBUS while prefaulting the mapping: the file was truncated or the device failed a read".into(),
+            ));
+        }
+    }
+    if o.lock {
+        map.lock().map_err(|e| {
+            OpenError::Unavailable(format!(
+                "mlock of {} bytes failed: {e}; raise the locked-memory limit (ulimit -l) or run as root",
+                len
+            ))
+        })?;
+    }
+    Ok(Part {
+        _sigbus: sigbus,
+        map,
+        file,
+    })
 }
 
 /// The mapping: read-only for read workloads, shared and writable for write workloads.
@@ -210,12 +239,24 @@ impl Worker for MmapWriteWorker<'_> {
 
 impl Backend for Mmap {
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
-        let reader = MemoryWorker::new(self.map.bytes(), self.block, self.touch);
-        match &self.map {
+        if self.parts.len() > 1 {
+            // Striped (read workloads only: the workload check refuses writes).
+            return Ok(Box::new(super::StripedMemoryWorker {
+                parts: self
+                    .parts
+                    .iter()
+                    .map(|p| MemoryWorker::new(p.map.bytes(), self.block, self.touch))
+                    .collect(),
+                stripe: self.stripe,
+            }));
+        }
+        let p = &self.parts[0];
+        let reader = MemoryWorker::new(p.map.bytes(), self.block, self.touch);
+        match &p.map {
             Map::Rw(map) => Ok(Box::new(MmapWriteWorker {
                 reader,
                 map,
-                file: &self.file,
+                file: &p.file,
             })),
             Map::Ro(_) => Ok(Box::new(reader)),
         }

@@ -233,6 +233,64 @@ pub fn preflight(spec: &BackendSpec, target: &Target, w: &Workload) -> Result<()
     }
 }
 
+/// A worker's descriptors of the target: one per file or device it is stored on, with
+/// the stripe map from logical offsets to (device, device offset). One device: the
+/// map is the identity behind one predictable branch.
+pub struct Files {
+    files: Vec<std::fs::File>,
+    stripe: crate::datafile::stripe::Stripe,
+}
+
+impl Files {
+    /// Open every part of `target` with `open`.
+    pub fn open(
+        target: &Target,
+        mut open: impl FnMut(&std::path::Path) -> Result<std::fs::File, OpenError>,
+    ) -> Result<Files, OpenError> {
+        let files = target
+            .paths()
+            .into_iter()
+            .map(&mut open)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Files {
+            files,
+            stripe: target.stripe_map(),
+        })
+    }
+
+    /// The descriptor and device offset of logical offset `off`.
+    #[inline(always)]
+    pub fn at(&self, off: u64) -> (&std::fs::File, u64) {
+        let (d, o) = self.stripe.locate(off);
+        (&self.files[d], o)
+    }
+
+    /// The first (with one device: the only) descriptor.
+    pub fn first(&self) -> &std::fs::File {
+        &self.files[0]
+    }
+
+    pub fn all(&self) -> &[std::fs::File] {
+        &self.files
+    }
+}
+
+/// The note of a striped target, for backends' notes.
+pub fn stripe_note(target: &Target) -> Option<String> {
+    target.stripe.as_ref().map(|s| {
+        format!(
+            "striped over {} devices ({}) in units of {}: one descriptor or mapping per device",
+            s.devices.len(),
+            s.devices
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::units::format_size(s.unit)
+        )
+    })
+}
+
 /// A worker that reads blocks straight from memory: a file mapping (`mmap`, `hugepage`
 /// thp) or a region the data was loaded into. For a file mapping registered for SIGBUS
 /// recovery (`sys::sigbus`), a SIGBUS during the read becomes this operation's error
@@ -257,10 +315,12 @@ impl<'a> MemoryWorker<'a> {
     }
 }
 
-impl Worker for MemoryWorker<'_> {
+impl MemoryWorker<'_> {
+    /// Read the block at `at` in this mapping, verified as the block at logical offset
+    /// `offset` (the same with one device; a stripe's mapping holds other offsets).
     #[inline(always)]
-    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
-        let start = offset as usize;
+    pub fn read_mapped(&mut self, at: u64, offset: u64) -> Result<u64, OpError> {
+        let start = at as usize;
         let block = self
             .data
             .get(start..start + self.block)
@@ -268,9 +328,30 @@ impl Worker for MemoryWorker<'_> {
         let fold = consume(block, offset, self.touch);
         if crate::sys::sigbus::thread_hits() != self.sigbus_seen {
             self.sigbus_seen = crate::sys::sigbus::thread_hits();
-            return Err(sigbus_error(self.data, offset));
+            return Err(sigbus_error(self.data, at));
         }
         Ok(fold)
+    }
+}
+
+impl Worker for MemoryWorker<'_> {
+    #[inline(always)]
+    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
+        self.read_mapped(offset, offset)
+    }
+}
+
+/// A worker reading from one mapping per device of a striped target.
+pub struct StripedMemoryWorker<'a> {
+    pub parts: Vec<MemoryWorker<'a>>,
+    pub stripe: crate::datafile::stripe::Stripe,
+}
+
+impl Worker for StripedMemoryWorker<'_> {
+    #[inline(always)]
+    fn read(&mut self, offset: u64) -> Result<u64, OpError> {
+        let (d, at) = self.stripe.locate(offset);
+        self.parts[d].read_mapped(at, offset)
     }
 }
 

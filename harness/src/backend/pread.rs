@@ -2,14 +2,14 @@
 //! copies one block into the thread's own buffer. A write workload's writes are
 //! buffered pwrite(2), its syncs fdatasync, fsync or sync_file_range of the file.
 
-use super::{consume, Backend, OpError, OpenCtx, OpenError, Worker};
+use super::{consume, Backend, Files, OpError, OpenCtx, OpenError, Worker};
+use crate::datafile::Target;
 use crate::spec::{SyncMethod, Touch};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 
 pub struct Pread {
-    path: PathBuf,
+    target: Target,
     block: usize,
     touch: Touch,
     writes: bool,
@@ -21,7 +21,7 @@ impl Pread {
         // Fail before the run if the file cannot be opened at all.
         open_file(&ctx.target.path, writes, 0)?;
         Ok(Pread {
-            path: ctx.target.path.clone(),
+            target: ctx.target.clone(),
             block: ctx.workload.block as usize,
             touch: ctx.workload.touch,
             writes,
@@ -30,7 +30,7 @@ impl Pread {
 }
 
 struct PreadWorker {
-    file: File,
+    files: Files,
     /// Page-aligned, as fio's buffers are: a block copied into a buffer that straddles
     /// pages touches one page more.
     buf: crate::sys::AlignedBuf,
@@ -39,11 +39,15 @@ struct PreadWorker {
 }
 
 impl Backend for Pread {
+    fn notes(&self) -> Vec<String> {
+        super::stripe_note(&self.target).into_iter().collect()
+    }
+
     fn worker(&self, _index: usize) -> Result<Box<dyn Worker + '_>, OpenError> {
         // One descriptor per thread, as fio's jobs have: threads then share no struct file.
-        let file = open_file(&self.path, self.writes, 0)?;
+        let files = Files::open(&self.target, |p| open_file(p, self.writes, 0))?;
         Ok(Box::new(PreadWorker {
-            file,
+            files,
             buf: crate::sys::AlignedBuf::new(self.block, crate::sys::page_size())
                 .map_err(|e| OpenError::Failed(format!("cannot allocate a buffer: {e}")))?,
             len: self.block,
@@ -56,22 +60,21 @@ impl Worker for PreadWorker {
     #[inline]
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
         let buf = &mut self.buf[..self.len];
-        read_block(&self.file, buf, offset)?;
+        let (file, at) = self.files.at(offset);
+        read_block(file, buf, at)?;
         Ok(consume(buf, offset, self.touch))
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), OpError> {
-        write_block(self.file(), data, offset)
+        let (file, at) = self.files.at(offset);
+        write_block(file, data, at)
     }
 
     fn sync(&mut self, method: SyncMethod) -> Result<(), OpError> {
-        sync_file(self.file(), method)
-    }
-}
-
-impl PreadWorker {
-    fn file(&self) -> &File {
-        &self.file
+        self.files
+            .all()
+            .iter()
+            .try_for_each(|f| sync_file(f, method))
     }
 }
 

@@ -42,6 +42,7 @@ use std::sync::Mutex;
 pub struct Uring {
     /// One ring per worker thread, set up by `open` and taken by `worker(i)`.
     rings: Mutex<Vec<Option<ReadRing>>>,
+    stripe: crate::datafile::stripe::Stripe,
     cfg: RingConfig,
     batch: u32,
     touch: Touch,
@@ -111,9 +112,17 @@ impl Uring {
         // instead of failing a worker. Each thread has its own descriptor.
         let mut rings = Vec::with_capacity(ctx.threads);
         for _ in 0..ctx.threads {
-            let file = open_file(&path, o.direct, writes)?;
-            rings.push(Some(ReadRing::new(file, &cfg).map_err(ring_error)?));
+            // One descriptor per device of a striped target (one otherwise; a write
+            // workload has one: striped targets are read-only).
+            let files = ctx
+                .target
+                .paths()
+                .into_iter()
+                .map(|p| open_file(p, o.direct, writes))
+                .collect::<Result<Vec<_>, _>>()?;
+            rings.push(Some(ReadRing::new_multi(files, &cfg).map_err(ring_error)?));
         }
+        notes.extend(super::stripe_note(ctx.target));
         let what = if writes {
             "operations (reads and writes)"
         } else {
@@ -153,6 +162,7 @@ impl Uring {
             );
         }
         Ok(Uring {
+            stripe: ctx.target.stripe_map(),
             rings: Mutex::new(rings),
             cfg,
             batch: o.batch,
@@ -176,6 +186,7 @@ impl Backend for Uring {
         let depth = ring.depth();
         Ok(Box::new(UringWorker {
             ring,
+            stripe: self.stripe,
             free: (0..depth).rev().collect(),
             offsets: vec![0; depth].into_boxed_slice(),
             started: vec![0; depth].into_boxed_slice(),
@@ -207,6 +218,7 @@ const FREE: u64 = u64::MAX;
 
 struct UringWorker {
     ring: ReadRing,
+    stripe: crate::datafile::stripe::Stripe,
     /// Slots with no read in flight (a stack; allocated once with room for all).
     free: Vec<usize>,
     /// Per slot: the offset its read is for, and when it was queued (raw clock ticks of
@@ -385,7 +397,8 @@ impl UringWorker {
                     break;
                 }
                 let off = drv.next_offset();
-                self.ring.queue_read(slot, off).map_err(OpError)?;
+                let (dev, at) = self.stripe.locate(off);
+                self.ring.queue_read_on(slot, dev, at).map_err(OpError)?;
                 self.free.pop();
                 self.offsets[slot] = off;
                 self.started[slot] = drv.clock().raw();
@@ -458,7 +471,8 @@ impl Worker for UringWorker {
             .free
             .last()
             .ok_or_else(|| OpError("no free io_uring slot".into()))?;
-        self.ring.queue_read(slot, offset).map_err(OpError)?;
+        let (dev, at) = self.stripe.locate(offset);
+        self.ring.queue_read_on(slot, dev, at).map_err(OpError)?;
         self.ring
             .submit_and_wait(1)
             .map_err(|e| OpError(format!("io_uring submit failed: {e}")))?;

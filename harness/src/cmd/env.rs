@@ -272,7 +272,7 @@ fn disk_line(d: &crate::env::DiskInfo) -> String {
 /// Try every probe once on this thread and say which counters work.
 fn describe_probes(path: &Path) -> String {
     let tlb = crate::probe::tlb::check();
-    let probes = crate::probe::ProbeSet::new(path, None, tlb, true);
+    let probes = crate::probe::ProbeSet::new(&[path], None, tlb, true);
     let me = std::sync::Arc::new(crate::probe::ThreadProbes::open(&probes.thread_cfg));
     let (c, r) = probes.read(std::slice::from_ref(&me));
     let mut out =

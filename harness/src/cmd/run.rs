@@ -50,6 +50,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     for n in crate::probe::dirty_throttle::clean_stale() {
         eprintln!("note: {n}");
     }
+    // zram devices, blkio cgroups and read-ahead a killed faultline left changed.
+    for n in crate::env::devstate::clean_stale() {
+        eprintln!("note: {n}");
+    }
     let w = workload(args)?;
     let ui = ui::reporter(args.quiet);
     let started_at = record::now_rfc3339();

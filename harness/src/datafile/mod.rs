@@ -3,6 +3,7 @@
 //! user names, opened read-only with verification off.
 
 pub mod page;
+pub mod stripe;
 pub mod written;
 
 use crate::spec::Workload;
@@ -30,6 +31,10 @@ pub struct Target {
     pub created: bool,
     /// Seconds spent creating it, when it was created.
     pub create_secs: Option<f64>,
+    /// Striped over several devices (`--device zram:...,count=N`); `path` is then the
+    /// first of them. None for one file or device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe: Option<stripe::Striping>,
 }
 
 /// Where the target comes from; in run.json as `generated`, `file`, `block_device` or
@@ -74,6 +79,22 @@ impl Target {
 
     pub fn open_read(&self) -> Result<File> {
         File::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))
+    }
+
+    /// Every file or device the target is stored on (one unless striped).
+    pub fn paths(&self) -> Vec<&Path> {
+        match &self.stripe {
+            Some(s) => s.devices.iter().map(PathBuf::as_path).collect(),
+            None => vec![self.path.as_path()],
+        }
+    }
+
+    /// The map from logical offsets to (device, device offset).
+    pub fn stripe_map(&self) -> stripe::Stripe {
+        match &self.stripe {
+            Some(s) => stripe::Stripe::new(s.devices.len(), s.unit),
+            None => stripe::Stripe::SINGLE,
+        }
     }
 }
 
@@ -191,6 +212,7 @@ fn user_target(path: &Path, w: &Workload) -> Result<Target> {
         verify_tag: None,
         created: false,
         create_secs: None,
+        stripe: None,
     })
 }
 
@@ -253,6 +275,7 @@ fn generated_target(w: &Workload, ui: &dyn Reporter) -> Result<Target> {
             verify_tag: Some(tag),
             created: false,
             create_secs: None,
+            stripe: None,
         });
     }
     let t0 = Instant::now();
@@ -268,6 +291,7 @@ fn generated_target(w: &Workload, ui: &dyn Reporter) -> Result<Target> {
         verify_tag: Some(tag),
         created: true,
         create_secs: Some(t0.elapsed().as_secs_f64()),
+        stripe: None,
     })
 }
 
@@ -367,6 +391,50 @@ pub fn fill_device(path: &Path, size: u64, seed: u64, ui: &dyn Reporter) -> Resu
         verify_tag: Some(tag),
         created: true,
         create_secs: Some(t0.elapsed().as_secs_f64()),
+        stripe: None,
+    })
+}
+
+/// Fill `devices` (zram devices this run created) with the pattern of `size` logical
+/// bytes striped over them in units of `unit` bytes: each device holds its stripes,
+/// each page with the header of its logical page.
+pub fn fill_striped(
+    devices: &[PathBuf],
+    unit: u64,
+    size: u64,
+    seed: u64,
+    ui: &dyn Reporter,
+) -> Result<Target> {
+    let tag = page::file_tag(seed);
+    let t0 = Instant::now();
+    let map = stripe::Stripe::new(devices.len(), unit);
+    let n = devices.len() as u64;
+    for (d, path) in devices.iter().enumerate() {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {} for writing", path.display()))?;
+        let bytes = map.bytes_on(d, size);
+        fill(&file, path, bytes, "the striped data", ui, |off, buf| {
+            for (i, pg) in buf.chunks_mut(page::PAGE).enumerate() {
+                let o = off + (i * page::PAGE) as u64;
+                let logical = ((o / unit) * n + d as u64) * unit + o % unit;
+                page::fill_page(pg, logical / page::PAGE as u64, tag);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(Target {
+        path: devices[0].clone(),
+        size,
+        origin: Origin::Zram,
+        verify_tag: Some(tag),
+        created: true,
+        create_secs: Some(t0.elapsed().as_secs_f64()),
+        stripe: Some(stripe::Striping {
+            devices: devices.to_vec(),
+            unit,
+        }),
     })
 }
 
@@ -380,6 +448,7 @@ pub fn fuse_target(dev: &crate::env::fuse::FuseDevice, size: u64, seed: u64) -> 
         verify_tag: Some(page::file_tag(seed)),
         created: true,
         create_secs: None,
+        stripe: None,
     }
 }
 
@@ -520,22 +589,33 @@ fn write_error(e: std::io::Error, path: &Path) -> anyhow::Error {
 
 /// Drop the target's cached pages (posix_fadvise DONTNEED): the default cold start.
 pub fn drop_cache(t: &Target) -> Result<()> {
-    let f = t.open_read()?;
-    sys::drop_file_cache(&f)
-        .with_context(|| format!("cannot drop the page cache of {}", t.path.display()))
+    for p in t.paths() {
+        let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+        sys::drop_file_cache(&f)
+            .with_context(|| format!("cannot drop the page cache of {}", p.display()))?;
+    }
+    Ok(())
 }
 
 /// Read the target once through the page cache: a warm start. On a device that fails
 /// reads (EIO), a chunk that fails is read page by page and its failing pages are left
 /// out of the cache.
 pub fn warm_cache(t: &Target) -> Result<()> {
-    let f = t.open_read()?;
+    let map = t.stripe_map();
+    for (d, p) in t.paths().into_iter().enumerate() {
+        warm_one(p, map.bytes_on(d, t.size))?;
+    }
+    Ok(())
+}
+
+fn warm_one(path: &Path, size: u64) -> Result<()> {
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let _ = sys::fadvise(&f, 0, 0, libc::POSIX_FADV_SEQUENTIAL);
     let mut buf = vec![0u8; 1 << 20];
     let mut off = 0u64;
-    let what = || format!("cannot read {} to warm the cache", t.path.display());
-    while off < t.size {
-        let n = (buf.len() as u64).min(t.size - off) as usize;
+    let what = || format!("cannot read {} to warm the cache", path.display());
+    while off < size {
+        let n = (buf.len() as u64).min(size - off) as usize;
         match f.read_exact_at(&mut buf[..n], off) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EIO) => {

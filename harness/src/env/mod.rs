@@ -1,9 +1,12 @@
 //! The environment record: what machine, kernel, file system and device a result
 //! comes from. A fact that cannot be read is null, with the reason in `reasons`.
 
+pub mod blkio;
 pub mod cgroup;
+pub mod devstate;
 pub mod fuse;
 pub mod provenance;
+pub mod readahead;
 pub mod zram;
 
 use crate::sys;
@@ -81,9 +84,56 @@ pub struct Environment {
     pub git_revision: Option<String>,
     #[serde(default)]
     pub git_dirty: Option<bool>,
+    /// The devices under test when the run striped, capped or set read-ahead on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_control: Option<DeviceControl>,
     /// Why a field above is null.
     #[serde(default)]
     pub reasons: BTreeMap<String, String>,
+}
+
+/// What the run set on the devices under test (all of it restored afterwards). The
+/// read-ahead in effect is each disk's `read_ahead_kb` in `disks`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceControl {
+    /// The devices under test (sysfs names), in stripe order.
+    pub devices: Vec<String>,
+    /// Stripe unit in bytes when the data is striped over `devices`.
+    pub stripe_unit: Option<u64>,
+    /// The blkio throttle of each device (empty: not capped).
+    #[serde(default)]
+    pub cap: Vec<blkio::CappedDevice>,
+    /// The blkio cgroup the harness (and fio) ran in, and its rules as the kernel
+    /// showed them after they were set.
+    pub cap_cgroup: Option<String>,
+    #[serde(default)]
+    pub cap_rules: Vec<String>,
+    /// read_ahead_kb set for the run, and each device's value before it.
+    pub read_ahead_kb: Option<u64>,
+    #[serde(default)]
+    pub read_ahead_kb_before: BTreeMap<String, u64>,
+}
+
+impl DeviceControl {
+    /// One line per thing set, for the run's header.
+    pub fn notes(&self) -> Vec<String> {
+        let mut n = Vec::new();
+        if let Some(c) = self.cap.first() {
+            n.push(format!(
+                "device cap {} on {} (blkio cgroup {}, removed afterwards)",
+                c.cap.to_spec_string(),
+                self.devices.join(", "),
+                self.cap_cgroup.as_deref().unwrap_or("?")
+            ));
+        }
+        if let Some(kb) = self.read_ahead_kb {
+            n.push(format!(
+                "read_ahead_kb {kb} on {} (restored afterwards)",
+                self.devices.join(", ")
+            ));
+        }
+        n
+    }
 }
 
 impl Environment {

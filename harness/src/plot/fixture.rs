@@ -54,6 +54,7 @@ pub fn record(with_counters: bool) -> RunRecord {
             verify_tag: Some(1),
             created: false,
             create_secs: None,
+            stripe: None,
         },
         backends,
         process: Vec::new(),

@@ -33,6 +33,9 @@ pub struct Counters {
     pub device_read_ios: Option<u64>,
     /// Time the device had I/O in flight (io_ticks), ns; utilisation = busy / elapsed.
     pub device_busy_ns: Option<u64>,
+    /// device_read_bytes and device_read_ios of each disk (sysfs name) they sum.
+    pub device_read_bytes_by_disk: Option<BTreeMap<String, u64>>,
+    pub device_read_ios_by_disk: Option<BTreeMap<String, u64>>,
     /// device_read_bytes / bytes the application read.
     pub read_amplification: Option<f64>,
     /// Page cache size at the end of the interval (system-wide, /proc/meminfo Cached).
@@ -74,6 +77,8 @@ pub enum CounterId {
     DeviceWriteBytes,
     DeviceReadIos,
     DeviceBusyNs,
+    DeviceReadBytesByDisk,
+    DeviceReadIosByDisk,
     ReadAmplification,
     PageCacheBytesEnd,
     CgroupPageCacheBytesEnd,
@@ -91,7 +96,7 @@ pub enum CounterId {
 
 impl CounterId {
     /// Every counter, in the field order of `Counters`.
-    pub const ALL: [CounterId; 23] = [
+    pub const ALL: [CounterId; 25] = [
         CounterId::MinorFaults,
         CounterId::MajorFaults,
         CounterId::FaultOps,
@@ -102,6 +107,8 @@ impl CounterId {
         CounterId::DeviceWriteBytes,
         CounterId::DeviceReadIos,
         CounterId::DeviceBusyNs,
+        CounterId::DeviceReadBytesByDisk,
+        CounterId::DeviceReadIosByDisk,
         CounterId::ReadAmplification,
         CounterId::PageCacheBytesEnd,
         CounterId::CgroupPageCacheBytesEnd,
@@ -130,6 +137,8 @@ impl CounterId {
             CounterId::DeviceWriteBytes => "device_write_bytes",
             CounterId::DeviceReadIos => "device_read_ios",
             CounterId::DeviceBusyNs => "device_busy_ns",
+            CounterId::DeviceReadBytesByDisk => "device_read_bytes_by_disk",
+            CounterId::DeviceReadIosByDisk => "device_read_ios_by_disk",
             CounterId::ReadAmplification => "read_amplification",
             CounterId::PageCacheBytesEnd => "page_cache_bytes_end",
             CounterId::CgroupPageCacheBytesEnd => "cgroup_page_cache_bytes_end",
@@ -210,6 +219,8 @@ impl Counters {
             CounterId::DeviceWriteBytes => count(self.device_write_bytes),
             CounterId::DeviceReadIos => count(self.device_read_ios),
             CounterId::DeviceBusyNs => count(self.device_busy_ns),
+            CounterId::DeviceReadBytesByDisk => by_name(&self.device_read_bytes_by_disk),
+            CounterId::DeviceReadIosByDisk => by_name(&self.device_read_ios_by_disk),
             CounterId::ReadAmplification => self.read_amplification.map(CounterValue::Ratio),
             CounterId::PageCacheBytesEnd => count(self.page_cache_bytes_end),
             CounterId::CgroupPageCacheBytesEnd => count(self.cgroup_page_cache_bytes_end),
@@ -246,6 +257,8 @@ mod tests {
             read_amplification: Some(1.5),
             tlb_flush_process: Some([("remote_shootdown".to_string(), 7)].into()),
             vmstat: Some([("pgmajfault".to_string(), 9)].into()),
+            device_read_bytes_by_disk: Some([("zram1".to_string(), 4096)].into()),
+            device_read_ios_by_disk: Some([("zram1".to_string(), 1)].into()),
             ..Default::default()
         };
         let fields = [

@@ -10,10 +10,20 @@ pub struct Disk {
 }
 
 impl Disk {
-    pub fn new(target: &Path) -> Disk {
-        let disks = device::device_of_path(target)
-            .and_then(|(maj, min, _)| device::physical_disks(Path::new("/sys"), maj, min));
-        Disk { disks }
+    /// The disks behind every part of the target (several for a striped target).
+    pub fn new(targets: &[&Path]) -> Disk {
+        let mut all = std::collections::BTreeSet::new();
+        for t in targets {
+            match device::device_of_path(t)
+                .and_then(|(maj, min, _)| device::physical_disks(Path::new("/sys"), maj, min))
+            {
+                Ok(d) => all.extend(d),
+                Err(e) => return Disk { disks: Err(e) },
+            }
+        }
+        Disk {
+            disks: Ok(all.into_iter().collect()),
+        }
     }
 
     pub fn disks(&self) -> Result<&[String], &str> {
@@ -21,11 +31,13 @@ impl Disk {
     }
 }
 
-const FIELDS: [CounterId; 4] = [
+const FIELDS: [CounterId; 6] = [
     CounterId::DeviceReadBytes,
     CounterId::DeviceWriteBytes,
     CounterId::DeviceReadIos,
     CounterId::DeviceBusyNs,
+    CounterId::DeviceReadBytesByDisk,
+    CounterId::DeviceReadIosByDisk,
 ];
 
 impl Probe for Disk {
@@ -40,6 +52,8 @@ impl Probe for Disk {
             }
         };
         let mut sum = parse::DiskStat::default();
+        let mut bytes = std::collections::BTreeMap::new();
+        let mut ios = std::collections::BTreeMap::new();
         for d in disks {
             let p = format!("/sys/block/{d}/stat");
             match std::fs::read_to_string(&p)
@@ -47,6 +61,8 @@ impl Probe for Disk {
                 .and_then(|t| parse::parse_block_stat(&t))
             {
                 Ok(s) => {
+                    bytes.insert(d.clone(), s.read_bytes());
+                    ios.insert(d.clone(), s.read_ios);
                     sum.read_sectors += s.read_sectors;
                     sum.write_sectors += s.write_sectors;
                     sum.read_ios += s.read_ios;
@@ -64,5 +80,7 @@ impl Probe for Disk {
         c.device_write_bytes = Some(sum.write_bytes());
         c.device_read_ios = Some(sum.read_ios);
         c.device_busy_ns = Some(sum.io_ticks_ms * 1_000_000);
+        c.device_read_bytes_by_disk = Some(bytes);
+        c.device_read_ios_by_disk = Some(ios);
     }
 }

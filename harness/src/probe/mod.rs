@@ -56,7 +56,7 @@ pub struct ProbeSet {
 
 impl ProbeSet {
     pub fn new(
-        target: &std::path::Path,
+        target: &[&std::path::Path],
         cgroup_stat: Option<(std::path::PathBuf, parse::CgroupVersion)>,
         tlb: Result<tlb::TlbTracepoint, String>,
         faults: bool,
@@ -130,6 +130,14 @@ pub fn delta(prev: &Counters, cur: &Counters, app_bytes: u64) -> Counters {
         device_write_bytes: sub(prev.device_write_bytes, cur.device_write_bytes),
         device_read_ios: sub(prev.device_read_ios, cur.device_read_ios),
         device_busy_ns: sub(prev.device_busy_ns, cur.device_busy_ns),
+        device_read_bytes_by_disk: sub_map(
+            &prev.device_read_bytes_by_disk,
+            &cur.device_read_bytes_by_disk,
+        ),
+        device_read_ios_by_disk: sub_map(
+            &prev.device_read_ios_by_disk,
+            &cur.device_read_ios_by_disk,
+        ),
         read_amplification: match device_read_bytes {
             Some(d) if app_bytes > 0 => Some(d as f64 / app_bytes as f64),
             _ => None,

@@ -419,6 +419,7 @@ pub(crate) mod tests {
                 verify_tag: Some(1),
                 created: false,
                 create_secs: None,
+                stripe: None,
             },
             backends: vec![b, skipped],
             process: vec![],

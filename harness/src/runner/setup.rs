@@ -4,8 +4,10 @@
 
 use super::cell;
 use crate::datafile::{self, Target};
+use crate::env::blkio::{BlkioCgroup, CappedDevice};
 use crate::env::cgroup::MemCgroup;
 use crate::env::fuse::FuseDevice;
+use crate::env::readahead::ReadAhead;
 use crate::env::zram::Zram;
 use crate::env::Environment;
 use crate::probe::{self, ProbeSet};
@@ -24,9 +26,13 @@ pub struct Setup {
     /// The TLB tracepoint as found at setup (each cell opens it unless turned off).
     tlb: Result<probe::tlb::TlbTracepoint, String>,
     cgroup: Option<MemCgroup>,
-    // Dropped last: tracefs unmounted and the emulated device removed after the cells.
+    // Before the devices: the harness leaves the blkio cgroup of the device cap (which
+    // is removed), and read-ahead is restored.
+    _blkio: Option<BlkioCgroup>,
+    _readahead: Option<ReadAhead>,
+    // Dropped last: tracefs unmounted and the emulated devices removed after the cells.
     _tracefs: Option<probe::tlb::TracefsMount>,
-    _zram: Option<Zram>,
+    _zram: Vec<Zram>,
     /// The fault-injecting FUSE device (unmounted when the setup is dropped).
     pub fuse: Option<FuseDevice>,
 }
@@ -41,8 +47,15 @@ impl Setup {
         for spec in &w.backends {
             crate::backend::preflight(spec, &target, &w).map_err(anyhow::Error::msg)?;
         }
-        let env = Environment::collect(&target.path);
+        let (readahead, blkio, control) = control_devices(&w, &target)?;
+        let mut env = Environment::collect(&target.path);
+        add_devices(&mut env, &target, control);
         ui.header(&header(&w, &target, &env));
+        if let Some(c) = &env.device_control {
+            for n in c.notes() {
+                ui.note(&n);
+            }
+        }
         let cgroup = control_memory(&w, &env)?;
         if let Some(cg) = &cgroup {
             ui.note(&format!(
@@ -59,7 +72,7 @@ impl Setup {
         let memory_stat = cgroup
             .as_ref()
             .map(|c| (c.path().join("memory.stat"), c.version));
-        let mut probes = ProbeSet::new(&target.path, memory_stat, tlb.clone(), true);
+        let mut probes = ProbeSet::new(&target.paths(), memory_stat, tlb.clone(), true);
         if w.op.writes() {
             probes.throttle = match probe::tlb::root() {
                 Some(root) => {
@@ -79,6 +92,8 @@ impl Setup {
             probes,
             tlb,
             cgroup,
+            _blkio: blkio,
+            _readahead: readahead,
             _tracefs: tracefs,
             _zram: zram,
             fuse,
@@ -153,16 +168,29 @@ impl Setup {
     }
 }
 
-/// The target the cells read, and the emulated device holding it (if any).
+/// The target the cells read, and the emulated devices holding it (if any).
 fn prepare_data(
     w: &Workload,
     ui: &dyn Reporter,
-) -> Result<(Target, Option<Zram>, Option<FuseDevice>)> {
+) -> Result<(Target, Vec<Zram>, Option<FuseDevice>)> {
     match &w.device {
-        Some(spec::Device::Zram { size }) => {
-            let z = Zram::create(size.unwrap_or(w.size))?;
-            let t = datafile::fill_device(&z.dev, w.size, w.seed, ui)?;
-            Ok((t, Some(z), None))
+        Some(spec::Device::Zram(z)) => {
+            let each = z.size.unwrap_or_else(|| z.needed_per_device(w.size));
+            let devs = Zram::create_set(z.count, each)?;
+            let t = if devs.len() == 1 {
+                datafile::fill_device(&devs[0].dev, w.size, w.seed, ui)?
+            } else {
+                let paths: Vec<_> = devs.iter().map(|d| d.dev.clone()).collect();
+                ui.note(&format!(
+                    "{} zram devices of {} each ({}), striped in units of {}",
+                    devs.len(),
+                    units::format_size(each),
+                    devs.iter().map(Zram::name).collect::<Vec<_>>().join(", "),
+                    units::format_size(z.stripe)
+                ));
+                datafile::fill_striped(&paths, z.stripe, w.size, w.seed, ui)?
+            };
+            Ok((t, devs, None))
         }
         Some(spec::Device::Fuse(f)) => {
             let size = f.size.unwrap_or(w.size);
@@ -173,10 +201,128 @@ fn prepare_data(
                 dev.mountpoint.display()
             ));
             let t = datafile::fuse_target(&dev, w.size, w.seed);
-            Ok((t, None, Some(dev)))
+            Ok((t, Vec::new(), Some(dev)))
         }
-        None => Ok((datafile::prepare(w, ui)?, None, None)),
+        None => Ok((datafile::prepare(w, ui)?, Vec::new(), None)),
     }
+}
+
+/// The devices under test as sysfs disk names: the zram devices, or the physical disks
+/// behind the data file.
+fn devices_under_test(t: &Target) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for p in t.paths() {
+        let (maj, min, _) = crate::probe::device::device_of_path(p).map_err(anyhow::Error::msg)?;
+        let d = crate::probe::device::physical_disks(std::path::Path::new("/sys"), maj, min)
+            .map_err(|e| anyhow::anyhow!("cannot find the disk that holds {}: {e}", p.display()))?;
+        for n in d {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `MAJ:MIN` of a sysfs disk (/sys/block/NAME/dev).
+fn disk_numbers(name: &str) -> Result<(u32, u32)> {
+    let p = format!("/sys/block/{name}/dev");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {p}"))?;
+    let (a, b) = text
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| anyhow::anyhow!("{p}: not MAJ:MIN"))?;
+    Ok((a.parse()?, b.parse()?))
+}
+
+/// Set read-ahead and the device cap for the run (each restored when its guard drops).
+fn control_devices(
+    w: &Workload,
+    t: &Target,
+) -> Result<(
+    Option<ReadAhead>,
+    Option<BlkioCgroup>,
+    Option<crate::env::DeviceControl>,
+)> {
+    let cap = match &w.device {
+        Some(spec::Device::Zram(z)) if !z.cap.is_empty() => Some(z.cap),
+        Some(spec::Device::Zram(_)) => None,
+        _ => w.device_cap,
+    };
+    if cap.is_none() && w.read_ahead_kb.is_none() && t.stripe.is_none() {
+        return Ok((None, None, None));
+    }
+    if crate::sys::uid() != 0 {
+        if cap.is_some() {
+            bail!("a device cap needs root (it creates a blkio cgroup and moves the harness into it); run as root or leave the cap out");
+        }
+        if w.read_ahead_kb.is_some() {
+            bail!("read_ahead_kb: setting a device's read-ahead needs root (it writes /sys/block/DISK/queue/read_ahead_kb); run as root or leave it out");
+        }
+    }
+    let names = devices_under_test(t)
+        .context("the device cap and read_ahead_kb need the block devices under test")?;
+    if names.iter().any(|n| n == "zram0") {
+        bail!("the data is on zram0, which this harness never changes (no cap, no read-ahead); use --device zram for devices of its own");
+    }
+    let mut control = crate::env::DeviceControl {
+        devices: names.clone(),
+        stripe_unit: t.stripe.as_ref().map(|s| s.unit),
+        ..Default::default()
+    };
+    let readahead = match w.read_ahead_kb {
+        Some(kb) => {
+            let ra = ReadAhead::set(&names, kb).map_err(anyhow::Error::msg)?;
+            control.read_ahead_kb = Some(kb);
+            for n in &names {
+                let before = ra
+                    .changed
+                    .iter()
+                    .find(|(d, _)| d == n)
+                    .map_or(kb, |(_, old)| *old);
+                control.read_ahead_kb_before.insert(n.clone(), before);
+            }
+            Some(ra)
+        }
+        None => None,
+    };
+    let blkio = match cap {
+        Some(cap) => {
+            let mut devs = Vec::new();
+            for n in &names {
+                let (major, minor) = disk_numbers(n)?;
+                devs.push(CappedDevice {
+                    name: n.clone(),
+                    major,
+                    minor,
+                    cap,
+                });
+            }
+            let cg = BlkioCgroup::create(devs).context("cannot cap the device")?;
+            control.cap = cg.devices.clone();
+            control.cap_cgroup = Some(cg.path().display().to_string());
+            control.cap_rules = cg.read_back();
+            Some(cg)
+        }
+        None => None,
+    };
+    Ok((readahead, blkio, Some(control)))
+}
+
+/// Record the device control, and the queue settings of every device under test (the
+/// environment's own disk list covers only the first part of a striped target).
+fn add_devices(env: &mut Environment, t: &Target, control: Option<crate::env::DeviceControl>) {
+    if t.stripe.is_some() {
+        if let Some(c) = &control {
+            for n in &c.devices {
+                if !env.disks.iter().any(|d| &d.name == n) {
+                    env.disks
+                        .push(crate::env::disk_info(std::path::Path::new("/sys/block"), n));
+                }
+            }
+        }
+    }
+    env.device_control = control;
 }
 
 /// The memory cgroup for `page_cache_limit`, after checking the limit against RAM and

@@ -24,8 +24,14 @@ fn cell(spec: &str, threads: usize, keys: &str) -> Outcome {
         verify_tag: Some(page::file_tag(w.seed)),
         created: false,
         create_secs: None,
+        stripe: None,
     };
-    let probes = ProbeSet::new(&target.path, None, Err("not in unit tests".into()), false);
+    let probes = ProbeSet::new(
+        &[target.path.as_path()],
+        None,
+        Err("not in unit tests".into()),
+        false,
+    );
     let spec = BackendSpec::parse(spec).unwrap();
     let cell = Cell {
         target: &target,

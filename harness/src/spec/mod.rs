@@ -53,9 +53,10 @@ impl SpecError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Device {
-    /// A zram block device hot-added for the run (RAM-backed, emulated fast SSD). The
-    /// size defaults to the workload's size.
-    Zram { size: Option<u64> },
+    /// zram block devices hot-added for the run (RAM-backed, emulated fast SSDs): one,
+    /// or `count` striped, each optionally capped. The size defaults to what the
+    /// workload needs.
+    Zram(crate::env::zram::ZramSpec),
     /// A FUSE file system mounted for the run that fails and delays reads of chosen
     /// pages (`env::fuse`).
     Fuse(crate::env::fuse::FuseSpec),
@@ -69,12 +70,12 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
         }
     }
     crate::env::zram::parse_device(s)
-        .map(|size| Device::Zram { size })
+        .map(Device::Zram)
         .map_err(|e| {
-            if t.contains(':') && !t.starts_with("zram") {
-                format!("`{t}` is not a device spec; use zram[:SIZE] (an emulated RAM-backed device) or fuse[:SIZE][,eio_every=N][,eio_at=OFF;...][,delay_every=N,delay=D][,delay_at=OFF;...] (a device that fails and delays reads)")
+            if !t.starts_with("zram") {
+                format!("`{t}` is not a device spec; use zram[:SIZE][,count=N][,stripe=S][,read_iops=N][,read_bps=B] (emulated RAM-backed devices) or fuse[:SIZE][,eio_every=N][,eio_at=OFF;...][,delay_every=N,delay=D][,delay_at=OFF;...] (a device that fails and delays reads)")
             } else {
-                e.replace("use zram or zram:SIZE (an emulated RAM-backed device), e.g. zram:2GiB", "use zram[:SIZE] (an emulated RAM-backed device, e.g. zram:2GiB) or fuse[:SIZE][,eio_every=N][,eio_at=OFF;...][,delay_every=N,delay=D][,delay_at=OFF;...] (a device that fails and delays reads)")
+                e
             }
         })
 }
@@ -179,6 +180,10 @@ pub struct Workload {
     pub tlb_tracepoint: bool,
     /// Read from an emulated device created for the run instead of a data file.
     pub device: Option<Device>,
+    /// Throttle of the data file's own disk (blkio), for runs without `device`.
+    pub device_cap: Option<crate::env::blkio::Cap>,
+    /// read_ahead_kb of the device(s) under test, set for the run and restored.
+    pub read_ahead_kb: Option<u64>,
     /// Which operations are timed: every one, one in N, or N together.
     pub timing: crate::timing::TimingMode,
     /// What a failed operation does: stop the backend, or count it and go on.
@@ -321,15 +326,57 @@ impl Workload {
         if let Some(Device::Fuse(f)) = &self.device {
             f.check(self.size)?;
         }
-        if let Some(Device::Zram { size: Some(z) }) = self.device {
-            if z < self.size {
+        if let Some(Device::Zram(z)) = &self.device {
+            let need = z.needed_per_device(self.size);
+            if let Some(have) = z.size.filter(|&have| have < need) {
                 return Err(format!(
-                    "the zram device ({}) is smaller than `size` ({}); use zram:{} or more",
-                    units::format_size(z),
+                    "the zram device ({}) is smaller than what `size` ({}) needs of it{}; use zram:{} or more",
+                    units::format_size(have),
                     units::format_size(self.size),
-                    units::format_size(self.size)
+                    if z.count > 1 { format!(" striped over {} devices", z.count) } else { String::new() },
+                    units::format_size(need)
                 ));
             }
+            if z.count > 1 {
+                if self.size < z.stripe * u64::from(z.count) {
+                    return Err(format!(
+                        "`size` ({}) does not reach every device: striping over {} devices in units of {} needs at least {}; use a larger size or a smaller stripe",
+                        units::format_size(self.size),
+                        z.count,
+                        units::format_size(z.stripe),
+                        units::format_size(z.stripe * u64::from(z.count))
+                    ));
+                }
+                if !z.stripe.is_multiple_of(self.block) {
+                    return Err(format!(
+                        "the stripe unit ({}) must be a multiple of `block` ({}) so that no block spans two devices; use stripe={} or a multiple of it",
+                        units::format_size(z.stripe),
+                        units::format_size(self.block),
+                        units::format_size(self.block)
+                    ));
+                }
+                if self.op.writes() {
+                    return Err(format!(
+                        "op = \"{}\" on {} striped zram devices: striped devices are read-only for now; use count=1 for writes",
+                        self.op, z.count
+                    ));
+                }
+            }
+        }
+        if let Some(cap) = &self.device_cap {
+            match &self.device {
+                Some(Device::Zram(_)) => return Err(format!(
+                    "`device_cap` caps the data file's own disk; for zram devices put the cap in the device spec: --device zram:SIZE,{}",
+                    cap.to_spec_string()
+                )),
+                Some(Device::Fuse(_)) => return Err(
+                    "`device_cap`: a FUSE device has no block device to cap; use --device zram:SIZE,read_iops=N".into()
+                ),
+                None => {}
+            }
+        }
+        if let (Some(_), Some(Device::Fuse(_))) = (self.read_ahead_kb, &self.device) {
+            return Err("`read_ahead_kb`: a FUSE device has no block queue to set it on; use a data file or --device zram".into());
         }
         if let Some(l) = self.page_cache_limit {
             if l < MIN_PAGE_CACHE_LIMIT {

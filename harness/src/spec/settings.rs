@@ -245,12 +245,27 @@ settings! {
             toml Fields::size,
             cli #[arg(long, value_name = "S", value_parser = units::parse_size)];
         /// Read from a device created for the run instead of a data file (root; removed
-        /// afterwards): zram[:SIZE], an emulated fast RAM-backed device, or
+        /// afterwards): zram[:SIZE][,count=N][,stripe=S][,read_iops=N][,read_bps=B][,write_iops=N][,write_bps=B],
+        /// emulated fast RAM-backed devices (count striped in stripe units, default 1MiB,
+        /// each capped with the blkio controller), or
         /// fuse[:SIZE][,eio_every=N][,eio_at=OFF;...][,delay_every=N,delay=D][,delay_at=OFF;...],
         /// a FUSE file that fails reads of chosen 4 KiB pages with EIO and delays others.
         device: Device = none, "(none)",
             toml |f, k, v| f.parsed(k, v, parse_device),
-            cli #[arg(long, value_name = "zram[:SIZE]|fuse[:SIZE][,OPT=V...]", value_parser = parse_device)];
+            cli #[arg(long, value_name = "zram[:SIZE][,count=N][,stripe=S][,read_iops=N][,read_bps=B]|fuse[:SIZE][,OPT=V...]", value_parser = parse_device)];
+        /// Cap the data file's own disk with the blkio controller for the run (root,
+        /// cgroup v1): read_iops=N, read_bps=B, write_iops=N, write_bps=B, comma-separated.
+        /// For zram devices put the cap in the device spec (zram:SIZE,read_iops=N).
+        device_cap: crate::env::blkio::Cap = none, "(none)",
+            toml |f, k, v| f.parsed(k, v, crate::env::blkio::parse_cap),
+            cli #[arg(long, value_name = "read_iops=N,read_bps=B,...", value_parser = crate::env::blkio::parse_cap)];
+        /// read_ahead_kb of the device(s) under test (the zram devices, or the disk that
+        /// holds the data file), set for the run and restored afterwards (root). The paper
+        /// used 128.
+        read_ahead_kb: u64 = none, "(none)",
+            toml |f, k, v| f.int(k, v, 0, crate::env::readahead::MAX_KB),
+            check |flag, n| check_int(flag, *n, 0, crate::env::readahead::MAX_KB),
+            cli #[arg(long, value_name = "KB")];
         /// What a failed operation (I/O error, SIGBUS) does: fail stops the backend (status
         /// failed); continue counts it (`io_errors`, the first offsets and errors), keeps its
         /// latency out of the histogram (into `error_histogram`) and goes on.

@@ -150,12 +150,13 @@ impl Completion<'_> {
     }
 }
 
-/// An io_uring instance reading one file into `depth` buffer slots it owns.
+/// An io_uring instance reading (and writing) one file, or reading several (the devices
+/// of a striped target), through `depth` buffer slots it owns.
 pub struct ReadRing {
     // Field order matters for Drop: the ring (and with it the kernel's references to
-    // the registered buffers and file) goes first, then the file, then the buffers.
+    // the registered buffers and files) goes first, then the files, then the buffers.
     ring: IoUring,
-    file: File,
+    files: Vec<File>,
     /// Owner of the slots' memory; None once leaked (see Drop).
     mem: Option<AlignedBuf>,
     /// Start of the slots. Derived once from `mem`, which is never accessed through a
@@ -183,6 +184,15 @@ impl ReadRing {
     /// Set up a ring for `file` as `cfg` asks, after probing that the kernel supports
     /// the operations it will use.
     pub fn new(file: File, cfg: &RingConfig) -> Result<ReadRing, RingError> {
+        ReadRing::new_multi(vec![file], cfg)
+    }
+
+    /// Set up a ring reading from several files (index = position in `files`); the
+    /// first is the one writes and syncs go to.
+    pub fn new_multi(files: Vec<File>, cfg: &RingConfig) -> Result<ReadRing, RingError> {
+        if files.is_empty() || files.len() > u32::MAX as usize {
+            return Err(RingError::Failed("a ring needs at least one file".into()));
+        }
         if cfg.depth == 0 || cfg.read_len == 0 {
             return Err(RingError::Failed(
                 "a ring needs a depth and a read size above 0".into(),
@@ -264,11 +274,10 @@ impl ReadRing {
         let base = mem.as_mut_ptr();
 
         if cfg.fixed_file {
-            ring.submitter()
-                .register_files(&[file.as_raw_fd()])
-                .map_err(|e| {
-                    RingError::Unavailable(format!("IORING_REGISTER_FILES failed: {e}"))
-                })?;
+            let fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
+            ring.submitter().register_files(&fds).map_err(|e| {
+                RingError::Unavailable(format!("IORING_REGISTER_FILES failed: {e}"))
+            })?;
         }
         if cfg.fixed_buffers {
             let iovecs: Vec<libc::iovec> = (0..cfg.depth as usize)
@@ -297,7 +306,7 @@ impl ReadRing {
         }
         Ok(ReadRing {
             ring,
-            file,
+            files,
             mem: Some(mem),
             base,
             stride,
@@ -336,14 +345,19 @@ impl ReadRing {
     /// Queue a read of `read_len` bytes at `offset` into `slot`. Not submitted until
     /// `submit`/`submit_and_wait` (with SQPOLL the kernel thread may take it at once).
     pub fn queue_read(&mut self, slot: usize, offset: u64) -> Result<(), String> {
-        self.queue_rw(slot, offset, false)
+        self.queue_rw(slot, 0, offset, false)
+    }
+
+    /// Queue a read of file `file` (its index among the ring's files) at `offset`.
+    pub fn queue_read_on(&mut self, slot: usize, file: usize, offset: u64) -> Result<(), String> {
+        self.queue_rw(slot, file, offset, false)
     }
 
     /// Queue a write of the `read_len` bytes of `slot` (filled through `slot_mut`) at
     /// `offset`: IORING_OP_WRITE, or WRITE_FIXED with registered buffers. The ring
     /// must have been set up with `writes` (and its file open for writing).
     pub fn queue_write(&mut self, slot: usize, offset: u64) -> Result<(), String> {
-        self.queue_rw(slot, offset, true)
+        self.queue_rw(slot, 0, offset, true)
     }
 
     /// The bytes of a free slot, to fill before `queue_write`. Refused for a slot that
@@ -373,7 +387,7 @@ impl ReadRing {
         if self.sync_busy {
             return Err("a sync is already in flight".into());
         }
-        let fd = self.file.as_raw_fd();
+        let fd = self.files[0].as_raw_fd();
         let entry = match (how, self.fixed_file) {
             (SyncOp::Fsync, true) => opcode::Fsync::new(types::Fixed(0)).build(),
             (SyncOp::Fsync, false) => opcode::Fsync::new(types::Fd(fd)).build(),
@@ -411,7 +425,18 @@ impl ReadRing {
         self.sync_busy
     }
 
-    fn queue_rw(&mut self, slot: usize, offset: u64, write: bool) -> Result<(), String> {
+    fn queue_rw(
+        &mut self,
+        slot: usize,
+        file: usize,
+        offset: u64,
+        write: bool,
+    ) -> Result<(), String> {
+        let Some(f) = self.files.get(file) else {
+            return Err(format!("file {file} is not one of the ring's files"));
+        };
+        let fd = f.as_raw_fd();
+        let fixed = types::Fixed(file as u32);
         match self.busy.get(slot) {
             None => return Err(format!("slot {slot} does not exist")),
             Some(true) => return Err(format!("slot {slot} is still in flight")),
@@ -420,28 +445,27 @@ impl ReadRing {
         // In bounds: slot < depth, so the slot lies inside the allocation.
         let buf = self.base.wrapping_add(slot * self.stride);
         let len = self.read_len;
-        let fd = self.file.as_raw_fd();
         let i = slot as u16;
         let entry: squeue::Entry = match (write, self.fixed_buffers, self.fixed_file) {
-            (false, true, true) => opcode::ReadFixed::new(types::Fixed(0), buf, len, i)
+            (false, true, true) => opcode::ReadFixed::new(fixed, buf, len, i)
                 .offset(offset)
                 .build(),
             (false, true, false) => opcode::ReadFixed::new(types::Fd(fd), buf, len, i)
                 .offset(offset)
                 .build(),
-            (false, false, true) => opcode::Read::new(types::Fixed(0), buf, len)
+            (false, false, true) => opcode::Read::new(fixed, buf, len)
                 .offset(offset)
                 .build(),
             (false, false, false) => opcode::Read::new(types::Fd(fd), buf, len)
                 .offset(offset)
                 .build(),
-            (true, true, true) => opcode::WriteFixed::new(types::Fixed(0), buf, len, i)
+            (true, true, true) => opcode::WriteFixed::new(fixed, buf, len, i)
                 .offset(offset)
                 .build(),
             (true, true, false) => opcode::WriteFixed::new(types::Fd(fd), buf, len, i)
                 .offset(offset)
                 .build(),
-            (true, false, true) => opcode::Write::new(types::Fixed(0), buf, len)
+            (true, false, true) => opcode::Write::new(fixed, buf, len)
                 .offset(offset)
                 .build(),
             (true, false, false) => opcode::Write::new(types::Fd(fd), buf, len)
@@ -467,8 +491,9 @@ impl ReadRing {
         // into it and no `Completion` or `slot_mut` slice (the only ways Rust code
         // reaches a slot) refers to it until its completion is reaped. `mem` stays
         // allocated until every busy slot's completion was reaped (Drop drains, or
-        // leaks `mem`). A sync entry carries no pointer. The descriptor (plain or
-        // registered index 0) belongs to `self.file`, which lives as long as the ring.
+        // leaks `mem`). A sync entry carries no pointer. The descriptor (plain, or
+        // registered at the file's index) belongs to one of `self.files`, which live as
+        // long as the ring.
         // For READ_FIXED/WRITE_FIXED, buffer index `slot` was registered as exactly
         // this range.
         let mut pushed = unsafe { self.ring.submission().push(entry) };
