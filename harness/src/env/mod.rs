@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod fuse;
+pub mod global_reclaim;
 pub mod provenance;
 pub mod zram;
 

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod hgrm;
 pub mod output;
 pub mod overhead;
+pub mod regime;
 pub mod summary;
 pub mod table;
 pub mod writes;
@@ -152,6 +153,10 @@ pub struct BackendResult {
     /// timed; null when none failed.
     #[serde(default)]
     pub error_histogram: Option<String>,
+    /// With a page-cache limit: whether the cell was in its reclaim regime (who evicted),
+    /// and the global regime's huge-page reservation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<regime::RegimeCheck>,
 }
 
 impl BackendResult {
@@ -226,6 +231,7 @@ impl BackendResult {
             io_errors: o.io_errors,
             io_error_samples: o.io_error_samples,
             error_histogram: o.error_hist.as_ref().map(encode_histogram).transpose()?,
+            regime: o.regime,
         })
     }
 
