@@ -94,7 +94,10 @@ fn bad_reclaim_values_are_refused_with_advice() {
     let o = run(&["run", wl.to_str().unwrap(), "--reclaim", "kswapd"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("`kswapd`") && err.contains("cgroup") && err.contains("global"), "{err}");
+    assert!(
+        err.contains("`kswapd`") && err.contains("cgroup") && err.contains("global"),
+        "{err}"
+    );
     // global without a limit: nothing to make machine-wide.
     let o = run(&["run", wl.to_str().unwrap(), "--reclaim", "global"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -147,7 +150,10 @@ fn global_reclaim_run_has_kswapd_scanning_and_leaves_the_machine_as_it_was() {
         return;
     }
     if !Path::new("/sys/class/zram-control/hot_add").exists() {
-        skip("global-reclaim", "global-run: no zram (/sys/class/zram-control)");
+        skip(
+            "global-reclaim",
+            "global-run: no zram (/sys/class/zram-control)",
+        );
         return;
     }
     let _serial = serial();
@@ -188,16 +194,25 @@ fn global_reclaim_run_has_kswapd_scanning_and_leaves_the_machine_as_it_was() {
     if o.status.code() == Some(1) && err.contains("reclaim = \"global\"") {
         // The kernel could not reserve enough here (fragmentation, busy machine): a
         // refusal with its reason is correct behaviour, but the test did not run.
-        skip("global-reclaim", &format!("global-run: refused here: {err}"));
+        skip(
+            "global-reclaim",
+            &format!("global-run: refused here: {err}"),
+        );
         return;
     }
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r = load(&out);
     let b = &r.backends[0];
     assert!(check_backend(b));
-    let regime = b.regime.as_ref().expect("a limited cell has a regime check");
+    let regime = b
+        .regime
+        .as_ref()
+        .expect("a limited cell has a regime check");
     assert_eq!(regime.reclaim, "global");
-    let res = regime.reservation.as_ref().expect("the reservation is recorded");
+    let res = regime
+        .reservation
+        .as_ref()
+        .expect("the reservation is recorded");
     assert!(res.pages_reserved > 0, "{res:?}");
     assert_eq!(res.nr_hugepages_before, nr);
     assert_eq!(res.nr_hugepages_restored, Some(nr));
@@ -209,15 +224,28 @@ fn global_reclaim_run_has_kswapd_scanning_and_leaves_the_machine_as_it_was() {
     let (k, d) = (vm["pgscan_kswapd"], vm["pgscan_direct"]);
     assert!(k > 0, "kswapd scanned: {vm:?}");
     assert_eq!(regime.ok, Some(k > d), "{regime:?}");
-    assert_eq!(regime.ok, Some(true), "kswapd did most of the scanning: {regime:?}");
+    assert_eq!(
+        regime.ok,
+        Some(true),
+        "kswapd did most of the scanning: {regime:?}"
+    );
     assert!(b.counters.allocstall.is_some(), "{:?}", b.reasons);
     assert!(b.counters.kswapd_cpu_ns.is_some(), "{:?}", b.reasons);
-    assert!(b.counters.cgroup_reclaim_pages.is_none(), "no cgroup in the global regime");
-    assert!(b.reasons.get(faultline::probe::CounterId::CgroupReclaimPages).is_some());
+    assert!(
+        b.counters.cgroup_reclaim_pages.is_none(),
+        "no cgroup in the global regime"
+    );
+    assert!(b
+        .reasons
+        .get(faultline::probe::CounterId::CgroupReclaimPages)
+        .is_some());
     // Per interval: the same counters as deltas, adding up to the cell's.
     assert!(b.timeseries.len() >= 4);
     let sum = |f: fn(&faultline::probe::Counters) -> Option<u64>| -> u64 {
-        b.timeseries.iter().map(|i| f(&i.counters).expect("per interval")).sum()
+        b.timeseries
+            .iter()
+            .map(|i| f(&i.counters).expect("per interval"))
+            .sum()
     };
     let ks = sum(|c| c.vmstat.as_ref().map(|v| v["pgscan_kswapd"]));
     assert!(ks <= k && ks > 0, "interval pgscan_kswapd {ks} of {k}");
@@ -286,7 +314,10 @@ fn ctrl_c_gives_the_huge_pages_back() {
     let before = nr_hugepages();
     let dir = scratch("reclaim-int");
     let child = start_long_run(&dir);
-    assert!(nr_hugepages() > before, "the reservation is held while measuring");
+    assert!(
+        nr_hugepages() > before,
+        "the reservation is held while measuring"
+    );
     let s = State::parse(&std::fs::read_to_string(state_file()).unwrap()).unwrap();
     assert_eq!((s.pid, s.old), (child.id(), before));
     signal(child.id(), "-INT");
@@ -315,7 +346,13 @@ fn sigkill_is_undone_by_the_guardian_and_the_next_run_starts_clean() {
     });
     // The next run works and leaves it as it was.
     let wl = tiny_workload(&dir, "backends = [\"mock\"]");
-    let o = run(&["run", wl.to_str().unwrap(), "--quiet", "--out", dir.join("next").to_str().unwrap()]);
+    let o = run(&[
+        "run",
+        wl.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.join("next").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(nr_hugepages(), before);
 }
@@ -341,7 +378,13 @@ fn the_state_file_of_a_dead_run_is_given_back_by_the_next_run() {
     std::fs::write(NR, format!("{}\n", before + 1)).unwrap();
     let dir = scratch("reclaim-stale");
     let wl = tiny_workload(&dir, "backends = [\"mock\"]");
-    let o = run(&["run", wl.to_str().unwrap(), "--quiet", "--out", dir.join("next").to_str().unwrap()]);
+    let o = run(&[
+        "run",
+        wl.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.join("next").to_str().unwrap(),
+    ]);
     let now = nr_hugepages();
     if now != before {
         // Leave the machine as it was even when the assertion below fails.
@@ -350,6 +393,9 @@ fn the_state_file_of_a_dead_run_is_given_back_by_the_next_run() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(now, before, "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("gave back the huge pages reserved by faultline process"), "{err}");
+    assert!(
+        err.contains("gave back the huge pages reserved by faultline process"),
+        "{err}"
+    );
     assert!(!state_file().exists());
 }

@@ -244,7 +244,9 @@ pub fn preflight(limit: u64) -> Result<(), ReserveError> {
         return Err(ReserveError::NotRoot);
     }
     if !Path::new(NR_HUGEPAGES).exists() {
-        return Err(ReserveError::NoHugePages(format!("{NR_HUGEPAGES} is missing")));
+        return Err(ReserveError::NoHugePages(format!(
+            "{NR_HUGEPAGES} is missing"
+        )));
     }
     plan(&meminfo()?, limit).map(|_| ())
 }
@@ -337,7 +339,9 @@ impl Reservation {
                 return Err(ReserveError::Busy(holder));
             }
             Err(e) => {
-                return Err(io_err(format!("cannot create {}", state_path().display()))(e))
+                return Err(io_err(format!("cannot create {}", state_path().display()))(
+                    e,
+                ))
             }
         };
         f.write_all(state.to_text().as_bytes())
@@ -404,7 +408,9 @@ impl Reservation {
             let now = read_u64(NR_HUGEPAGES)?;
             stalled = now < asked && now <= got;
             got = now;
-            self.record.reserved_per_attempt.push(got.saturating_sub(old));
+            self.record
+                .reserved_per_attempt
+                .push(got.saturating_sub(old));
             after = meminfo()?.mem_available;
             if after + tol / 2 < target && got > old {
                 // Overshot: give back what took MemAvailable under the target.
@@ -544,15 +550,21 @@ mod tests {
             .filter(|l| !l.starts_with("MemAvailable"))
             .map(|l| format!("{l}\n"))
             .collect();
-        assert!(parse_meminfo(&no_avail).unwrap_err().contains("MemAvailable"));
+        assert!(parse_meminfo(&no_avail)
+            .unwrap_err()
+            .contains("MemAvailable"));
         let no_huge: String = VM
             .lines()
             .filter(|l| !l.starts_with("Hugepagesize"))
             .map(|l| format!("{l}\n"))
             .collect();
-        assert!(parse_meminfo(&no_huge).unwrap_err().contains("Hugepagesize"));
+        assert!(parse_meminfo(&no_huge)
+            .unwrap_err()
+            .contains("Hugepagesize"));
         assert!(parse_meminfo("").is_err());
-        assert!(parse_meminfo("Hugepagesize: 0 kB\n").unwrap_err().contains("0 kB"));
+        assert!(parse_meminfo("Hugepagesize: 0 kB\n")
+            .unwrap_err()
+            .contains("0 kB"));
     }
 
     #[test]
@@ -571,7 +583,10 @@ mod tests {
         let e = plan(&m, m.mem_available).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, ReserveError::TooLittle { .. }), "{msg}");
-        assert!(msg.contains("safety margin") && msg.contains("smaller page_cache_limit"), "{msg}");
+        assert!(
+            msg.contains("safety margin") && msg.contains("smaller page_cache_limit"),
+            "{msg}"
+        );
         // Exactly limit + margin available: nothing to reserve, not an error.
         let exact = MemState {
             mem_available: units::GIB + MARGIN,
@@ -589,9 +604,15 @@ mod tests {
             target: units::GIB,
         }
         .to_string();
-        assert!(short.contains("only 10 of 100") && short.contains("reclaim = \"cgroup\""), "{short}");
+        assert!(
+            short.contains("only 10 of 100") && short.contains("reclaim = \"cgroup\""),
+            "{short}"
+        );
         let below = ReserveError::BelowMargin(100 * MIB).to_string();
-        assert!(below.contains("given back") && below.contains("100MiB"), "{below}");
+        assert!(
+            below.contains("given back") && below.contains("100MiB"),
+            "{below}"
+        );
         assert!(ReserveError::NotRoot.to_string().contains("root"));
         assert!(ReserveError::Busy(42).to_string().contains("pid 42"));
     }
@@ -605,7 +626,9 @@ mod tests {
         };
         assert_eq!(State::parse(&s.to_text()), Ok(s));
         assert!(State::parse("pid=1\nold=2\n").unwrap_err().contains("set"));
-        assert!(State::parse("pid=x\nold=2\nset=3\n").unwrap_err().contains("pid"));
+        assert!(State::parse("pid=x\nold=2\nset=3\n")
+            .unwrap_err()
+            .contains("pid"));
         assert!(State::parse("pid=99999999999\nold=2\nset=3\n").is_err());
     }
 
@@ -617,7 +640,11 @@ mod tests {
             set: 1003,
         };
         assert_eq!(restore_value(s, 1003), 3, "unchanged: the old value");
-        assert_eq!(restore_value(s, 500), 3, "the kernel gave fewer: the old value");
+        assert_eq!(
+            restore_value(s, 500),
+            3,
+            "the kernel gave fewer: the old value"
+        );
         assert_eq!(restore_value(s, 3), 3);
         assert_eq!(
             restore_value(s, 1010),

@@ -28,7 +28,8 @@ impl Probe for Memory {
         }
         match &self.cgroup_stat {
             None => {
-                let why = "the run has no memory cgroup (no page_cache_limit, or reclaim = \"global\")";
+                let why =
+                    "the run has no memory cgroup (no page_cache_limit, or reclaim = \"global\")";
                 r.set(CounterId::CgroupPageCacheBytesEnd, why);
                 r.set(CounterId::CgroupReclaimPages, why);
             }

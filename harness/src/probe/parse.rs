@@ -1035,7 +1035,11 @@ mod tests {
     #[test]
     fn allocstall_sums_the_zones() {
         let all = parse_vmstat(VM_VMSTAT);
-        assert_eq!(vmstat_allocstall(&all), Some(0), "this VM has five zeroed zones");
+        assert_eq!(
+            vmstat_allocstall(&all),
+            Some(0),
+            "this VM has five zeroed zones"
+        );
         let m = parse_vmstat("allocstall_dma 1\nallocstall_normal 40\nallocstall_movable 2\n");
         assert_eq!(vmstat_allocstall(&m), Some(43));
         let old = parse_vmstat("allocstall 9\npgfault 1\n");

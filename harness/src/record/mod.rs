@@ -377,6 +377,7 @@ pub(crate) mod tests {
             io_errors: 0,
             io_error_samples: Vec::new(),
             error_hist: None,
+            regime: None,
         };
         let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
         let skipped = BackendResult {
@@ -407,6 +408,7 @@ pub(crate) mod tests {
             io_errors: 0,
             io_error_samples: Vec::new(),
             error_histogram: None,
+            regime: None,
         };
         RunRecord {
             schema: SCHEMA,

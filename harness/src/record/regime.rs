@@ -154,7 +154,10 @@ mod tests {
         let (ok, why) = judge(Reclaim::Global, true, &counters(3_840_000, 130_000, None));
         assert_eq!(ok, Some(true));
         assert!(why.contains("97%"), "{why}");
-        assert_eq!(judge(Reclaim::Global, true, &counters(10, 90, None)).0, Some(false));
+        assert_eq!(
+            judge(Reclaim::Global, true, &counters(10, 90, None)).0,
+            Some(false)
+        );
         let (ok, why) = judge(Reclaim::Global, true, &counters(0, 0, None));
         assert_eq!(ok, None);
         assert!(why.contains("did not fill"), "{why}");
@@ -186,14 +189,21 @@ mod tests {
             why,
             reservation: None,
         };
-        assert_eq!(note("direct", 2, &r), None, "no note for a cell outside the limit");
+        assert_eq!(
+            note("direct", 2, &r),
+            None,
+            "no note for a cell outside the limit"
+        );
         let bad = RegimeCheck {
             ok: Some(false),
             why: "pgscan_kswapd 1, pgscan_direct 9".into(),
             ..r
         };
         let n = note("mmap", 2, &bad).unwrap();
-        assert!(n.contains("did not hold") && n.contains("pgscan_direct 9"), "{n}");
+        assert!(
+            n.contains("did not hold") && n.contains("pgscan_direct 9"),
+            "{n}"
+        );
         let good = RegimeCheck {
             ok: Some(true),
             ..bad

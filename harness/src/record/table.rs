@@ -76,7 +76,11 @@ pub fn summary_table(r: &RunRecord) -> String {
         if let Some(reason) = &b.reason {
             notes.push(format!("{} ({status}): {reason}", b.name));
         }
-        if let Some(n) = b.regime.as_ref().and_then(|r| super::regime::note(&b.name, b.threads, r)) {
+        if let Some(n) = b
+            .regime
+            .as_ref()
+            .and_then(|r| super::regime::note(&b.name, b.threads, r))
+        {
             notes.push(n);
         }
         if let Some(n) = floor {

@@ -46,7 +46,10 @@ mod tests {
         assert_eq!(parse_reclaim("cgroup"), Ok(Reclaim::Cgroup));
         assert_eq!(parse_reclaim("global"), Ok(Reclaim::Global));
         let e = parse_reclaim("kswapd").unwrap_err();
-        assert!(e.contains("`kswapd`") && e.contains("cgroup") && e.contains("global"), "{e}");
+        assert!(
+            e.contains("`kswapd`") && e.contains("cgroup") && e.contains("global"),
+            "{e}"
+        );
         assert_eq!(Reclaim::Global.to_string(), "global");
     }
 }

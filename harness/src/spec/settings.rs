@@ -18,9 +18,9 @@
 
 use super::write::{parse_op, parse_sync, parse_sync_method, SyncMethod, SyncPolicy};
 use super::{
-    check_int, parse_device, parse_reclaim, Reclaim, parse_on_error, parse_start, parse_touch, BackendSpec, Device, Fields,
-    OnError, Op, Pattern, SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH, MAX_REPEATS,
-    MAX_THREADS,
+    check_int, parse_device, parse_on_error, parse_reclaim, parse_start, parse_touch, BackendSpec,
+    Device, Fields, OnError, Op, Pattern, Reclaim, SpecError, Start, StopAt, Touch, Workload,
+    MAX_QUEUE_DEPTH, MAX_REPEATS, MAX_THREADS,
 };
 use crate::timing::{parse_timing, TimingMode};
 use crate::units;
