@@ -160,24 +160,30 @@ fn global_reclaim_run_has_kswapd_scanning_and_leaves_the_machine_as_it_was() {
     let (nr, zram, ra) = (nr_hugepages(), zram_devices(), read_ahead());
     let dir = scratch("reclaim-global");
     let out = dir.join("r");
-    let wl = tiny_workload(&dir, "backends = [\"mmap:advice=random\"]");
-    // A device larger than the limit, read warm: the warm-up read fills the page cache
-    // and the random reads keep evicting.
+    // A device twice the limit, read sequentially in 64 KiB blocks by one thread
+    // through the page cache: fast enough to fill what the reservation leaves within
+    // a second or two (random 4 KiB mmap faults fill it at ~100 MiB/s here: far too
+    // slow for a short test), with the other CPU free for kswapd.
+    let wl = tiny_workload(&dir, "backends = [\"pread\"]");
     let o = run(&[
         "run",
         wl.to_str().unwrap(),
         "--device",
-        "zram:2GiB",
+        "zram:3GiB",
         "--size",
-        "2GiB",
+        "3GiB",
         "--page-cache-limit",
         "1536MiB",
         "--reclaim",
         "global",
-        "--start",
-        "warm",
+        "--pattern",
+        "sequential",
+        "--block",
+        "64KiB",
+        "--threads",
+        "1",
         "--duration",
-        "3s",
+        "4s",
         "--warmup",
         "0s",
         "--interval",
