@@ -3,7 +3,7 @@
 //!
 //! `FAULTLINE_REQUIRE` is `all` or a comma-separated list of capabilities: backend kinds
 //! or specs (`direct`, `uring`, `bufferpool`, `mmap:lock`, `hugepage`, `fio`), probes and
-//! environment controls (`cgroup`, `zram`, `blkio`, `fuse`, `tracefs`, `perf`), or `root`, `tmpfs`,
+//! environment controls (`cgroup`, `zram`, `blkio`, `fuse`, `tracefs`, `perf`, `global-reclaim`), or `root`, `tmpfs`,
 //! `pageflags`. A test that cannot run for a capability the list names fails instead of
 //! passing with a printed "SKIPPED". `.ci/run` sets it on a root CI machine.
 

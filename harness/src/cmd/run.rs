@@ -54,6 +54,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     for n in crate::env::devstate::clean_stale() {
         eprintln!("note: {n}");
     }
+    // Huge pages a killed global-reclaim run left reserved.
+    for n in crate::env::global_reclaim::clean_stale() {
+        eprintln!("note: {n}");
+    }
     let w = workload(args)?;
     let ui = ui::reporter(args.quiet);
     let started_at = record::now_rfc3339();

@@ -5,6 +5,7 @@ pub mod blkio;
 pub mod cgroup;
 pub mod devstate;
 pub mod fuse;
+pub mod global_reclaim;
 pub mod provenance;
 pub mod readahead;
 pub mod zram;

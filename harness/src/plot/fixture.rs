@@ -173,6 +173,7 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
         io_errors: 0,
         io_error_samples: Vec::new(),
         error_histogram: None,
+        regime: None,
         reasons,
     }
 }
@@ -232,6 +233,7 @@ fn skipped(repeat: u32) -> BackendResult {
         io_errors: 0,
         io_error_samples: Vec::new(),
         error_histogram: None,
+        regime: None,
         reasons: Reasons::default(),
     }
 }

@@ -61,6 +61,16 @@ pub struct Counters {
     /// Deltas of selected /proc/vmstat fields (pgmajfault, pgscan_*, pgsteal_*,
     /// workingset_refault_file, thp_*).
     pub vmstat: Option<BTreeMap<String, u64>>,
+    /// Times an allocation entered direct reclaim (machine-wide): the sum of
+    /// /proc/vmstat's `allocstall_*` (one per memory zone; `allocstall` before 4.8).
+    /// Reclaim for a memory cgroup's limit does not count here.
+    pub allocstall: Option<u64>,
+    /// CPU time (user + system) of every kswapd thread (/proc/<pid>/stat of each
+    /// `kswapdN`): the background reclaim the global regime relies on.
+    pub kswapd_cpu_ns: Option<u64>,
+    /// Pages the run's memory cgroup evicted at its limit: memory.stat `pgpgout` (v1:
+    /// pages uncharged, which in a read cell are evictions) or `pgsteal` (v2).
+    pub cgroup_reclaim_pages: Option<u64>,
 }
 
 /// One counter of `Counters`. Ordered by name, as the keys of a JSON map of counters
@@ -92,11 +102,14 @@ pub enum CounterId {
     StealNs,
     BalloonReportedKib,
     Vmstat,
+    Allocstall,
+    KswapdCpuNs,
+    CgroupReclaimPages,
 }
 
 impl CounterId {
     /// Every counter, in the field order of `Counters`.
-    pub const ALL: [CounterId; 25] = [
+    pub const ALL: [CounterId; 28] = [
         CounterId::MinorFaults,
         CounterId::MajorFaults,
         CounterId::FaultOps,
@@ -122,6 +135,9 @@ impl CounterId {
         CounterId::StealNs,
         CounterId::BalloonReportedKib,
         CounterId::Vmstat,
+        CounterId::Allocstall,
+        CounterId::KswapdCpuNs,
+        CounterId::CgroupReclaimPages,
     ];
 
     /// The counter's key in run.json (its field name in `Counters`).
@@ -152,6 +168,9 @@ impl CounterId {
             CounterId::StealNs => "steal_ns",
             CounterId::BalloonReportedKib => "balloon_reported_kib",
             CounterId::Vmstat => "vmstat",
+            CounterId::Allocstall => "allocstall",
+            CounterId::KswapdCpuNs => "kswapd_cpu_ns",
+            CounterId::CgroupReclaimPages => "cgroup_reclaim_pages",
         }
     }
 }
@@ -234,6 +253,9 @@ impl Counters {
             CounterId::StealNs => count(self.steal_ns),
             CounterId::BalloonReportedKib => count(self.balloon_reported_kib),
             CounterId::Vmstat => by_name(&self.vmstat),
+            CounterId::Allocstall => count(self.allocstall),
+            CounterId::KswapdCpuNs => count(self.kswapd_cpu_ns),
+            CounterId::CgroupReclaimPages => count(self.cgroup_reclaim_pages),
         }
     }
 
@@ -282,6 +304,9 @@ mod tests {
             &mut c.machine_cpu_iowait_ns,
             &mut c.steal_ns,
             &mut c.balloon_reported_kib,
+            &mut c.allocstall,
+            &mut c.kswapd_cpu_ns,
+            &mut c.cgroup_reclaim_pages,
         ];
         for (i, f) in fields.into_iter().enumerate() {
             *f = Some(100 + i as u64);

@@ -27,22 +27,40 @@ impl Probe for Memory {
             ),
         }
         match &self.cgroup_stat {
-            None => r.set(
-                CounterId::CgroupPageCacheBytesEnd,
-                "the run has no memory cgroup (no page_cache_limit)",
-            ),
+            None => {
+                let why =
+                    "the run has no memory cgroup (no page_cache_limit, or reclaim = \"global\")";
+                r.set(CounterId::CgroupPageCacheBytesEnd, why);
+                r.set(CounterId::CgroupReclaimPages, why);
+            }
             Some((p, v)) => match std::fs::read_to_string(p) {
-                Ok(t) => match parse::cgroup_page_cache_bytes(&parse::parse_flat_keyed(&t), *v) {
-                    Some(b) => c.cgroup_page_cache_bytes_end = Some(b),
-                    None => r.set(
+                Ok(t) => {
+                    let stat = parse::parse_flat_keyed(&t);
+                    match parse::cgroup_page_cache_bytes(&stat, *v) {
+                        Some(b) => c.cgroup_page_cache_bytes_end = Some(b),
+                        None => r.set(
+                            CounterId::CgroupPageCacheBytesEnd,
+                            format!("{} has no page-cache field", p.display()),
+                        ),
+                    }
+                    match parse::cgroup_reclaim_pages(&stat, *v) {
+                        Some(n) => c.cgroup_reclaim_pages = Some(n),
+                        None => r.set(
+                            CounterId::CgroupReclaimPages,
+                            format!("{} has no pgpgout (v1) or pgsteal (v2) field", p.display()),
+                        ),
+                    }
+                }
+                Err(e) => {
+                    r.set(
                         CounterId::CgroupPageCacheBytesEnd,
-                        format!("{} has no page-cache field", p.display()),
-                    ),
-                },
-                Err(e) => r.set(
-                    CounterId::CgroupPageCacheBytesEnd,
-                    format!("cannot read {}: {e}", p.display()),
-                ),
+                        format!("cannot read {}: {e}", p.display()),
+                    );
+                    r.set(
+                        CounterId::CgroupReclaimPages,
+                        format!("cannot read {}: {e}", p.display()),
+                    );
+                }
             },
         }
         match std::fs::read_to_string("/proc/self/smaps_rollup") {

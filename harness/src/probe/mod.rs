@@ -6,7 +6,8 @@
 //! One file per probe: `thread` (page faults and tlb:tlb_flush of the measured threads,
 //! opened by each worker), `shootdowns` (/proc/interrupts), `disk` (sysfs block stats of
 //! the physical disks behind the file), `vmstat`, `memory` (page cache, cgroup, huge
-//! pages), `cpu` (threads and machine, steal), `balloon` (free page reporting).
+//! pages), `cpu` (threads and machine, steal), `balloon` (free page reporting),
+//! `kswapd` (CPU time of the kswapd threads).
 //! `parse` and `device` hold the pure parsers.
 
 pub mod balloon;
@@ -15,6 +16,7 @@ pub mod cpu;
 pub mod device;
 pub mod dirty_throttle;
 pub mod disk;
+pub mod kswapd;
 pub mod memory;
 pub mod pageflags;
 pub mod parse;
@@ -73,6 +75,7 @@ impl ProbeSet {
                 Box::new(shootdowns::Shootdowns),
                 Box::new(disk::Disk::new(target)),
                 Box::new(vmstat::Vmstat),
+                Box::new(kswapd::Kswapd::find()),
                 Box::new(memory::Memory { cgroup_stat }),
                 Box::new(cpu::Cpu {
                     hz: crate::sys::clock_ticks_per_sec(),
@@ -154,6 +157,9 @@ pub fn delta(prev: &Counters, cur: &Counters, app_bytes: u64) -> Counters {
         steal_ns: sub(prev.steal_ns, cur.steal_ns),
         balloon_reported_kib: sub(prev.balloon_reported_kib, cur.balloon_reported_kib),
         vmstat: sub_map(&prev.vmstat, &cur.vmstat),
+        allocstall: sub(prev.allocstall, cur.allocstall),
+        kswapd_cpu_ns: sub(prev.kswapd_cpu_ns, cur.kswapd_cpu_ns),
+        cgroup_reclaim_pages: sub(prev.cgroup_reclaim_pages, cur.cgroup_reclaim_pages),
     }
 }
 

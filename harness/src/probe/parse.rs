@@ -281,6 +281,39 @@ pub fn vmstat_selected(map: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Times an allocation entered direct reclaim: the sum of the per-zone `allocstall_*`
+/// fields (Linux 4.8+), or the single `allocstall` of older kernels. `None` when
+/// /proc/vmstat has neither.
+pub fn vmstat_allocstall(map: &BTreeMap<String, u64>) -> Option<u64> {
+    let zones: Vec<u64> = map
+        .iter()
+        .filter(|(k, _)| k.starts_with("allocstall_"))
+        .map(|(_, v)| *v)
+        .collect();
+    if zones.is_empty() {
+        return map.get("allocstall").copied();
+    }
+    Some(zones.iter().fold(0u64, |a, v| a.saturating_add(*v)))
+}
+
+/// True for the command name of a kswapd thread (`kswapd0`, `kswapd1`, ...: one per
+/// NUMA node), as /proc/<pid>/comm gives it (with or without the newline).
+pub fn is_kswapd_comm(comm: &str) -> bool {
+    comm.trim_end()
+        .strip_prefix("kswapd")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Pages a memory cgroup evicted at its limit, from its memory.stat: v1 `pgpgout`
+/// (pages uncharged; in a read cell these are evictions), v2 `pgsteal` (pages
+/// reclaimed). `None` when the field is missing.
+pub fn cgroup_reclaim_pages(stat: &BTreeMap<String, u64>, v: CgroupVersion) -> Option<u64> {
+    match v {
+        CgroupVersion::V1 => stat.get("pgpgout").copied(),
+        CgroupVersion::V2 => stat.get("pgsteal").copied(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // /proc/meminfo, /proc/self/smaps_rollup
 // ---------------------------------------------------------------------------------------
@@ -997,6 +1030,47 @@ mod tests {
             .count()
             + 5;
         assert_eq!(sel.len(), expected);
+    }
+
+    #[test]
+    fn allocstall_sums_the_zones() {
+        let all = parse_vmstat(VM_VMSTAT);
+        assert_eq!(
+            vmstat_allocstall(&all),
+            Some(0),
+            "this VM has five zeroed zones"
+        );
+        let m = parse_vmstat("allocstall_dma 1\nallocstall_normal 40\nallocstall_movable 2\n");
+        assert_eq!(vmstat_allocstall(&m), Some(43));
+        let old = parse_vmstat("allocstall 9\npgfault 1\n");
+        assert_eq!(vmstat_allocstall(&old), Some(9), "before 4.8: one field");
+        assert_eq!(vmstat_allocstall(&parse_vmstat("pgfault 1\n")), None);
+    }
+
+    #[test]
+    fn kswapd_comm_names() {
+        assert!(is_kswapd_comm("kswapd0\n"));
+        assert!(is_kswapd_comm("kswapd12"));
+        assert!(!is_kswapd_comm("kswapd"));
+        assert!(!is_kswapd_comm("kswapd0:0"));
+        assert!(!is_kswapd_comm("kcompactd0"));
+        assert!(!is_kswapd_comm("faultline"));
+    }
+
+    #[test]
+    fn cgroup_reclaim_of_both_versions() {
+        let v1 = parse_flat_keyed(include_str!("testdata/memory-stat-v1-vm.txt"));
+        assert_eq!(cgroup_reclaim_pages(&v1, CgroupVersion::V1), Some(1302329));
+        let v2 = parse_flat_keyed(include_str!("testdata/memory-stat-v2.txt"));
+        assert_eq!(
+            cgroup_reclaim_pages(&v2, CgroupVersion::V2),
+            v2.get("pgsteal").copied()
+        );
+        assert!(v2.contains_key("pgsteal"));
+        assert_eq!(
+            cgroup_reclaim_pages(&BTreeMap::new(), CgroupVersion::V1),
+            None
+        );
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Outcome {
     pub io_errors: u64,
     pub io_error_samples: Vec<crate::driver::errors::IoErrorSample>,
     pub error_hist: Option<Histogram<u64>>,
+    /// With a page-cache limit: the reclaim regime check (set by the runner).
+    pub regime: Option<super::regime::RegimeCheck>,
 }
 
 impl Outcome {
@@ -89,6 +91,7 @@ impl Outcome {
             io_errors: 0,
             io_error_samples: Vec::new(),
             error_hist: None,
+            regime: None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod hgrm;
 pub mod kinds_table;
 pub mod output;
 pub mod overhead;
+pub mod regime;
 pub mod summary;
 pub mod table;
 pub mod writes;
@@ -153,6 +154,10 @@ pub struct BackendResult {
     /// timed; null when none failed.
     #[serde(default)]
     pub error_histogram: Option<String>,
+    /// With a page-cache limit: whether the cell was in its reclaim regime (who evicted),
+    /// and the global regime's huge-page reservation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<regime::RegimeCheck>,
 }
 
 impl BackendResult {
@@ -227,6 +232,7 @@ impl BackendResult {
             io_errors: o.io_errors,
             io_error_samples: o.io_error_samples,
             error_histogram: o.error_hist.as_ref().map(encode_histogram).transpose()?,
+            regime: o.regime,
         })
     }
 
@@ -372,6 +378,7 @@ pub(crate) mod tests {
             io_errors: 0,
             io_error_samples: Vec::new(),
             error_hist: None,
+            regime: None,
         };
         let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
         let skipped = BackendResult {
@@ -402,6 +409,7 @@ pub(crate) mod tests {
             io_errors: 0,
             io_error_samples: Vec::new(),
             error_histogram: None,
+            regime: None,
         };
         RunRecord {
             schema: SCHEMA,

@@ -76,6 +76,13 @@ pub fn summary_table(r: &RunRecord) -> String {
         if let Some(reason) = &b.reason {
             notes.push(format!("{} ({status}): {reason}", b.name));
         }
+        if let Some(n) = b
+            .regime
+            .as_ref()
+            .and_then(|r| super::regime::note(&b.name, b.threads, r))
+        {
+            notes.push(n);
+        }
         if let Some(n) = floor {
             // Once per backend and thread count, not per repeat.
             let head = format!("* {} x{}: ", b.name, b.threads);

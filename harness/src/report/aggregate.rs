@@ -128,6 +128,8 @@ pub struct Row {
     pub timing_floor: Option<String>,
     /// Why a derived counter is n/a: {counter: reason}, in counter-name order.
     pub unavailable: BTreeMap<CounterId, String>,
+    /// With a page-cache limit: whether each pooled cell was in its reclaim regime.
+    pub regime_notes: Vec<String>,
 }
 
 impl Row {
@@ -240,6 +242,13 @@ fn pool(workload: String, name: String, threads: usize, g: &[&BackendResult]) ->
         derived,
         timing_floor: ok.iter().find_map(|b| b.timing_floor_note()),
         unavailable,
+        regime_notes: g
+            .iter()
+            .filter_map(|b| {
+                let r = b.regime.as_ref()?;
+                crate::record::regime::held_note(&b.name, b.threads, r)
+            })
+            .collect(),
     }
 }
 

@@ -135,6 +135,11 @@ fn notes(rows: &[Row], reference: Option<&str>) -> Vec<String> {
         if let Some(n) = &row.timing_floor {
             notes.push(format!("* {} x{}: {n}", row.name, row.threads));
         }
+        for n in &row.regime_notes {
+            if !notes.contains(n) {
+                notes.push(n.clone());
+            }
+        }
         if let Some(n) = row.verify_errors.filter(|&n| n > 0) {
             notes.push(format!(
                 "{} x{}: {n} reads returned the wrong bytes",

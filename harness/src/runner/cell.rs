@@ -786,6 +786,7 @@ fn finish(
         io_errors: merged.io_errors.count,
         io_error_samples: merged.io_errors.first,
         error_hist: merged.io_errors.hist,
+        regime: None,
     }
 }
 

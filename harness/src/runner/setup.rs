@@ -8,6 +8,7 @@ use crate::env::blkio::{BlkioCgroup, CappedDevice};
 use crate::env::cgroup::MemCgroup;
 use crate::env::fuse::FuseDevice;
 use crate::env::readahead::ReadAhead;
+use crate::env::global_reclaim::{self, Reservation};
 use crate::env::zram::Zram;
 use crate::env::Environment;
 use crate::probe::{self, ProbeSet};
@@ -65,6 +66,14 @@ impl Setup {
                 cg.version
             ));
         }
+        if let (spec::Reclaim::Global, Some(limit)) = (w.reclaim, w.page_cache_limit) {
+            ui.note(&format!(
+                "global reclaim: before each page-cache cell, huge pages are reserved so that about {} stays available machine-wide (page_cache_limit {} + safety margin {}), then given back",
+                units::format_size(limit + global_reclaim::MARGIN),
+                units::format_size(limit),
+                units::format_size(global_reclaim::MARGIN)
+            ));
+        }
         let (tlb, tracefs) = match probe::tlb::setup() {
             Ok((t, m)) => (Ok(t), Some(m)),
             Err(e) => (Err(e), None),
@@ -118,6 +127,14 @@ impl Setup {
         if let (Some(cg), true) = (self.cgroup.as_mut(), limited) {
             cg.enter()?;
         }
+        // The global regime: the machine-wide limit is held for this cell only.
+        let mut reservation = match (self.workload.reclaim, self.workload.page_cache_limit) {
+            (spec::Reclaim::Global, Some(limit)) if limited => Some(
+                Reservation::take(limit)
+                    .context("cannot set up the global reclaim regime for this cell")?,
+            ),
+            _ => None,
+        };
         let cell = cell::Cell {
             target: &self.target,
             workload: &self.workload,
@@ -140,6 +157,37 @@ impl Setup {
             outcome
                 .notes
                 .push("ran outside the memory cgroup: it does not use the page cache".into());
+        }
+        let held = reservation.as_mut().map(|r| {
+            let restored = r.release();
+            (r.record.clone(), restored)
+        });
+        drop(reservation);
+        if let Some((rec, restored)) = &held {
+            outcome.notes.push(format!(
+                "global reclaim: {} huge pages of {} reserved ({} asked, {} attempt(s)); MemAvailable {} -> {}; nr_hugepages {} restored to {}",
+                rec.pages_reserved,
+                units::format_size(rec.hugepage_size),
+                rec.pages_asked,
+                rec.attempts,
+                units::format_size(rec.mem_available_before),
+                units::format_size(rec.mem_available_after),
+                rec.nr_hugepages_before,
+                match restored {
+                    Ok(n) => n.to_string(),
+                    Err(e) => format!("? ({e})"),
+                }
+            ));
+        }
+        if self.workload.page_cache_limit.is_some() && outcome.ops > 0 {
+            let reclaim = self.workload.reclaim;
+            let (ok, why) = crate::record::regime::judge(reclaim, limited, &outcome.counters);
+            outcome.regime = Some(crate::record::regime::RegimeCheck {
+                reclaim: reclaim.to_string(),
+                ok,
+                why,
+                reservation: held.map(|(r, _)| r),
+            });
         }
         Ok(outcome)
     }
@@ -334,6 +382,12 @@ fn control_memory(w: &Workload, env: &Environment) -> Result<Option<MemCgroup>> 
     let Some(limit) = w.page_cache_limit else {
         return Ok(None);
     };
+    if w.reclaim == spec::Reclaim::Global {
+        // No cgroup: the limit is machine-wide, reserved per cell. Refuse now what
+        // would be refused at the first cell.
+        global_reclaim::preflight(limit).context("cannot set up the page-cache limit")?;
+        return Ok(None);
+    }
     if let Some(mem) = env.memory_bytes {
         if limit >= mem {
             bail!(

@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod options;
 pub mod pattern;
+pub mod reclaim;
 pub mod settings;
 pub mod write;
 
@@ -99,6 +100,7 @@ pub fn parse_on_error(s: &str) -> Result<OnError, String> {
     }
 }
 
+pub use reclaim::{parse_reclaim, Reclaim};
 pub use write::{Op, SyncMethod, SyncPolicy};
 
 /// How much of each block an operation reads: the first u64 of every 4 KiB page
@@ -169,6 +171,9 @@ pub struct Workload {
     /// Run the measured threads in a memory cgroup with this limit (bytes): a page cache
     /// smaller than the file.
     pub page_cache_limit: Option<u64>,
+    /// Who evicts when the page cache reaches `page_cache_limit`: the memory cgroup
+    /// (`cgroup`) or kswapd, machine-wide, with huge pages reserved (`global`).
+    pub reclaim: Reclaim,
     /// Attribute major faults to operations (a histogram of faulting operations and the
     /// time stalled in them). Costs one atomic load per operation.
     pub fault_attribution: bool,
@@ -386,6 +391,9 @@ impl Workload {
                     units::format_size(MIN_PAGE_CACHE_LIMIT)
                 ));
             }
+        }
+        if self.reclaim == Reclaim::Global && self.page_cache_limit.is_none() {
+            return Err("`reclaim = \"global\"` needs `page_cache_limit` (the machine-wide page cache the huge-page reservation leaves); give one, e.g. page_cache_limit = \"1GiB\"".into());
         }
         if self.interval < Duration::from_millis(1) {
             return Err("`interval` must be at least 1ms".into());

@@ -18,9 +18,9 @@
 
 use super::write::{parse_op, parse_sync, parse_sync_method, SyncMethod, SyncPolicy};
 use super::{
-    check_int, parse_device, parse_on_error, parse_start, parse_touch, BackendSpec, Device, Fields,
-    OnError, Op, Pattern, SpecError, Start, StopAt, Touch, Workload, MAX_QUEUE_DEPTH, MAX_REPEATS,
-    MAX_THREADS,
+    check_int, parse_device, parse_on_error, parse_reclaim, parse_start, parse_touch, BackendSpec,
+    Device, Fields, OnError, Op, Pattern, Reclaim, SpecError, Start, StopAt, Touch, Workload,
+    MAX_QUEUE_DEPTH, MAX_REPEATS, MAX_THREADS,
 };
 use crate::timing::{parse_timing, TimingMode};
 use crate::units;
@@ -244,6 +244,13 @@ settings! {
         page_cache_limit: u64 = none, "(none)",
             toml Fields::size,
             cli #[arg(long, value_name = "S", value_parser = units::parse_size)];
+        /// Who evicts when the page cache reaches page_cache_limit: cgroup (the measured
+        /// threads run in a memory cgroup with the limit and reclaim it themselves) or
+        /// global (no cgroup: huge pages are reserved per cell so the whole machine has
+        /// about the limit plus a safety margin available, and kswapd evicts; root).
+        reclaim: Reclaim = (Reclaim::Cgroup), "\"cgroup\"",
+            toml |f, k, v| f.parsed(k, v, parse_reclaim),
+            cli #[arg(long, value_name = "cgroup|global", value_parser = parse_reclaim)];
         /// Read from a device created for the run instead of a data file (root; removed
         /// afterwards): zram[:SIZE][,count=N][,stripe=S][,read_iops=N][,read_bps=B][,write_iops=N][,write_bps=B],
         /// emulated fast RAM-backed devices (count striped in stripe units, default 1MiB,
