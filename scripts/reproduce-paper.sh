@@ -12,11 +12,26 @@
 #   --duration D  measured time per backend (default 60s; --quick 8s)
 #   --out DIR     where the result directories go (default results/paper/<UTC time>)
 #   --no-zram     skip the emulated-device runs (e.g. without root)
-# Needs root for the memory cgroup and the zram device.
+#   --no-capped   skip the capped-device runs below
+#   --cap N       read IOPS cap of the Fig. 1 capped device (default: from a probe, below)
+#   --fig2-cap B  read bytes/s cap per device for the Fig. 2 capped runs (default: a probe)
+#
+# Capped devices (the paper's regime of an SSD slower than the CPU's fault path; see
+# docs/devices.md): a short probe measures mmap:advice=random's random-read rate on an
+# uncapped zram device that fits in memory (no eviction: mmap's pre-fill ceiling here),
+# and the Fig. 1 device is capped at half of it, so that the device, not mmap's fault
+# path, is the limit while the page cache fills. Fig. 1 then runs on the capped device
+# in both reclaim regimes (`--reclaim cgroup`: the faulting threads evict in a memory
+# cgroup; `--reclaim global`: kswapd evicts machine-wide under a huge-page
+# reservation). A second probe measures mmap:advice=sequential's scan rate on uncapped
+# zram; Fig. 2 runs on 1 and on 4 devices capped at half of it each (striped, see
+# docs/devices.md), so one device is slower than mmap's scan and four are faster. The
+# chosen caps and the probes' rates go into caps.txt in the output directory.
+# Needs root for the memory cgroup, the zram devices, the caps and the reservation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scale=1; duration=60s; interval=1s; quick=0; zram=1; out=""; extra=()
+scale=1; duration=60s; interval=1s; quick=0; zram=1; capped=1; cap=""; cap2=""; out=""; extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; scale=0.25; duration=8s; interval=250ms ;;
@@ -24,8 +39,11 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift ;;
     --out) out=$2; shift ;;
     --no-zram) zram=0 ;;
+    --no-capped) capped=0 ;;
+    --cap) cap=$2; shift ;;
+    --fig2-cap) cap2=$2; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,30p "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -60,9 +78,58 @@ for fig in paper-fig1-random-read paper-fig2-seq-scan; do
   done
 done
 
+# The ops/s of the one backend of a probe's run.json.
+rate() { python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["backends"][0]; print(int(b["ops_per_sec"]) if b["status"]=="ok" else sys.exit("probe did not run: "+str(b.get("reason"))))' "$1/run.json"; }
+mbps() { python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["backends"][0]; print(int(b["bytes_per_sec"]) if b["status"]=="ok" else sys.exit("probe did not run: "+str(b.get("reason"))))' "$1/run.json"; }
+if [ "$zram" = 1 ] && [ "$capped" = 1 ]; then
+  probe_mib=$(mib "$scale" 1024)
+  if [ -z "$cap" ]; then
+    echo; echo "== probe: mmap:advice=random on uncapped zram (${probe_mib} MiB, fits in memory)"
+    "$bin" run workloads/paper-fig1-random-read.toml --size "${probe_mib}MiB" --device "zram:${probe_mib}MiB" \
+      --backend mmap:advice=random --duration 5s --warmup 1s --interval 1s --out "$out/probe-fig1" --quiet "${extra[@]}"
+    r=$(rate "$out/probe-fig1")
+    cap=$(( r / 2 / 1000 * 1000 )); [ "$cap" -lt 1000 ] && cap=1000
+    echo "probe fig1: mmap:advice=random ${r} reads/s uncapped, in memory -> cap ${cap} IOPS" | tee -a "$out/caps.txt"
+  else
+    echo "fig1 cap given: ${cap} IOPS" | tee -a "$out/caps.txt"
+  fi
+  for regime in cgroup global; do
+    d="$out/paper-fig1-random-read-zram-capped-$regime"
+    echo; echo "== paper-fig1-random-read on zram capped at ${cap} IOPS, reclaim=$regime"
+    "$bin" run workloads/paper-fig1-random-read.toml --size "${size_mib}MiB" --page-cache-limit "${limit_mib}MiB" \
+      --duration "$duration" --interval "$interval" --device "zram:${size_mib}MiB,read_iops=${cap}" \
+      --reclaim "$regime" --plot --out "$d" "${extra[@]}" \
+      || echo "note: the capped Fig. 1 run ($regime) exited non-zero; its result (if any) is in $d"
+    [ -f "$d/run.json" ] && dirs+=("$d")
+  done
+  if [ -z "$cap2" ]; then
+    echo; echo "== probe: mmap:advice=sequential scan on uncapped zram (${probe_mib} MiB)"
+    "$bin" run workloads/paper-fig2-seq-scan.toml --size "${probe_mib}MiB" --device "zram:${probe_mib}MiB" \
+      --backend mmap:advice=sequential --duration 5s --warmup 1s --interval 1s --out "$out/probe-fig2" --quiet "${extra[@]}"
+    b=$(mbps "$out/probe-fig2")
+    cap2=$(( b / 2 / 1048576 ))MiB
+    echo "probe fig2: mmap:advice=sequential $(( b / 1048576 )) MiB/s uncapped -> cap ${cap2}/s per device" | tee -a "$out/caps.txt"
+  else
+    echo "fig2 cap given: ${cap2}/s per device" | tee -a "$out/caps.txt"
+  fi
+  per_dev=$(( size_mib / 4 ))
+  for n in 1 4; do
+    d="$out/paper-fig2-seq-scan-zram-capped-x$n"
+    if [ "$n" = 1 ]; then dev="zram:${size_mib}MiB,read_bps=${cap2}"; else dev="zram:${per_dev}MiB,count=4,read_bps=${cap2}"; fi
+    echo; echo "== paper-fig2-seq-scan on $n zram device(s), each capped at ${cap2}/s"
+    "$bin" run workloads/paper-fig2-seq-scan.toml --size "${size_mib}MiB" --page-cache-limit "${limit_mib}MiB" \
+      --duration "$duration" --interval "$interval" --device "$dev" \
+      --backend direct --backend uring:qd=8,direct --backend fio:engine=libaio,qd=32,direct \
+      --backend mmap --backend mmap:advice=sequential --backend mmap:advice=random \
+      --plot --out "$d" "${extra[@]}" \
+      || echo "note: the capped Fig. 2 run on $n device(s) exited non-zero; its result (if any) is in $d"
+    [ -f "$d/run.json" ] && dirs+=("$d")
+  done
+fi
+
 if "$bin" report --help >/dev/null 2>&1; then
   # One report per device: the same workload on disk and on zram must not be pooled.
-  for dev in disk zram; do
+  for dev in disk zram zram-capped-cgroup zram-capped-global zram-capped-x1 zram-capped-x4; do
     sel=(); for d in "${dirs[@]}"; do [[ $d == *-$dev ]] && sel+=("$d"); done
     [ ${#sel[@]} -gt 0 ] && "$bin" report "${sel[@]}" --out "$out/report-$dev.md"
   done
