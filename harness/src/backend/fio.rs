@@ -545,6 +545,7 @@ pub fn series_from_iops_log(
                 t_ns: t_ms * 1_000_000,
                 ops,
                 bytes: ops * block,
+                histogram: None,
                 counters: Default::default(),
             }
         })
@@ -580,6 +581,7 @@ pub fn series_from_iops_log(
             t_ns: runtime_ns.max(last_t),
             ops: rest,
             bytes: rest * block,
+            histogram: None,
             counters: Default::default(),
         });
     }
