@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Charts: throughput, faults-shootdowns, amplification, latency-percentiles, \
-latency-cdf, ops-bars (.svg and/or .png). Existing files are never replaced.\n\n\
+latency-cdf, ops-bars, latency-over-time (p50/p99/p99.9 per interval), latency-heatmap \
+(time x latency, colour = operations) (.svg and/or .png); the last two need a run with \
+2 or more intervals. Existing files are never replaced.\n\n\
 Examples:\n  faultline plot results/quick/2026-11-21T214602Z-vm\n  \
 faultline plot results/quick/A results/quick/B --out charts/a-vs-b --format png"
 )]

@@ -84,11 +84,17 @@ mod tests {
             filed.extend(Filed::take(i, &h));
             h.reset();
         }
-        assert!(Filed::take(9, &h).is_none(), "an empty histogram files nothing");
+        assert!(
+            Filed::take(9, &h).is_none(),
+            "an empty histogram files nothing"
+        );
         assert_eq!(total(&filed), all);
         let per = by_interval([&filed[..], &filed[..1]], 2);
         assert_eq!(per.len(), 2);
-        assert_eq!(per[0].len(), 2 * filed[0].buckets.iter().map(|b| b.1).sum::<u64>());
+        assert_eq!(
+            per[0].len(),
+            2 * filed[0].buckets.iter().map(|b| b.1).sum::<u64>()
+        );
         // Interval 2 is past n = 2: it goes to the last one.
         assert_eq!(per[1].len(), 4 * 5 + 5 * 5);
         let mut sum = new_histogram();

@@ -302,9 +302,15 @@ impl<'a> Driver<'a> {
             self.file_current();
         }
         let (hist, intervals) = if measured {
-            (interval::total(&self.filed), std::mem::take(&mut self.filed))
+            (
+                interval::total(&self.filed),
+                std::mem::take(&mut self.filed),
+            )
         } else {
-            (std::mem::replace(&mut self.hist, new_histogram()), Vec::new())
+            (
+                std::mem::replace(&mut self.hist, new_histogram()),
+                Vec::new(),
+            )
         };
         let timing_cost = (self.ab.len() >= AB_MIN_PAIRS)
             .then(|| crate::stats::median(&self.ab))

@@ -70,6 +70,8 @@ pub struct Outcome {
     pub io_errors: u64,
     pub io_error_samples: Vec<crate::driver::errors::IoErrorSample>,
     pub error_hist: Option<Histogram<u64>>,
+    /// When the measured phase began (wall clock); None where not recorded.
+    pub measure_start: Option<std::time::SystemTime>,
 }
 
 impl Outcome {
@@ -96,6 +98,7 @@ impl Outcome {
             io_errors: 0,
             io_error_samples: Vec::new(),
             error_hist: None,
+            measure_start: None,
         }
     }
 }

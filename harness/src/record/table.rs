@@ -76,6 +76,14 @@ pub fn summary_table(r: &RunRecord) -> String {
         if let Some(reason) = &b.reason {
             notes.push(format!("{} ({status}): {reason}", b.name));
         }
+        if let Some(line) = super::stalls::summary(&b.timeseries, &b.stalls) {
+            let rep = if repeated {
+                format!(" #{}", b.repeat + 1)
+            } else {
+                String::new()
+            };
+            notes.push(format!("{}{rep} x{}: {line}", b.name, b.threads));
+        }
         if let Some(n) = floor {
             // Once per backend and thread count, not per repeat.
             let head = format!("* {} x{}: ", b.name, b.threads);

@@ -776,6 +776,7 @@ fn finish(
         io_errors: merged.io_errors.count,
         io_error_samples: merged.io_errors.first,
         error_hist: merged.io_errors.hist,
+        measure_start: std::time::SystemTime::now().checked_sub(m.t0.elapsed()),
     }
 }
 
