@@ -74,7 +74,12 @@ fn interval_histograms_add_up_and_the_interval_log_reads_back() {
             let log = std::fs::read(out.join(faultline::record::hlog::hlog_name(&b.name)))
                 .unwrap_or_else(|e| panic!("{}: no .hlog: {e}", b.name));
             let hists = hlog_histograms(&log);
-            assert_eq!(hists.len(), b.timeseries.len(), "{}: one per interval", b.name);
+            assert_eq!(
+                hists.len(),
+                b.timeseries.len(),
+                "{}: one per interval",
+                b.name
+            );
             for (h, iv) in hists.iter().zip(&b.timeseries) {
                 let want =
                     faultline::record::decode_histogram(iv.histogram.as_deref().unwrap()).unwrap();

@@ -52,11 +52,10 @@ fn edge(k: i32) -> f64 {
 pub fn cells(b: &BackendResult) -> Vec<(f64, f64, i32, u64)> {
     let mut out = Vec::new();
     for s in rates::steps(b) {
-        let Some(h) = s
-            .iv
-            .histogram
-            .as_deref()
-            .and_then(|e| decode_histogram(e).ok())
+        let Some(h) =
+            s.iv.histogram
+                .as_deref()
+                .and_then(|e| decode_histogram(e).ok())
         else {
             continue;
         };
@@ -86,7 +85,11 @@ pub fn prepare(ctx: &Context) -> Prepared<Heatmap> {
         };
         let mut label = g.label.clone();
         if g.results.len() > 1 {
-            label.push_str(&format!(" (repeat {} of {})", b.repeat + 1, g.results.len()));
+            label.push_str(&format!(
+                " (repeat {} of {})",
+                b.repeat + 1,
+                g.results.len()
+            ));
         }
         maps.push(Map {
             label,
@@ -234,8 +237,12 @@ impl Heatmap {
         let style = text(12.0, BLACK).pos(Pos::new(HPos::Center, VPos::Top));
         loop {
             let x = x0 + ((x1 - x0) as f64 * (v as f64).ln() / top) as i32;
-            area.draw(&Text::new(axes::format_si(v as f64), (x, y1 + 3), style.clone()))
-                .map_err(err)?;
+            area.draw(&Text::new(
+                axes::format_si(v as f64),
+                (x, y1 + 3),
+                style.clone(),
+            ))
+            .map_err(err)?;
             match v.checked_mul(10).filter(|n| *n <= self.max_count) {
                 Some(n) => v = n,
                 None => break,

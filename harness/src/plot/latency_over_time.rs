@@ -18,19 +18,29 @@ pub const TITLE: &str = "Latency over time";
 const QUANTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")];
 
 /// (interval end in s, operations recorded, [latency in µs at each of `QUANTILES`]) of
-/// each interval of `b` whose histogram holds an operation.
-pub fn points(b: &BackendResult) -> Vec<(f64, u64, [f64; 3])> {
-    rates::steps(b)
-        .iter()
-        .filter_map(|s| {
-            let h = decode_histogram(s.iv.histogram.as_deref()?).ok()?;
-            if h.is_empty() {
-                return None;
+/// each interval of `b` whose histogram holds an operation, in runs of consecutive
+/// intervals: an interval without operations breaks the line rather than being bridged.
+pub fn points(b: &BackendResult) -> Vec<Vec<(f64, u64, [f64; 3])>> {
+    let mut runs: Vec<Vec<(f64, u64, [f64; 3])>> = vec![Vec::new()];
+    for s in rates::steps(b) {
+        let h =
+            s.iv.histogram
+                .as_deref()
+                .and_then(|e| decode_histogram(e).ok())
+                .filter(|h| !h.is_empty());
+        match h {
+            Some(h) => {
+                let q = QUANTILES.map(|(q, _)| h.value_at_quantile(q) as f64 / 1e3);
+                if let Some(run) = runs.last_mut() {
+                    run.push((s.end_s, h.len(), q));
+                }
             }
-            let q = QUANTILES.map(|(q, _)| h.value_at_quantile(q) as f64 / 1e3);
-            Some((s.end_s, h.len(), q))
-        })
-        .collect()
+            None if runs.last().is_some_and(|r| !r.is_empty()) => runs.push(Vec::new()),
+            None => {}
+        }
+    }
+    runs.retain(|r| !r.is_empty());
+    runs
 }
 
 /// Why a measured result has no per-interval latency.
@@ -64,23 +74,24 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
             continue;
         }
         for b in &results {
-            let pts = points(b);
             t_max = t_max.max(rates::end_s(b));
-            for p in &pts {
-                min_ops = min_ops.min(p.1);
-                for v in p.2 {
-                    if v > 0.0 {
-                        y_min = y_min.min(v);
+            for pts in points(b) {
+                for p in &pts {
+                    min_ops = min_ops.min(p.1);
+                    for v in p.2 {
+                        if v > 0.0 {
+                            y_min = y_min.min(v);
+                        }
+                        y_max = y_max.max(v);
                     }
-                    y_max = y_max.max(v);
                 }
-            }
-            for (k, lines) in per_q.iter_mut().enumerate() {
-                lines.push(Line {
-                    points: pts.iter().map(|p| (p.0, p.2[k])).collect(),
-                    color: g.color,
-                    dashed: false,
-                });
+                for (k, lines) in per_q.iter_mut().enumerate() {
+                    lines.push(Line {
+                        points: pts.iter().map(|p| (p.0, p.2[k])).collect(),
+                        color: g.color,
+                        dashed: false,
+                    });
+                }
             }
         }
         let floor = if results.iter().any(|b| b.timing_floor_note().is_some()) {
@@ -100,7 +111,7 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
     }
     legend.note(
         "Each point: the percentile of the operations recorded in one sampling interval, \
-         at the interval's end.",
+         at the interval's end. A line breaks at an interval without operations.",
     );
     if min_ops < 1000 {
         legend.note(format!(
@@ -156,6 +167,12 @@ mod tests {
         assert_eq!(f.panels.len(), 3);
         assert_eq!(f.panels[0].lines.len(), 6, "3 backends x 2 repeats");
         assert_eq!(f.panels[2].lines[0].points.len(), 12, "12 intervals");
+        // An interval without operations breaks the line into two.
+        let mut b = runs[0].record.backends[0].clone();
+        b.timeseries[4].histogram =
+            crate::record::encode_histogram(&crate::record::new_histogram()).ok();
+        let runs_of: Vec<usize> = points(&b).iter().map(|r| r.len()).collect();
+        assert_eq!(runs_of, vec![4, 7]);
         assert!(f.panels[0].y.log);
         // p50 <= p99 <= p99.9 in every interval.
         for (a, b) in f.panels[0].lines[0]

@@ -80,6 +80,18 @@ fn to_stall((start, len, ops): (u64, u64, u64)) -> Stall {
     }
 }
 
+/// Why a cell with 2+ intervals has no stalls although it may have stalled: its median
+/// interval did no operation, so no interval is under a tenth of it.
+pub fn zero_median_note(ts: &[Interval]) -> Option<String> {
+    (median_rate(ts) == Some(0.0)).then(|| {
+        let idle = spans(ts).iter().filter(|s| s.2 == 0).count();
+        format!(
+            "{idle} of {} intervals did no operation (median 0 ops/s): stalled most of the time, no stall stands out",
+            spans(ts).len()
+        )
+    })
+}
+
 /// "at 3.0 s for 2.0 s (1.2K ops/s)": one stall in a line of text.
 pub fn describe(s: &Stall) -> String {
     format!(
@@ -175,6 +187,11 @@ mod tests {
         assert!(detect(&series(&[], 1000)).is_empty());
         assert!(detect(&series(&[1000], 1000)).is_empty());
         assert!(detect(&series(&[0, 0, 1000], 1000)).is_empty());
+        assert_eq!(
+            zero_median_note(&series(&[0, 0, 1000], 1000)).unwrap(),
+            "2 of 3 intervals did no operation (median 0 ops/s): stalled most of the time, no stall stands out"
+        );
+        assert!(zero_median_note(&series(&[5, 0, 1000], 1000)).is_none());
         assert!(summary(&[], &[]).is_none());
         // Two intervals: the median is their mean.
         assert_eq!(detect(&series(&[1000, 10], 1000)).len(), 1);

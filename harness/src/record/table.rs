@@ -76,7 +76,9 @@ pub fn summary_table(r: &RunRecord) -> String {
         if let Some(reason) = &b.reason {
             notes.push(format!("{} ({status}): {reason}", b.name));
         }
-        if let Some(line) = super::stalls::summary(&b.timeseries, &b.stalls) {
+        let stall_line = super::stalls::summary(&b.timeseries, &b.stalls)
+            .or_else(|| super::stalls::zero_median_note(&b.timeseries));
+        if let Some(line) = stall_line {
             let rep = if repeated {
                 format!(" #{}", b.repeat + 1)
             } else {

@@ -21,7 +21,9 @@ pub fn lines(group: &[&RunRecord]) -> Vec<String> {
                 checked += 1;
             }
             let found = stalls::detect(&b.timeseries);
-            let Some(text) = stalls::summary(&b.timeseries, &found) else {
+            let Some(text) = stalls::summary(&b.timeseries, &found)
+                .or_else(|| stalls::zero_median_note(&b.timeseries))
+            else {
                 continue;
             };
             let mut who = format!("{} x{}", b.name, b.threads);
