@@ -12,6 +12,7 @@ fn run_timeline(timing: &str, plot: bool) -> (std::path::PathBuf, faultline::rec
     let dir = scratch("timeline");
     let wl = tiny_workload(&dir, "backends = [\"mmap\", \"pread\", \"uring:qd=4\"]");
     let out = dir.join(format!("r-{}", timing.replace(':', "-")));
+    let data = data_dir();
     let mut args = vec![
         "run",
         wl.to_str().unwrap(),
@@ -22,7 +23,7 @@ fn run_timeline(timing: &str, plot: bool) -> (std::path::PathBuf, faultline::rec
         "--interval",
         "100ms",
         "--data-dir",
-        data_dir().to_str().unwrap(),
+        data.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--quiet",
