@@ -28,7 +28,8 @@
 #   scripts/timing-floor.sh [--rounds N (5)] [--seconds S (3)] [--keep DIR]
 #
 # --keep DIR keeps the result directories under DIR (default: a temporary directory,
-# removed at the end).
+# removed at the end). FAULTLINE_BIN=PATH runs that faultline binary instead of building
+# this tree (to set two builds side by side, alternating the script's runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=5 secs=3 keep=
@@ -42,8 +43,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$rounds$secs" in *[!0-9]*) echo "timing-floor.sh: --rounds and --seconds take whole numbers" >&2; exit 2 ;; esac
-cargo build --release --quiet
-bin=$PWD/target/release/faultline
+if [ -n "${FAULTLINE_BIN:-}" ]; then
+  bin=$FAULTLINE_BIN
+else
+  cargo build --release --quiet
+  bin=$PWD/target/release/faultline
+fi
 if [ -n "$keep" ]; then
   [ -e "$keep" ] && { echo "timing-floor.sh: $keep exists; give a new directory" >&2; exit 2; }
   mkdir -p "$keep"; tmp=$keep

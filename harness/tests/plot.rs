@@ -6,13 +6,15 @@ mod common;
 use common::*;
 use std::path::Path;
 
-const CHARTS: [&str; 6] = [
+const CHARTS: [&str; 8] = [
     "throughput",
     "faults-shootdowns",
     "amplification",
     "latency-percentiles",
     "latency-cdf",
     "ops-bars",
+    "latency-over-time",
+    "latency-heatmap",
 ];
 
 fn tiny_run(dir: &Path, name: &str, plot: bool) -> (std::path::PathBuf, String) {

@@ -546,6 +546,7 @@ pub fn series_from_iops_log(
                 t_ns: t_ms * 1_000_000,
                 ops,
                 bytes: ops * block,
+                histogram: None,
                 counters: Default::default(),
             }
         })
@@ -581,6 +582,7 @@ pub fn series_from_iops_log(
             t_ns: runtime_ns.max(last_t),
             ops: rest,
             bytes: rest * block,
+            histogram: None,
             counters: Default::default(),
         });
     }

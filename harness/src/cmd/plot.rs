@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Charts: throughput, faults-shootdowns, amplification, latency-percentiles, \
-latency-cdf, ops-bars; for write and mix workloads also ops-by-kind (reads, writes and syncs \
-per second) and sync-latency (.svg and/or .png). Existing files are never replaced.\n\n\
+latency-cdf, ops-bars, latency-over-time (p50/p99/p99.9 per interval), latency-heatmap \
+(time x latency, colour = operations); for write and mix workloads also ops-by-kind \
+(reads, writes and syncs per second) and sync-latency (.svg and/or .png). The \
+latency-over-time and heatmap charts need a run with 2 or more intervals. Existing files \
+are never replaced.\n\n\
 Examples:\n  faultline plot results/quick/2026-11-21T214602Z-vm\n  \
 faultline plot results/quick/A results/quick/B --out charts/a-vs-b --format png"
 )]

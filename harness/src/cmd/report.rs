@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  faultline report results/quick/2026-11-21T214602Z-vm\n  \
+    after_help = "Under each table: notes, then the stalls of every cell (intervals under \
+10% of the cell's median interval throughput, adjacent ones merged, with start and \
+length), the machine and the commands.\n\nExamples:\n  faultline report results/quick/2026-11-21T214602Z-vm\n  \
 faultline report results/quick/* --reference pread --out quick.md"
 )]
 pub struct ReportArgs {

@@ -7,12 +7,19 @@
 //! timed operation (or batch) and record one histogram value: no allocation, no lock, no
 //! system call beyond what the backend itself needs. Progress is published with one
 //! relaxed store per operation.
+//!
+//! Latency over time: the phase word the loops already load once per operation also
+//! carries the sampler's interval number (`Shared::next_interval`). A worker that sees
+//! it change (the same one comparison as before, on the cold path) files its histogram
+//! under the interval it was recording (`interval::Filed`, the recorded buckets only)
+//! and records on into the emptied histogram, so the per-operation path is unchanged.
 
 pub mod access;
 pub mod errors;
 mod fault;
 pub mod final_sync;
 pub mod floor;
+pub mod interval;
 pub mod write;
 
 use crate::backend::{OpError, Worker};
@@ -25,12 +32,18 @@ use access::OffsetGen;
 use errors::ErrorLog;
 use fault::FaultWatch;
 use hdrhistogram::Histogram;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use interval::Filed;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-const WARMUP: u8 = 0;
-const MEASURE: u8 = 1;
-const STOP: u8 = 2;
+/// The phase word: the phase in the low byte, the sampler's interval number above it.
+const WARMUP: u64 = 0;
+const MEASURE: u64 = 1;
+const STOP: u64 = 2;
+const PHASE_BITS: u32 = 8;
+const PHASE_MASK: u64 = (1 << PHASE_BITS) - 1;
+/// A phase word no load returns: the fast path's comparison fails until measuring starts.
+const NOT_MEASURING: u64 = u64::MAX;
 
 /// Per-thread progress, on its own cache line so that threads do not share lines.
 #[repr(align(128))]
@@ -45,7 +58,8 @@ pub struct Progress {
 
 /// State shared by the workers of one cell and the sampler.
 pub struct Shared {
-    phase: AtomicU8,
+    /// Phase (low byte) and interval number (above it), see `PHASE_BITS`.
+    phase: AtomicU64,
     failed: AtomicBool,
     finished: AtomicUsize,
     cursor: AtomicU64,
@@ -55,7 +69,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(threads: usize) -> Shared {
         Shared {
-            phase: AtomicU8::new(WARMUP),
+            phase: AtomicU64::new(WARMUP),
             failed: AtomicBool::new(false),
             finished: AtomicUsize::new(0),
             cursor: AtomicU64::new(0),
@@ -79,6 +93,17 @@ impl Shared {
     /// End the warm-up: workers drop what they recorded so far and start measuring.
     pub fn start_measuring(&self) {
         self.phase.store(MEASURE, Ordering::Relaxed);
+    }
+
+    /// The sampler took a sample: the next interval begins. Each worker files what it
+    /// recorded under the previous interval when it next checks the phase (between two
+    /// operations). Only during the measured phase.
+    pub fn next_interval(&self) {
+        let _ = self
+            .phase
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                (w & PHASE_MASK == MEASURE).then_some(w + (1 << PHASE_BITS))
+            });
     }
 
     /// Tell every worker to stop after its current operation.
@@ -126,7 +151,11 @@ pub struct DriverConfig<'a> {
 
 /// What one worker measured.
 pub struct WorkerOut {
+    /// Every latency of the measured phase (the sum of `intervals`).
     pub hist: Histogram<u64>,
+    /// The same latencies filed by the sampler's interval (`Shared::next_interval`)
+    /// in which the thread recorded them, in interval order.
+    pub intervals: Vec<Filed>,
     pub fault_hist: Option<Histogram<u64>>,
     pub ops: u64,
     pub verify_errors: u64,
@@ -145,6 +174,7 @@ impl WorkerOut {
     pub fn panicked() -> WorkerOut {
         WorkerOut {
             hist: new_histogram(),
+            intervals: Vec::new(),
             fault_hist: None,
             ops: 0,
             verify_errors: 0,
@@ -167,6 +197,11 @@ pub struct Driver<'a> {
     verify_tag: Option<u64>,
     quota: Option<u64>,
     measuring: bool,
+    /// The phase word of the interval being recorded (`NOT_MEASURING` before): the
+    /// loops' one comparison per operation.
+    expect: u64,
+    /// What earlier intervals recorded (`hist` holds the current one's).
+    filed: Vec<Filed>,
     pub(crate) hist: Histogram<u64>,
     pub(crate) ops: u64,
     pub(crate) verify_errors: u64,
@@ -205,6 +240,8 @@ impl<'a> Driver<'a> {
             verify_tag: cfg.verify_tag,
             quota: cfg.quota,
             measuring: false,
+            expect: NOT_MEASURING,
+            filed: Vec::new(),
             hist: new_histogram(),
             ops: 0,
             verify_errors: 0,
@@ -277,8 +314,22 @@ impl<'a> Driver<'a> {
     }
 
     /// What this worker measured, once its loop has returned.
-    pub fn finish(self, error: Option<String>, end: Instant) -> WorkerOut {
+    pub fn finish(mut self, error: Option<String>, end: Instant) -> WorkerOut {
         let measured = self.measuring;
+        if measured {
+            self.file_current();
+        }
+        let (hist, intervals) = if measured {
+            (
+                interval::total(&self.filed),
+                std::mem::take(&mut self.filed),
+            )
+        } else {
+            (
+                std::mem::replace(&mut self.hist, new_histogram()),
+                Vec::new(),
+            )
+        };
         let timing_cost = (self.ab.len() >= AB_MIN_PAIRS)
             .then(|| crate::stats::median(&self.ab))
             .flatten()
@@ -286,7 +337,8 @@ impl<'a> Driver<'a> {
         WorkerOut {
             timing_cost,
             fault_hist: self.fault.map(FaultWatch::into_histogram),
-            hist: self.hist,
+            hist,
+            intervals,
             ops: if measured { self.ops } else { 0 },
             verify_errors: self.verify_errors,
             first_bad_offset: self.first_bad_offset,
@@ -304,31 +356,63 @@ impl<'a> Driver<'a> {
     /// (dropping what was recorded so far) when the sampler says so.
     #[inline(always)]
     pub fn should_continue(&mut self) -> bool {
-        let phase = self.shared.phase.load(Ordering::Relaxed);
-        if phase == MEASURE && self.measuring {
+        let word = self.shared.phase.load(Ordering::Relaxed);
+        if word == self.expect {
             return self.quota.is_none_or(|q| self.ops < q);
         }
-        self.phase_changed(phase)
+        self.phase_changed(word)
     }
 
-    /// `should_continue` outside the measured phase's fast path.
+    /// `should_continue` outside the measured phase's fast path: the warm-up, its end,
+    /// a new interval, the stop.
     #[cold]
     #[inline(never)]
-    fn phase_changed(&mut self, phase: u8) -> bool {
+    fn phase_changed(&mut self, word: u64) -> bool {
+        let phase = word & PHASE_MASK;
         if phase == STOP {
             return false;
         }
-        if phase == MEASURE && !self.measuring {
-            self.measuring = true;
-            self.hist.reset();
-            self.ops = 0;
-            if let Some(f) = self.fault.as_mut() {
-                f.reset();
+        if phase == MEASURE {
+            if !self.measuring {
+                self.start_measuring(word);
+                if let Some(f) = self.fault.as_mut() {
+                    f.reset();
+                }
+            } else {
+                self.new_interval(word);
             }
         }
         match self.quota {
             Some(q) => !(self.measuring && self.ops >= q),
             None => true,
+        }
+    }
+
+    /// The warm-up is over: drop what it recorded and record the first interval.
+    fn start_measuring(&mut self, word: u64) {
+        self.measuring = true;
+        self.hist.reset();
+        self.ops = 0;
+        self.expect = word;
+    }
+
+    /// The sampler began a new interval (`word`): file the histogram under the interval
+    /// it was recording and record the next one into it, emptied. Once per interval per
+    /// thread; costs a pass over the histogram's buckets (no system call: the filed
+    /// buckets go to a small heap allocation).
+    #[cold]
+    #[inline(never)]
+    fn new_interval(&mut self, word: u64) {
+        self.file_current();
+        self.hist.reset();
+        self.expect = word;
+    }
+
+    /// File what `hist` holds under the interval it was recorded in.
+    fn file_current(&mut self) {
+        let index = (self.expect >> PHASE_BITS) as usize;
+        if let Some(f) = Filed::take(index, &self.hist) {
+            self.filed.push(f);
         }
     }
 
@@ -403,17 +487,22 @@ impl<'a> Driver<'a> {
     /// the operations in flight (so exactly the quota is measured).
     #[inline]
     pub fn should_issue(&mut self, in_flight: u64) -> bool {
-        let phase = self.shared.phase.load(Ordering::Relaxed);
-        if phase == STOP {
-            return false;
-        }
-        if phase == MEASURE && !self.measuring {
-            if in_flight > 0 {
+        let word = self.shared.phase.load(Ordering::Relaxed);
+        if word != self.expect {
+            let phase = word & PHASE_MASK;
+            if phase == STOP {
                 return false;
             }
-            self.measuring = true;
-            self.hist.reset();
-            self.ops = 0;
+            if phase == MEASURE {
+                if !self.measuring {
+                    if in_flight > 0 {
+                        return false;
+                    }
+                    self.start_measuring(word);
+                } else {
+                    self.new_interval(word);
+                }
+            }
         }
         match self.quota {
             Some(q) if self.measuring => self.ops + in_flight < q,

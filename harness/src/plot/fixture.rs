@@ -119,12 +119,15 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
             t_ns,
             ops,
             bytes,
+            histogram: None,
             counters,
         });
     }
     let mut rng = SmallRng::seed_from_u64(kind * 10 + repeat as u64);
     let mut h = new_histogram();
-    for _ in 0..20_000 {
+    // The samples in order, filed into the 12 intervals (as the runner files them).
+    let mut per: Vec<_> = (0..timeseries.len()).map(|_| new_histogram()).collect();
+    for k in 0..20_000usize {
         let ns: f64 = match kind {
             0 => sample(&mut rng, 2_000.0, 0.6),
             1 => sample(&mut rng, 80_000.0, 0.3),
@@ -132,6 +135,11 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
             _ => sample(&mut rng, 90_000.0, 0.4),
         };
         let _ = h.record(ns.max(1.0) as u64);
+        let n = per.len();
+        let _ = per[k * n / 20_000].record(ns.max(1.0) as u64);
+    }
+    for (iv, ph) in timeseries.iter_mut().zip(&per) {
+        iv.histogram = encode_histogram(ph).ok();
     }
     let elapsed_ns = 11_500_000_000u64;
     let (counters, reasons) = if with_counters {
@@ -174,6 +182,8 @@ fn backend(name: &str, kind: u64, repeat: u32, with_counters: bool) -> BackendRe
         io_error_samples: Vec::new(),
         error_histogram: None,
         regime: None,
+        measure_start_unix_s: None,
+        stalls: Vec::new(),
         reasons,
     }
 }
@@ -234,6 +244,8 @@ fn skipped(repeat: u32) -> BackendResult {
         io_error_samples: Vec::new(),
         error_histogram: None,
         regime: None,
+        measure_start_unix_s: None,
+        stalls: Vec::new(),
         reasons: Reasons::default(),
     }
 }

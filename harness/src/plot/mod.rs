@@ -21,6 +21,8 @@ mod figure;
 pub(crate) mod fixture;
 mod latency;
 mod latency_cdf;
+mod latency_heatmap;
+mod latency_over_time;
 mod latency_percentiles;
 mod legend;
 mod ops_bars;
@@ -68,13 +70,15 @@ impl Format {
 }
 
 /// The chart kinds, by file stem, in the order they are drawn.
-pub const CHARTS: [&str; 6] = [
+pub const CHARTS: [&str; 8] = [
     "throughput",
     "faults-shootdowns",
     "amplification",
     "latency-percentiles",
     "latency-cdf",
     "ops-bars",
+    "latency-over-time",
+    "latency-heatmap",
 ];
 
 /// The charts of the write side, drawn for write and mix workloads only (skipped with
@@ -203,6 +207,18 @@ pub fn render(runs: &[Run], format: Format) -> Result<Rendered> {
         &mut out,
         "sync-latency",
         sync_latency::prepare(&ctx),
+        format,
+    )?;
+    add(
+        &mut out,
+        "latency-over-time",
+        latency_over_time::prepare(&ctx),
+        format,
+    )?;
+    add(
+        &mut out,
+        "latency-heatmap",
+        latency_heatmap::prepare(&ctx),
         format,
     )?;
     Ok(out)

@@ -23,7 +23,7 @@ fn renders_every_chart_as_svg_and_png() {
         .skipped
         .iter()
         .all(|s| s.reason.contains("not a write or mix workload")));
-    assert_eq!(r.files.len(), 12);
+    assert_eq!(r.files.len(), 2 * CHARTS.len());
     for stem in CHARTS {
         for ext in ["svg", "png"] {
             let name = format!("{stem}.{ext}");
@@ -52,6 +52,19 @@ fn renders_every_chart_as_svg_and_png() {
         "page cache stops growing",
     ] {
         assert!(t.contains(s), "throughput.svg lacks {s:?}");
+    }
+    let t = svg_text(&r, "latency-over-time.svg");
+    for s in ["Latency over time", "p50", "p99.9 (µs, log)", "direct"] {
+        assert!(t.contains(s), "latency-over-time.svg lacks {s:?}");
+    }
+    let t = svg_text(&r, "latency-heatmap.svg");
+    for s in [
+        "Latency heatmap",
+        "latency (µs, log)",
+        "operations",
+        "mmap:advice=random (repeat 1 of 2)",
+    ] {
+        assert!(t.contains(s), "latency-heatmap.svg lacks {s:?}");
     }
     let t = svg_text(&r, "faults-shootdowns.svg");
     for s in [
@@ -126,7 +139,7 @@ fn null_counters_skip_with_the_reason() {
         "{skipped:?}"
     );
     assert!(skipped[1].contains("tmpfs"), "{skipped:?}");
-    assert_eq!(r.files.len(), 4, "svg only");
+    assert_eq!(r.files.len(), CHARTS.len() - 2, "svg only");
     // Nothing drew an unavailable counter as 0: no faults chart at all, and the
     // throughput chart says why it has no page-cache marker.
     let t = svg_text(&r, "throughput.svg");
@@ -151,7 +164,7 @@ fn writes_never_overwrite() {
     let r = render(&runs, Format::Png).unwrap();
     let out = d.path().join("charts");
     let written = write_new(&out, &r.files).unwrap();
-    assert_eq!(written.len(), 6);
+    assert_eq!(written.len(), CHARTS.len());
     let before = fs::read(out.join("throughput.png")).unwrap();
     let e = write_new(&out, &r.files).unwrap_err().to_string();
     assert!(e.contains("never overwrites"), "{e}");
@@ -170,7 +183,7 @@ fn plot_loads_result_directories() {
     )
     .unwrap();
     let written = plot(std::slice::from_ref(&dir), &dir, Format::Svg).unwrap();
-    assert_eq!(written.len(), 6);
+    assert_eq!(written.len(), CHARTS.len());
     assert!(written.iter().all(|p| p.starts_with(&dir)));
     let e = plot(&[d.path().join("nope")], &dir, Format::Svg)
         .unwrap_err()

@@ -28,6 +28,13 @@ pub struct Interval {
     pub t_ns: u64,
     pub ops: u64,
     pub bytes: u64,
+    /// The latencies the worker threads recorded in this interval (HdrHistogram V2,
+    /// base64, as the cell's `histogram`): the same operations as the cell's histogram
+    /// (the sampled ones under `timing = sample:N`), filed by interval; the intervals'
+    /// histograms add up to the cell's exactly. Null where the harness did not time the
+    /// operations itself (an external tool) and in results made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
     /// Probe counters over this interval (deltas; gauges at its end).
     #[serde(flatten)]
     pub counters: crate::probe::Counters,
@@ -65,6 +72,8 @@ pub struct Outcome {
     pub error_hist: Option<Histogram<u64>>,
     /// With a page-cache limit: the reclaim regime check (set by the runner).
     pub regime: Option<super::regime::RegimeCheck>,
+    /// When the measured phase began (wall clock); None where not recorded.
+    pub measure_start: Option<std::time::SystemTime>,
 }
 
 impl Outcome {
@@ -92,6 +101,7 @@ impl Outcome {
             io_error_samples: Vec::new(),
             error_hist: None,
             regime: None,
+            measure_start: None,
         }
     }
 }

@@ -8,6 +8,10 @@ pub mod kinds_table;
 pub mod output;
 pub mod overhead;
 pub mod regime;
+pub mod hlog;
+pub mod output;
+pub mod overhead;
+pub mod stalls;
 pub mod summary;
 pub mod table;
 pub mod writes;
@@ -158,6 +162,14 @@ pub struct BackendResult {
     /// and the global regime's huge-page reservation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regime: Option<regime::RegimeCheck>,
+    /// When the measured phase began, seconds since the Unix epoch (the StartTime of
+    /// the interval log); null where not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_start_unix_s: Option<f64>,
+    /// Intervals whose throughput was under 10% of the cell's median interval, adjacent
+    /// ones merged (`record::stalls`); empty when none (or fewer than 2 intervals).
+    #[serde(default)]
+    pub stalls: Vec<stalls::Stall>,
 }
 
 impl BackendResult {
@@ -194,6 +206,11 @@ impl BackendResult {
         let measured = o.hist.as_ref().filter(|h| !h.is_empty());
         let latency_ns = measured.map(latency_of);
         let histogram = measured.map(encode_histogram).transpose()?;
+        let stalls = stalls::detect(&o.timeseries);
+        let measure_start_unix_s = o
+            .measure_start
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
         let kind = spec
             .name
             .split(':')
@@ -233,6 +250,8 @@ impl BackendResult {
             io_error_samples: o.io_error_samples,
             error_histogram: o.error_hist.as_ref().map(encode_histogram).transpose()?,
             regime: o.regime,
+            measure_start_unix_s,
+            stalls,
         })
     }
 
@@ -343,6 +362,14 @@ pub(crate) mod tests {
         for v in [1_000u64, 2_000, 2_000, 3_000, 50_000] {
             h.record(v).unwrap();
         }
+        // The same operations filed by interval, as the runner files them.
+        let per = |vs: &[u64]| {
+            let mut h = crate::record::new_histogram();
+            for &v in vs {
+                h.record(v).unwrap();
+            }
+            Some(encode_histogram(&h).unwrap())
+        };
         let spec = BackendSpec::parse("mmap:advice=random").unwrap();
         let o = Outcome {
             status: Status::Ok,
@@ -358,12 +385,14 @@ pub(crate) mod tests {
                     t_ns: 1_000_000_000,
                     ops: 3,
                     bytes: 3 * 4096,
+                    histogram: per(&[1_000, 2_000, 2_000]),
                     counters: Counters::default(),
                 },
                 Interval {
                     t_ns: 2_000_000_000,
                     ops: 2,
                     bytes: 2 * 4096,
+                    histogram: per(&[3_000, 50_000]),
                     counters: Counters::default(),
                 },
             ],
@@ -379,6 +408,9 @@ pub(crate) mod tests {
             io_error_samples: Vec::new(),
             error_hist: None,
             regime: None,
+            measure_start: Some(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600),
+            ),
         };
         let b = BackendResult::from_outcome(&spec, o, 0, 4096, true).unwrap();
         let skipped = BackendResult {
@@ -410,6 +442,8 @@ pub(crate) mod tests {
             io_error_samples: Vec::new(),
             error_histogram: None,
             regime: None,
+            measure_start_unix_s: None,
+            stalls: Vec::new(),
         };
         RunRecord {
             schema: SCHEMA,

@@ -2,7 +2,7 @@
 //! final one, each fsynced, then the directory is renamed into place: a result is never
 //! overwritten, and a crash mid-write leaves earlier results intact.
 
-use super::{hgrm, RecordError, RunRecord};
+use super::{hgrm, hlog, RecordError, RunRecord};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -218,7 +218,8 @@ pub fn hgrm_name(name: &str, threads: usize, repeat: u32, with_repeat: bool) -> 
     }
 }
 
-/// Write run.json, timeseries.csv and one .hgrm per measured backend.
+/// Write run.json, timeseries.csv, one .hgrm per measured backend cell and one interval
+/// log (.hlog) per backend with per-interval histograms.
 pub fn write_all(dir: &ResultDir, r: &RunRecord) -> Result<()> {
     dir.write_file("run.json", r.to_json()?.as_bytes())?;
     dir.write_file("timeseries.csv", super::csv::timeseries_csv(r).as_bytes())?;
@@ -227,6 +228,11 @@ pub fn write_all(dir: &ResultDir, r: &RunRecord) -> Result<()> {
         if let Some(h) = b.decode_histogram()? {
             let name = hgrm_name(&b.name, b.threads, b.repeat, with_repeat);
             dir.write_file(&name, hgrm::percentile_text(&h).as_bytes())?;
+        }
+    }
+    for name in hlog::backends_with_intervals(r) {
+        if let Some(bytes) = hlog::interval_log(r, name)? {
+            dir.write_file(&hlog::hlog_name(name), &bytes)?;
         }
     }
     Ok(())
@@ -281,6 +287,8 @@ mod tests {
         assert!(out.join("run.json").exists());
         assert!(out.join("timeseries.csv").exists());
         assert!(out.join("mmap_advice=random.t2.hgrm").exists());
+        assert!(out.join("mmap_advice=random.hlog").exists());
+        assert!(!out.join("direct.hlog").exists());
         assert!(
             !out.join("direct.t2.hgrm").exists(),
             "skipped backends have no histogram"

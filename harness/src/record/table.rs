@@ -83,6 +83,16 @@ pub fn summary_table(r: &RunRecord) -> String {
         {
             notes.push(n);
         }
+        let stall_line = super::stalls::summary(&b.timeseries, &b.stalls)
+            .or_else(|| super::stalls::zero_median_note(&b.timeseries));
+        if let Some(line) = stall_line {
+            let rep = if repeated {
+                format!(" #{}", b.repeat + 1)
+            } else {
+                String::new()
+            };
+            notes.push(format!("{}{rep} x{}: {line}", b.name, b.threads));
+        }
         if let Some(n) = floor {
             // Once per backend and thread count, not per repeat.
             let head = format!("* {} x{}: ", b.name, b.threads);

@@ -73,6 +73,13 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
             let _ = writeln!(out, "- {}", escape(&n));
         }
     }
+    let stalls = super::stalls::lines(group);
+    if let Some((head, cells)) = stalls.split_first() {
+        let _ = writeln!(out, "\n{}", escape(head));
+        for c in cells {
+            let _ = writeln!(out, "- {}", escape(c));
+        }
+    }
     out.push('\n');
     provenance(out, group);
 }
@@ -541,6 +548,8 @@ Values are means over the pooled runs, with (min-max) when they differ; latency 
 - n/a major_faults: perf_event_open: EACCES (direct x2)
 - n/a read_amplification: not recorded by the version of faultline that made this run (direct x2)
 - n/a tlb_shootdowns_system: not recorded by the version of faultline that made this run (direct x2)
+
+Stalls: none (no interval under 10% of its cell's median interval throughput)
 
 Machine: host vm: Test CPU (2 CPUs, 24GiB), Linux 6.18.0 x86_64; data on ext4, device vda; 1MiB generated  
 Command: `faultline run workloads/quick.toml` (2026-01-01T00:00:00Z)  

@@ -14,6 +14,7 @@ pub mod load;
 pub mod markdown;
 pub mod metric;
 pub mod model;
+pub mod stalls;
 
 pub use aggregate::{Row, Spread};
 pub use compare::{compare, Comparison};

@@ -6,6 +6,7 @@ use crate::backend::{self, Backend, External, OpenCtx, OpenError, Opened};
 use crate::datafile::{self, page, written, Origin, Target};
 use crate::driver::errors::ErrorLog;
 use crate::driver::floor::{self, Floor};
+use crate::driver::interval;
 use crate::driver::write::{self as wdrv, WriteOut, Writer};
 use crate::driver::{Driver, DriverConfig, Shared, WorkerOut};
 use crate::probe::{self, CounterId, Counters, ProbeSet, ReasonKey, Reasons, ThreadProbes};
@@ -577,6 +578,9 @@ impl<'a> InProcess<'a> {
                 self.sample_dirty(smp.t_ns);
                 ready.mark(smp.ops);
                 samples.push(smp);
+                // After the reading: the workers file what they recorded so far under
+                // the interval this sample ends.
+                self.shared.next_interval();
                 while next <= now {
                     next += w.interval;
                 }
@@ -665,26 +669,39 @@ fn merge(outs: &[WorkerOut], t0: Instant) -> Merged {
 }
 
 /// The time series from consecutive samples, so it adds up to the totals exactly, and
-/// the counters over the whole measured phase.
-fn series(mut samples: Vec<Sample>, ops: u64, w: &Workload) -> (Vec<Interval>, Counters) {
+/// the counters over the whole measured phase. `hists[i]` holds the latencies of the
+/// interval between samples i and i + 1 (see `driver::interval`).
+fn series(
+    mut samples: Vec<Sample>,
+    mut hists: Vec<Histogram<u64>>,
+    ops: u64,
+    w: &Workload,
+) -> (Vec<Interval>, Counters) {
     // The final sample holds the true total; a sliver of an interval after the last
     // regular sample is folded into it rather than reported on its own.
     let interval_ns = w.interval.as_nanos() as u64;
     let n = samples.len();
     if n >= 3 && samples[n - 1].t_ns.saturating_sub(samples[n - 2].t_ns) < interval_ns / 10 {
         samples.remove(n - 2);
+        if hists.len() == n - 1 {
+            let sliver = hists.remove(n - 2);
+            // Same bounds, so add cannot fail.
+            let _ = hists[n - 3].add(&sliver);
+        }
     }
     if let Some(last) = samples.last_mut() {
         last.ops = ops;
     }
     let timeseries = samples
         .windows(2)
-        .map(|p| {
+        .zip(hists.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(p, h)| {
             let ops = p[1].ops.saturating_sub(p[0].ops);
             Interval {
                 t_ns: p[1].t_ns,
                 ops,
                 bytes: ops * w.block,
+                histogram: h.and_then(|h| crate::record::encode_histogram(h).ok()),
                 counters: probe::delta(&p[0].reading, &p[1].reading, ops * w.block),
             }
         })
@@ -736,7 +753,11 @@ fn finish(
     let w = c.workload;
     let merged = merge(&m.outs, m.t0);
     let elapsed_ns = merged.end.saturating_duration_since(m.t0).as_nanos() as u64;
-    let (timeseries, counters) = series(m.samples, merged.ops, w);
+    let hists = interval::by_interval(
+        m.outs.iter().map(|o| &o.intervals[..]),
+        m.samples.len().saturating_sub(1),
+    );
+    let (timeseries, counters) = series(m.samples, hists, merged.ops, w);
     let costs: Vec<(f64, usize)> = m.outs.iter().filter_map(|o| o.timing_cost).collect();
     let timing = timing_record(w.timing, floor, &costs, &merged.hist, m.clock_error_ppm);
     if let Some(off) = merged.first_bad {
@@ -787,6 +808,7 @@ fn finish(
         io_error_samples: merged.io_errors.first,
         error_hist: merged.io_errors.hist,
         regime: None,
+        measure_start: std::time::SystemTime::now().checked_sub(m.t0.elapsed()),
     }
 }
 

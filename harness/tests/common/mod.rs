@@ -168,6 +168,34 @@ pub fn check_latency_and_series(b: &BackendResult) {
         "{name}: time-series times increase"
     );
     assert!(b.ops_per_sec > 0.0);
+    check_interval_histograms(b);
+}
+
+/// The per-interval histograms of an in-process cell add up to the cell's histogram,
+/// bucket by bucket (an external tool's cell has none).
+pub fn check_interval_histograms(b: &BackendResult) {
+    let name = &b.name;
+    if b.kind == "fio" {
+        assert!(
+            b.timeseries.iter().all(|i| i.histogram.is_none()),
+            "{name}: fio's intervals have no histograms"
+        );
+        return;
+    }
+    let mut sum = faultline::record::new_histogram();
+    for (k, iv) in b.timeseries.iter().enumerate() {
+        let enc = iv
+            .histogram
+            .as_deref()
+            .unwrap_or_else(|| panic!("{name}: interval {k} has a histogram"));
+        let h = faultline::record::decode_histogram(enc).expect("an interval histogram decodes");
+        sum.add(&h).unwrap();
+    }
+    assert_eq!(
+        sum,
+        histogram(b),
+        "{name}: the per-interval histograms add up to the cell's"
+    );
 }
 
 /// A counter by its name in run.json (`major_faults`, `tlb_flush_process`, ...) from a
