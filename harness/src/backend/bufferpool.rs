@@ -205,9 +205,10 @@ impl Backend for Bufferpool {
         if !self.writes {
             return Ok(None);
         }
-        let file = open_file(self.target.path.as_path(), true, libc::O_DIRECT).map_err(|e| match e {
-            super::OpenError::Unavailable(r) | super::OpenError::Failed(r) => r,
-        })?;
+        let file =
+            open_file(self.target.path.as_path(), true, libc::O_DIRECT).map_err(|e| match e {
+                super::OpenError::Unavailable(r) | super::OpenError::Failed(r) => r,
+            })?;
         let block = self.block;
         let n = self
             .pool

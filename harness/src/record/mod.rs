@@ -4,13 +4,11 @@
 pub mod cell;
 pub mod csv;
 pub mod hgrm;
+pub mod hlog;
 pub mod kinds_table;
 pub mod output;
 pub mod overhead;
 pub mod regime;
-pub mod hlog;
-pub mod output;
-pub mod overhead;
 pub mod stalls;
 pub mod summary;
 pub mod table;

@@ -453,9 +453,7 @@ impl ReadRing {
             (false, true, false) => opcode::ReadFixed::new(types::Fd(fd), buf, len, i)
                 .offset(offset)
                 .build(),
-            (false, false, true) => opcode::Read::new(fixed, buf, len)
-                .offset(offset)
-                .build(),
+            (false, false, true) => opcode::Read::new(fixed, buf, len).offset(offset).build(),
             (false, false, false) => opcode::Read::new(types::Fd(fd), buf, len)
                 .offset(offset)
                 .build(),
@@ -465,9 +463,7 @@ impl ReadRing {
             (true, true, false) => opcode::WriteFixed::new(types::Fd(fd), buf, len, i)
                 .offset(offset)
                 .build(),
-            (true, false, true) => opcode::Write::new(fixed, buf, len)
-                .offset(offset)
-                .build(),
+            (true, false, true) => opcode::Write::new(fixed, buf, len).offset(offset).build(),
             (true, false, false) => opcode::Write::new(types::Fd(fd), buf, len)
                 .offset(offset)
                 .build(),
