@@ -102,6 +102,12 @@ fn calibrate_quick_reports_every_primitive() {
             assert!(why.contains("root"), "{n}: {why}");
             skip("root", &format!("{n}: {why}"));
         } else if let Some(why) = &p.skipped {
+            if why.contains("below the noise") {
+                // Measured, but the machine's noise hid the effect this time: not a
+                // missing capability (the primitive says so in its own result).
+                eprintln!("note: {n} measured but not reported: {why}");
+                continue;
+            }
             skip("zram", &format!("{n}: {why}"));
         }
     }

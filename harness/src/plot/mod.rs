@@ -202,13 +202,6 @@ pub fn render(runs: &[Run], format: Format) -> Result<Rendered> {
     )?;
     add(&mut out, "latency-cdf", latency_cdf::prepare(&ctx), format)?;
     add(&mut out, "ops-bars", ops_bars::prepare(&ctx), format)?;
-    add(&mut out, "ops-by-kind", ops_by_kind::prepare(&ctx), format)?;
-    add(
-        &mut out,
-        "sync-latency",
-        sync_latency::prepare(&ctx),
-        format,
-    )?;
     add(
         &mut out,
         "latency-over-time",
@@ -219,6 +212,13 @@ pub fn render(runs: &[Run], format: Format) -> Result<Rendered> {
         &mut out,
         "latency-heatmap",
         latency_heatmap::prepare(&ctx),
+        format,
+    )?;
+    add(&mut out, "ops-by-kind", ops_by_kind::prepare(&ctx), format)?;
+    add(
+        &mut out,
+        "sync-latency",
+        sync_latency::prepare(&ctx),
         format,
     )?;
     Ok(out)
