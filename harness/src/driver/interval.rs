@@ -102,7 +102,7 @@ mod tests {
             sum.add(p).unwrap();
         }
         let mut want = all.clone();
-        want.add(&total(&filed[..1])).unwrap();
+        want.add(total(&filed[..1])).unwrap();
         assert_eq!(sum, want);
         assert!(by_interval([&filed[..]], 0).is_empty());
     }
