@@ -200,6 +200,11 @@ pub fn clean_stale() -> Vec<String> {
         if inst.exists() {
             let _ = std::fs::write(inst.join(EVENT).join("enable"), "0");
             if let Err(err) = std::fs::remove_dir(&inst) {
+                if err.kind() == std::io::ErrorKind::NotFound {
+                    // Another faultline run removed it meanwhile.
+                    let _ = std::fs::remove_file(e.path());
+                    continue;
+                }
                 notes.push(format!(
                     "could not remove the stale tracefs instance {} of faultline process {pid}: {err}; remove it with: rmdir {}",
                     inst.display(),
