@@ -36,6 +36,23 @@ pub fn spectrum(h: &Histogram<u64>) -> Vec<(f64, f64)> {
     out
 }
 
+/// The x axis of a percentile spectrum: "nines" (1/(1-q)) on a log scale up to the
+/// largest count, with ticks at 1, 2, 10, 100, ...
+pub fn nines_axis(x_max: f64) -> (Scale, Vec<f64>) {
+    let x = Scale {
+        log: true,
+        lo: 1.0,
+        hi: x_max * 1.5,
+    };
+    let mut ticks = vec![1.0, 2.0];
+    let mut t = 10.0;
+    while t <= x.hi {
+        ticks.push(t);
+        t *= 10.0;
+    }
+    (x, ticks)
+}
+
 pub fn prepare(ctx: &Context) -> Prepared<Figure> {
     let mut legend = Legend::default();
     let mut notes = Vec::new();
@@ -90,17 +107,7 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
     if ctx.has_repeats() {
         legend.note("Repeats are merged into one histogram per backend.");
     }
-    let x = Scale {
-        log: true,
-        lo: 1.0,
-        hi: x_max * 1.5,
-    };
-    let mut ticks = vec![1.0, 2.0];
-    let mut t = 10.0;
-    while t <= x.hi {
-        ticks.push(t);
-        t *= 10.0;
-    }
+    let (x, ticks) = nines_axis(x_max);
     Prepared::Draw(Figure {
         title: TITLE.into(),
         context: ctx.title_line(),

@@ -6,7 +6,7 @@
 use super::axes::{self, Scale};
 use super::context::{Context, Group};
 use super::figure::Figure;
-use super::latency_percentiles::spectrum;
+use super::latency_percentiles::{nines_axis, spectrum};
 use super::legend::{Legend, Mark};
 use super::ops_by_kind::not_writes;
 use super::panel::{Line, Panel};
@@ -103,17 +103,7 @@ pub fn prepare(ctx: &Context) -> Prepared<Figure> {
         "x: percentile on a \"nines\" scale, 1/(1-q); each line ends at its maximum, at \
          x = the number of syncs. A sync's latency is its own call, not the writes before it.",
     );
-    let x = Scale {
-        log: true,
-        lo: 1.0,
-        hi: x_max * 1.5,
-    };
-    let mut ticks = vec![1.0, 2.0];
-    let mut t = 10.0;
-    while t <= x.hi {
-        ticks.push(t);
-        t *= 10.0;
-    }
+    let (x, ticks) = nines_axis(x_max);
     Prepared::Draw(Figure {
         title: TITLE.into(),
         context: ctx.title_line(),
