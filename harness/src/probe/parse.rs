@@ -367,11 +367,16 @@ pub fn smaps_huge_bytes(text: &str) -> Option<u64> {
         })
 }
 
-/// System-wide page cache size in bytes: /proc/meminfo `Cached`. It includes shmem and
-/// tmpfs pages (`Shmem`), which live in the page cache, and excludes `Buffers` (block
-/// device metadata cache, see [`meminfo_buffers_bytes`]) and `SwapCached`.
+/// System-wide page cache size in bytes: /proc/meminfo `Cached` plus `Buffers`.
+/// `Cached` holds the pages of regular files (and shmem/tmpfs pages, `Shmem`); the page
+/// cache of a raw block device (a zram device the harness reads directly, file system
+/// metadata) is counted under `Buffers` instead, so a gauge of `Cached` alone stays flat
+/// while a device under test fills the cache. `SwapCached` is excluded. A missing
+/// `Buffers` line counts as 0 (old kernels); a missing `Cached` line gives `None`.
 pub fn meminfo_page_cache_bytes(text: &str) -> Option<u64> {
-    parse_kv_kb(text).get("Cached").copied()
+    let kv = parse_kv_kb(text);
+    let cached = *kv.get("Cached")?;
+    Some(cached.saturating_add(kv.get("Buffers").copied().unwrap_or(0)))
 }
 
 /// /proc/meminfo `Buffers` in bytes: the page cache of raw block devices (file system
@@ -1092,7 +1097,11 @@ mod tests {
         assert_eq!(m["Hugepagesize"], 2048 * 1024);
         // 32 TiB in kB, still fits in bytes.
         assert_eq!(m["VmallocTotal"], 34359738367 * 1024);
-        assert_eq!(meminfo_page_cache_bytes(VM_MEMINFO), Some(2712300 * 1024));
+        // Cached + Buffers: a raw block device's cache is under Buffers.
+        assert_eq!(
+            meminfo_page_cache_bytes(VM_MEMINFO),
+            Some((2712300 + 14064) * 1024)
+        );
         assert_eq!(meminfo_buffers_bytes(VM_MEMINFO), Some(14064 * 1024));
     }
 
@@ -1148,6 +1157,7 @@ Private_Hugetlb:       0 kB
         assert_eq!(smaps_huge_bytes(old), Some(2048 * 1024));
         assert_eq!(smaps_huge_bytes("Rss: 4 kB\n"), None);
         assert_eq!(meminfo_page_cache_bytes("Buffers: 1 kB\n"), None);
+        assert_eq!(meminfo_page_cache_bytes("Cached: 2 kB\n"), Some(2048));
     }
 
     // --- cgroups ------------------------------------------------------------------------

@@ -46,8 +46,23 @@ pub fn median_rate(ts: &[Interval]) -> Option<f64> {
     crate::stats::median(&rates)
 }
 
+/// The intervals that are judged: all but a last one shorter than half the median
+/// interval length. That remainder spans the stop (the threads see the stop flag and
+/// are joined within it), so its rate says nothing about the device or the backend.
+fn judged_spans(ts: &[Interval]) -> Vec<(u64, u64, u64)> {
+    let mut s = spans(ts);
+    let lens: Vec<f64> = s.iter().map(|&(_, len, _)| len as f64).collect();
+    if let (Some(med), Some(&(_, last, _))) = (crate::stats::median(&lens), s.last()) {
+        if s.len() > 2 && (last as f64) < 0.5 * med {
+            s.pop();
+        }
+    }
+    s
+}
+
 /// The stalls of a time series (none with fewer than 2 intervals, or when the median
-/// throughput is 0: then most intervals did nothing and none stands out).
+/// throughput is 0: then most intervals did nothing and none stands out). A last
+/// interval shorter than half the median interval (the stop's remainder) is not judged.
 pub fn detect(ts: &[Interval]) -> Vec<Stall> {
     let Some(median) = median_rate(ts).filter(|m| *m > 0.0) else {
         return Vec::new();
@@ -56,7 +71,7 @@ pub fn detect(ts: &[Interval]) -> Vec<Stall> {
     let mut out: Vec<Stall> = Vec::new();
     // (start, length, ops) of the stall being built.
     let mut cur: Option<(u64, u64, u64)> = None;
-    for (start, len, ops) in spans(ts) {
+    for (start, len, ops) in judged_spans(ts) {
         let stalled = (ops as f64 * 1e9 / len as f64) < limit;
         cur = match (cur, stalled) {
             (Some((s, l, o)), true) => Some((s, l + len, o + ops)),
@@ -180,6 +195,23 @@ mod tests {
             counters: Default::default(),
         });
         assert!(detect(&ts).is_empty());
+    }
+
+    #[test]
+    fn a_short_last_interval_spanning_the_stop_is_not_judged() {
+        // 1 operation in the last 15 ms, while the threads were stopping: not a stall.
+        let mut ts = series(&[1000, 1000, 1000], 500);
+        ts.push(Interval {
+            t_ns: 1_515_000_000,
+            ops: 1,
+            bytes: 4096,
+            histogram: None,
+            counters: Default::default(),
+        });
+        assert!(detect(&ts).is_empty(), "{:?}", detect(&ts));
+        // A full-length last interval is judged as before.
+        let ts = series(&[1000, 1000, 1000, 1], 500);
+        assert_eq!(detect(&ts).len(), 1);
     }
 
     #[test]
