@@ -26,7 +26,9 @@
 # reservation). A second probe measures mmap:advice=sequential's scan rate on uncapped
 # zram; Fig. 2 runs on 1 and on 4 devices capped at half of it each (striped, see
 # docs/devices.md), so one device is slower than mmap's scan and four are faster. The
-# chosen caps and the probes' rates go into caps.txt in the output directory.
+# chosen caps and the probes' rates go into caps.txt in the output directory, and the
+# throughput before and after the page cache fills, per cell, into phases.md
+# (scripts/paper-phases.py).
 # Needs root for the memory cgroup, the zram devices, the caps and the reservation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -134,5 +136,8 @@ if "$bin" report --help >/dev/null 2>&1; then
     [ ${#sel[@]} -gt 0 ] && "$bin" report "${sel[@]}" --out "$out/report-$dev.md"
   done
 fi
+# Before/after-fill phases of every cell (scripts/paper-phases.py: computed from run.json).
+[ ${#dirs[@]} -gt 0 ] && python3 scripts/paper-phases.py "${dirs[@]}" > "$out/phases.md" \
+  && echo "phases: $out/phases.md"
 echo
 echo "results: ${dirs[*]}"
