@@ -6,9 +6,15 @@
 For each result directory (a run.json made by `faultline run` with a time series) and
 each backend, prints one markdown table row:
 
-* fill: the first interval in which eviction started (any /proc/vmstat `pgsteal_*`
-  delta above 0, system-wide), the same rule as the throughput chart's marker
-  (docs/charts-and-reports.md); "none" when no interval evicted;
+* fill: with a memory cgroup (`reclaim = "cgroup"`), the first interval at whose end
+  the cgroup's page cache (`cgroup_page_cache_bytes_end`) reached 95% of its largest
+  value in the cell, provided the cgroup evicted pages in the cell
+  (`cgroup_reclaim_pages` > 0); without one (`reclaim = "global"`), the first interval
+  whose /proc/vmstat `pgsteal_*` deltas are above 0 (machine-wide eviction, the rule of
+  the throughput chart's marker, docs/charts-and-reports.md). In the cgroup regime the
+  machine-wide signal is not used: other processes' reclaim, and kswapd trimming the
+  cgroup while the machine is short of free memory, show there too. "none" when the
+  cell did not fill;
 * before: mean ops/s of the intervals before the fill (the page cache filling);
 * dip: the lowest interval rate among the five intervals from the fill on;
 * after: mean ops/s from two intervals after the fill to the end;
@@ -61,7 +67,15 @@ def phases(b):
         else None
         for (_, length, iv) in sp
     ]
-    fill = next((i for i, (_, _, iv) in enumerate(sp) if pgsteal(iv) > 0), None)
+    gauge = [iv.get("cgroup_page_cache_bytes_end") for (_, _, iv) in sp]
+    if any(g is not None for g in gauge):
+        top = max(g for g in gauge if g is not None)
+        evicted = sum(iv.get("cgroup_reclaim_pages") or 0 for (_, _, iv) in sp)
+        fill = None
+        if evicted > 0 and top > 0:
+            fill = next((i for i, g in enumerate(gauge) if g is not None and g >= 0.95 * top), None)
+    else:
+        fill = next((i for i, (_, _, iv) in enumerate(sp) if pgsteal(iv) > 0), None)
     if fill is None:
         return {
             "fill": None,

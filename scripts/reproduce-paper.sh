@@ -13,27 +13,32 @@
 #   --out DIR     where the result directories go (default results/paper/<UTC time>)
 #   --no-zram     skip the emulated-device runs (e.g. without root)
 #   --no-capped   skip the capped-device runs below
-#   --cap N       read IOPS cap of the Fig. 1 capped device (default: from a probe, below)
-#   --fig2-cap B  read bytes/s cap per device for the Fig. 2 capped runs (default: a probe)
+#   --cap N       read IOPS cap of the Fig. 1 capped device (default: from the uncapped zram run, below)
+#   --fig2-cap B  read bytes/s cap per device for the Fig. 2 capped runs (default: likewise)
+#   --capped-only skip the uncapped disk and zram runs; the caps then come from the
+#                 uncapped zram results already in --out DIR (a re-run of the capped
+#                 part into the same directory), else from a short probe
 #
 # Capped devices (the paper's regime of an SSD slower than the CPU's fault path; see
-# docs/devices.md): a short probe measures mmap:advice=random's random-read rate on an
-# uncapped zram device that fits in memory (no eviction: mmap's pre-fill ceiling here),
-# and the Fig. 1 device is capped at half of it, so that the device, not mmap's fault
-# path, is the limit while the page cache fills. Fig. 1 then runs on the capped device
-# in both reclaim regimes (`--reclaim cgroup`: the faulting threads evict in a memory
-# cgroup; `--reclaim global`: kswapd evicts machine-wide under a huge-page
-# reservation). A second probe measures mmap:advice=sequential's scan rate on uncapped
-# zram; Fig. 2 runs on 1 and on 4 devices capped at half of it each (striped, see
-# docs/devices.md), so one device is slower than mmap's scan and four are faster. The
-# chosen caps and the probes' rates go into caps.txt in the output directory, and the
-# throughput before and after the page cache fills, per cell, into phases.md
-# (scripts/paper-phases.py).
+# docs/devices.md): the Fig. 1 device is capped at half of mmap:advice=random's random-
+# read rate before the page cache fills on the uncapped zram device (its fault-bound
+# ceiling here, taken from that run's time series by scripts/paper-phases.py), so that
+# the device, not mmap's fault path, is the limit while the cache fills. Fig. 1 then
+# runs on the capped device in both reclaim regimes (`--reclaim cgroup`: the faulting
+# threads evict in a memory cgroup; `--reclaim global`: kswapd evicts machine-wide under
+# a huge-page reservation). Fig. 2 runs on 1 and on 4 devices each capped at half of
+# mmap:advice=sequential's scan rate on the uncapped zram device (striped, see
+# docs/devices.md), so one device is slower than mmap's scan and four are faster. Without
+# an uncapped zram run to read, a 10 s probe of the same cell (that backend only) gives
+# the rate. The chosen caps and where they came from go into caps.txt in the output
+# directory, and the throughput before and after the page cache fills, per cell, into
+# phases.md (scripts/paper-phases.py).
+# FAULTLINE_BIN=PATH runs that faultline binary instead of building one.
 # Needs root for the memory cgroup, the zram devices, the caps and the reservation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scale=1; duration=60s; interval=1s; quick=0; zram=1; capped=1; cap=""; cap2=""; out=""; extra=()
+scale=1; duration=60s; interval=1s; quick=0; zram=1; capped=1; cap=""; cap2=""; out=""; extra=(); base=1
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; scale=0.25; duration=8s; interval=250ms ;;
@@ -44,8 +49,9 @@ while [ $# -gt 0 ]; do
     --no-capped) capped=0 ;;
     --cap) cap=$2; shift ;;
     --fig2-cap) cap2=$2; shift ;;
+    --capped-only) base=0 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n 2,30p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,40p "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -61,13 +67,22 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out=${out:-results/paper/$stamp}
 mkdir -p "$out"
 
-cargo build --release --quiet
-bin=target/release/faultline
+if [ -n "${FAULTLINE_BIN:-}" ]; then
+  bin=$FAULTLINE_BIN   # a binary built beforehand (no cargo: nothing waits on its locks)
+else
+  cargo build --release --quiet
+  bin=target/release/faultline
+fi
 echo "faultline paper reproduction: file ${size_mib} MiB, page-cache limit ${limit_mib} MiB, ${duration} per backend -> $out"
 
 dirs=()
 for fig in paper-fig1-random-read paper-fig2-seq-scan; do
   for dev in disk zram; do
+    if [ "$base" = 0 ]; then
+      # --capped-only: keep an earlier uncapped result of this directory in the reports.
+      [ -f "$out/$fig-$dev/run.json" ] && dirs+=("$out/$fig-$dev")
+      continue
+    fi
     [ "$dev" = zram ] && [ "$zram" = 0 ] && continue
     devflag=(); [ "$dev" = zram ] && devflag=(--device "zram:${size_mib}MiB")
     d="$out/$fig-$dev"
@@ -80,18 +95,42 @@ for fig in paper-fig1-random-read paper-fig2-seq-scan; do
   done
 done
 
-# The ops/s of the one backend of a probe's run.json.
-rate() { python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["backends"][0]; print(int(b["ops_per_sec"]) if b["status"]=="ok" else sys.exit("probe did not run: "+str(b.get("reason"))))' "$1/run.json"; }
-mbps() { python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["backends"][0]; print(int(b["bytes_per_sec"]) if b["status"]=="ok" else sys.exit("probe did not run: "+str(b.get("reason"))))' "$1/run.json"; }
+# Rates of one backend of a run.json: its mean ops/s before the page cache filled
+# (scripts/paper-phases.py's rule), and its bytes/s over the run.
+prefill() { python3 - "$1" "$2" <<'PY'
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("phases", "scripts/paper-phases.py")
+ph = importlib.util.module_from_spec(spec); spec.loader.exec_module(ph)
+for b in json.load(open(sys.argv[1] + "/run.json"))["backends"]:
+    if b["name"] == sys.argv[2]:
+        if b["status"] != "ok":
+            sys.exit(f"{sys.argv[2]} did not run: {b.get('reason')}")
+        p = ph.phases(b)
+        if not p or not p["before"]:
+            sys.exit(f"{sys.argv[2]} in {sys.argv[1]} has no interval before the page cache filled")
+        print(int(p["before"]))
+        sys.exit(0)
+sys.exit(f"no backend {sys.argv[2]} in {sys.argv[1]}")
+PY
+}
+mbps() { python3 -c 'import json,sys
+for b in json.load(open(sys.argv[1]+"/run.json"))["backends"]:
+    if b["name"] == sys.argv[2]:
+        print(int(b["bytes_per_sec"]) if b["status"] == "ok" else sys.exit("did not run: " + str(b.get("reason")))); sys.exit(0)
+sys.exit("no backend " + sys.argv[2])' "$1" "$2"; }
 if [ "$zram" = 1 ] && [ "$capped" = 1 ]; then
-  probe_mib=$(mib "$scale" 1024)
   if [ -z "$cap" ]; then
-    echo; echo "== probe: mmap:advice=random on uncapped zram (${probe_mib} MiB, fits in memory)"
-    "$bin" run workloads/paper-fig1-random-read.toml --size "${probe_mib}MiB" --device "zram:${probe_mib}MiB" \
-      --backend mmap:advice=random --duration 5s --warmup 1s --interval 1s --out "$out/probe-fig1" --quiet "${extra[@]}"
-    r=$(rate "$out/probe-fig1")
+    src="$out/paper-fig1-random-read-zram"
+    if [ ! -f "$src/run.json" ]; then
+      src="$out/probe-fig1"
+      echo; echo "== probe: mmap:advice=random on uncapped zram (10 s, the Fig. 1 cell)"
+      "$bin" run workloads/paper-fig1-random-read.toml --size "${size_mib}MiB" --page-cache-limit "${limit_mib}MiB" \
+        --device "zram:${size_mib}MiB" --backend mmap:advice=random --duration 10s --interval "$interval" \
+        --out "$src" --quiet "${extra[@]}"
+    fi
+    r=$(prefill "$src" mmap:advice=random)
     cap=$(( r / 2 / 1000 * 1000 )); [ "$cap" -lt 1000 ] && cap=1000
-    echo "probe fig1: mmap:advice=random ${r} reads/s uncapped, in memory -> cap ${cap} IOPS" | tee -a "$out/caps.txt"
+    echo "fig1: mmap:advice=random ${r} reads/s before the page cache filled on uncapped zram ($src) -> cap ${cap} IOPS" | tee -a "$out/caps.txt"
   else
     echo "fig1 cap given: ${cap} IOPS" | tee -a "$out/caps.txt"
   fi
@@ -105,12 +144,17 @@ if [ "$zram" = 1 ] && [ "$capped" = 1 ]; then
     [ -f "$d/run.json" ] && dirs+=("$d")
   done
   if [ -z "$cap2" ]; then
-    echo; echo "== probe: mmap:advice=sequential scan on uncapped zram (${probe_mib} MiB)"
-    "$bin" run workloads/paper-fig2-seq-scan.toml --size "${probe_mib}MiB" --device "zram:${probe_mib}MiB" \
-      --backend mmap:advice=sequential --duration 5s --warmup 1s --interval 1s --out "$out/probe-fig2" --quiet "${extra[@]}"
-    b=$(mbps "$out/probe-fig2")
+    src="$out/paper-fig2-seq-scan-zram"
+    if [ ! -f "$src/run.json" ]; then
+      src="$out/probe-fig2"
+      echo; echo "== probe: mmap:advice=sequential scan on uncapped zram (10 s, the Fig. 2 cell)"
+      "$bin" run workloads/paper-fig2-seq-scan.toml --size "${size_mib}MiB" --page-cache-limit "${limit_mib}MiB" \
+        --device "zram:${size_mib}MiB" --backend mmap:advice=sequential --duration 10s --interval "$interval" \
+        --out "$src" --quiet "${extra[@]}"
+    fi
+    b=$(mbps "$src" mmap:advice=sequential)
     cap2=$(( b / 2 / 1048576 ))MiB
-    echo "probe fig2: mmap:advice=sequential $(( b / 1048576 )) MiB/s uncapped -> cap ${cap2}/s per device" | tee -a "$out/caps.txt"
+    echo "fig2: mmap:advice=sequential $(( b / 1048576 )) MiB/s on uncapped zram ($src) -> cap ${cap2}/s per device" | tee -a "$out/caps.txt"
   else
     echo "fig2 cap given: ${cap2}/s per device" | tee -a "$out/caps.txt"
   fi
@@ -133,7 +177,12 @@ if "$bin" report --help >/dev/null 2>&1; then
   # One report per device: the same workload on disk and on zram must not be pooled.
   for dev in disk zram zram-capped-cgroup zram-capped-global zram-capped-x1 zram-capped-x4; do
     sel=(); for d in "${dirs[@]}"; do [[ $d == *-$dev ]] && sel+=("$d"); done
-    [ ${#sel[@]} -gt 0 ] && "$bin" report "${sel[@]}" --out "$out/report-$dev.md"
+    [ ${#sel[@]} -gt 0 ] || continue
+    if [ -e "$out/report-$dev.md" ]; then
+      echo "note: $out/report-$dev.md exists (an earlier pass into this directory); not rewritten"
+    else
+      "$bin" report "${sel[@]}" --out "$out/report-$dev.md"
+    fi
   done
 fi
 # Before/after-fill phases of every cell (scripts/paper-phases.py: computed from run.json).

@@ -18,6 +18,14 @@
 //! next `faultline run` finds the state file of a dead process and restores it
 //! (`clean_stale`).
 //!
+//! When the kernel cannot reserve enough huge pages (memory too fragmented for 2 MiB
+//! runs, even after compaction), the rest is taken as locked anonymous memory: an
+//! anonymous mapping of the shortfall, populated and `mlock`ed, held by the harness for
+//! the cell. Locked pages are neither free nor reclaimable either (they sit on the
+//! unevictable list), so the regime is the same; they go back to the machine when the
+//! mapping is dropped, and with the process, so no state file is needed for them.
+//! `locked_bytes` in the record says how much of the reservation was taken this way.
+//!
 //! Other users of huge pages are left alone: only the pages this run added are given
 //! back. When the value found at restore time is not the one this run set (someone
 //! else changed it meanwhile), the run's own increment is subtracted instead of writing
@@ -158,6 +166,10 @@ pub struct ReservationRecord {
     /// nr_hugepages read back after the cell's release (equal to `nr_hugepages_before`
     /// unless another program changed it meanwhile).
     pub nr_hugepages_restored: Option<u64>,
+    /// Bytes of locked anonymous memory that made up for huge pages the kernel could
+    /// not reserve (0 when the huge pages sufficed).
+    #[serde(default)]
+    pub locked_bytes: u64,
 }
 
 /// The state file: who holds the reservation, the value before and the value set.
@@ -301,6 +313,8 @@ pub struct Reservation {
     guardian: Option<Child>,
     pub record: ReservationRecord,
     released: bool,
+    /// Locked anonymous memory making up for missing huge pages; unmapped on drop.
+    locked: Option<memmap2::MmapMut>,
 }
 
 impl Reservation {
@@ -361,6 +375,7 @@ impl Reservation {
                 ..Default::default()
             },
             released: false,
+            locked: None,
         };
         if asked > 0 {
             r.raise(limit, before.hugepage_size)?;
@@ -437,6 +452,18 @@ impl Reservation {
             return Err(ReserveError::BelowMargin(after));
         }
         if after > target + tol {
+            // Make up the shortfall with locked anonymous memory.
+            if let Some(m) = lock_anon(after - target) {
+                self.record.locked_bytes = m.len() as u64;
+                self.locked = Some(m);
+                after = meminfo()?.mem_available;
+                self.record.mem_available_after = after;
+                if after < MARGIN {
+                    return Err(ReserveError::BelowMargin(after));
+                }
+            }
+        }
+        if after > target + tol {
             return Err(ReserveError::Short {
                 asked: asked - old,
                 got: got - old,
@@ -463,6 +490,7 @@ impl Reservation {
             write_nr(back)?;
         }
         let now = read_u64(NR_HUGEPAGES)?;
+        self.locked = None;
         self.released = true;
         self.record.nr_hugepages_restored = Some(now);
         if let Some(mut g) = self.guardian.take() {
@@ -485,6 +513,20 @@ impl Drop for Reservation {
             );
         }
     }
+}
+
+/// `len` bytes (rounded up to whole pages) of anonymous memory, populated and locked,
+/// or None when the kernel refuses (RLIMIT_MEMLOCK without CAP_IPC_LOCK, no memory).
+fn lock_anon(len: u64) -> Option<memmap2::MmapMut> {
+    let page = 4096u64;
+    let len = usize::try_from(len.div_ceil(page) * page).ok()?;
+    let m = memmap2::MmapOptions::new()
+        .len(len)
+        .populate()
+        .map_anon()
+        .ok()?;
+    m.lock().ok()?;
+    Some(m)
 }
 
 /// A process that restores `nr_hugepages` if the harness dies holding the reservation:

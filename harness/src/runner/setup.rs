@@ -165,11 +165,19 @@ impl Setup {
         drop(reservation);
         if let Some((rec, restored)) = &held {
             outcome.notes.push(format!(
-                "global reclaim: {} huge pages of {} reserved ({} asked, {} attempt(s)); MemAvailable {} -> {}; nr_hugepages {} restored to {}",
+                "global reclaim: {} huge pages of {} reserved ({} asked, {} attempt(s)){}; MemAvailable {} -> {}; nr_hugepages {} restored to {}",
                 rec.pages_reserved,
                 units::format_size(rec.hugepage_size),
                 rec.pages_asked,
                 rec.attempts,
+                if rec.locked_bytes > 0 {
+                    format!(
+                        " and {} of locked anonymous memory for the rest",
+                        units::format_size(rec.locked_bytes)
+                    )
+                } else {
+                    String::new()
+                },
                 units::format_size(rec.mem_available_before),
                 units::format_size(rec.mem_available_after),
                 rec.nr_hugepages_before,
