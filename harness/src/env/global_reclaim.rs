@@ -569,6 +569,41 @@ fn spawn_guardian(s: State) -> Option<Child> {
 mod tests {
     use super::*;
 
+    /// VmLck of this process, bytes.
+    fn vm_locked() -> u64 {
+        let t = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = t.lines().find(|l| l.starts_with("VmLck:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    }
+
+    #[test]
+    fn the_locked_top_up_is_locked_while_held_and_given_back_on_drop() {
+        if crate::sys::uid() != 0 {
+            crate::testkit::skip("root", "locking memory beyond RLIMIT_MEMLOCK needs root");
+            return;
+        }
+        let want = 3 * MIB + 1; // rounded up to whole pages
+        let before = vm_locked();
+        let m = lock_anon(want).expect("root may lock memory");
+        assert_eq!(m.len() as u64, 3 * MIB + 4096);
+        let held = vm_locked();
+        assert!(
+            held >= before + 3 * MIB + 4096,
+            "VmLck {before} -> {held} while holding the top-up"
+        );
+        drop(m);
+        let after = vm_locked();
+        assert!(
+            after + 3 * MIB <= held,
+            "VmLck {held} -> {after} after dropping the top-up"
+        );
+    }
+
     const VM: &str = include_str!("testdata/meminfo-vm.txt");
     const RESERVED: &str = include_str!("testdata/meminfo-hugepages-reserved.txt");
 
