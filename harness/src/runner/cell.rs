@@ -120,6 +120,20 @@ fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
             }
         }
     }
+    let mut exp = crate::driver::write::Exposure::default();
+    for x in wouts {
+        exp.add(&x.exposure);
+    }
+    wr.sync_exposure = Some(crate::record::writes::SyncExposure {
+        max_unsynced_writes: exp.max_unsynced_writes,
+        max_unsynced_bytes: exp
+            .max_unsynced_writes
+            .saturating_mul(w.block)
+            .min(c.target.size),
+        max_unsynced_ns: exp.max_unsynced_ns,
+        unsynced_at_end: exp.unsynced_at_end,
+        syncs: exp.syncs,
+    });
     let rw = all.read.ops + all.write.ops;
     wr.read_share_pct = (rw > 0).then(|| 100.0 * all.read.ops as f64 / rw as f64);
     let pages_per_block = w.block / page::PAGE as u64;
