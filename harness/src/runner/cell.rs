@@ -224,7 +224,11 @@ fn external_writes(c: &Cell, o: &mut Outcome, ui: &dyn Reporter) {
     );
     wr.reasons.insert(
         "written_back_before_sync".into(),
-        "an external tool's writers run in its own processes and cannot be held before their final sync".into(),
+        "an external tool's writers run in its own processes and cannot be held before their final sync: with sync = end fio's end_fsync=1 is that sync, inside fio's run (dropping it and syncing from the harness would take the sync out of fio's runtime and IOPS, a different measurement), and with sync = none the harness does not know which pages fio wrote (fio records its offsets only with write_iolog, a log write per I/O in fio's loop)".into(),
+    );
+    wr.reasons.insert(
+        "sync_exposure".into(),
+        "an external tool's writes and syncs are not seen one by one by the harness".into(),
     );
     wr.reasons.insert(
         "dirty_throttle".into(),
