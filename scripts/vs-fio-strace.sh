@@ -78,14 +78,16 @@ for l in lines:
     by_tid[tid][call] += 1
     if len(first[tid]) < 6 and call in ("pwrite64", "fdatasync", "fsync", "io_uring_enter"):
         first[tid].append(re.sub(r'"[^"]*"(\.\.\.)?', '"..."', l)[:110])
-    if call == "openat" and ".dat\"" in rest and "O_DIRECT" in rest or call == "openat" and ".dat\", O_RDWR" in rest:
-        opens.append(re.sub(r"^\d+ +", "", l)[:140])
+    if call == "openat" and ".dat\"" in rest:
+        opens.append((tid, re.sub(r'^\d+ +openat\(AT_FDCWD, "[^"]*/', 'openat(".../', l)[:120]))
     if call == "io_uring_setup":
-        setups.append(re.sub(r"^\d+ +", "", l)[:160])
-# The writer: the thread with the most write calls.
+        setups.append((tid, re.sub(r"^\d+ +", "", l)[:160]))
+# The writer: the thread with the most write and sync calls, the harness's main thread
+# (the first in the trace: it creates, reads back and restores the data file) aside.
+main = next((pat.match(l).group(1) for l in lines if pat.match(l)), None)
 def writes(c):
-    return c["pwrite64"] + c["io_uring_enter"] + c["pwritev"]
-tid = max(by_tid, key=lambda t: writes(by_tid[t]))
+    return c["pwrite64"] + c["io_uring_enter"] + c["pwritev"] + c["fdatasync"] + c["fsync"]
+tid = max((t for t in by_tid if t != main), key=lambda t: writes(by_tid[t]), default=main)
 sizes = collections.Counter()
 unaligned = 0
 offsets = []
@@ -110,9 +112,12 @@ print(f"run: {ops}")
 print("writer thread's calls:", dict(by_tid[tid]))
 if sizes:
     print(f"pwrite64 sizes {dict(sizes)}, unaligned offsets {unaligned}, first offsets {offsets}")
-for o in dict.fromkeys(opens):
+# The writer's own opens; a backend that opened the file before the run (io_uring's
+# rings are set up when the backend opens) shows the read-write opens of any thread.
+mine = [o for t, o in dict.fromkeys(opens) if t == tid]
+for o in mine or [o for _, o in dict.fromkeys(opens) if "O_RDWR" in o]:
     print("open:", o)
-for s in dict.fromkeys(setups):
+for s in dict.fromkeys(s for _, s in setups):
     print("ring:", s)
 print("first calls:")
 for l in first[tid]:
