@@ -32,6 +32,7 @@
 # with --sync-method fsync, because fio's end_fsync=1 ends with fsync(2): so both end
 # with one fsync. See docs/writes.md ("Comparing with fio") for the strace check.
 # Every run's result directory is kept under --out (default results/vs-fio/<UTC>-<host>).
+# FAULTLINE_BIN=path runs that binary instead of building this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +48,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --quick) size=256MiB duration=2s warmup=500ms rounds=1; shift ;;
     --writes) writes=1; shift ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vs-fio.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -58,8 +59,12 @@ if ! command -v "${FAULTLINE_FIO:-fio}" >/dev/null; then
   exit 1
 fi
 
-cargo build --release --quiet
-bin=target/release/faultline
+# FAULTLINE_BIN: a faultline binary to use instead of building this tree.
+bin=${FAULTLINE_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin=target/release/faultline
+fi
 [ -n "$out" ] || out="results/vs-fio/$(date -u +%Y-%m-%dT%H%M%SZ)-$(hostname -s 2>/dev/null || echo host)"
 mkdir -p "$out"
 manifest="$out/manifest.tsv"
