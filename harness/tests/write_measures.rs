@@ -152,7 +152,13 @@ fn uring_writers_stop_at_the_gate_and_a_hold_looks_every_second() {
         assert_eq!(e.unsynced_at_end, 0, "{}: {e:?}", b.name);
         assert_eq!(e.syncs, 2, "{}: one final sync per thread", b.name);
         assert!(e.max_unsynced_writes >= 1500 - 1, "{}: {e:?}", b.name);
-        assert_eq!(e.max_unsynced_bytes, e.max_unsynced_writes * 4096);
+        // Capped at the file: a block written twice is at risk once.
+        assert_eq!(
+            e.max_unsynced_bytes,
+            (e.max_unsynced_writes * 4096).min(8 << 20),
+            "{}",
+            b.name
+        );
     }
     // --hold-before-sync: the writers stay held, the pages are looked at every second,
     // and the hold is not in the measured time.
