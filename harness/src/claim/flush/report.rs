@@ -113,9 +113,10 @@ fn rows(vs: &[VariantResult]) -> Vec<Vec<String>> {
                 fmt_ns(l.map(|l| l.p99)),
                 r.policy_flushes.to_string(),
                 fmt_ns(
-                    (r.policy_flushes > 0)
-                        .then_some(r.flush_latency_ns.as_ref().map(|l| l.p50))
-                        .flatten(),
+                    r.flush_latency_ns
+                        .as_ref()
+                        .filter(|_| r.policy_flushes > 0)
+                        .map(|l| l.p50),
                 ),
                 fmt_ns(r.final_flush_ns),
                 or_dash(r.max_at_risk_bytes, units::format_size),
