@@ -372,6 +372,8 @@ pub fn run(a: &FlushArgs) -> Result<i32> {
         }
         Some(r)
     });
+    // Ctrl-C during the last case ends that cell early, and the sweep does not see it.
+    let interrupted = interrupted || interrupt::requested();
     let target = setup.target.clone();
     drop(setup);
     // Only a data file this claim created is removed.
