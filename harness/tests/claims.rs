@@ -221,18 +221,29 @@ fn flush_every_policy_runs_on_the_engine_and_verifies() {
         assert_eq!(cell["name"], backend, "{name}");
         assert_eq!(
             backend,
-            if name.starts_with("mmap/") { "mmap" } else { "pread" }
+            if name.starts_with("mmap/") {
+                "mmap"
+            } else {
+                "pread"
+            }
         );
         let records = v["records"].as_u64().unwrap();
         assert!(records > 0, "{name}");
         assert_eq!(v["bytes"].as_u64().unwrap(), records * record);
-        assert_eq!(cell["ops"].as_u64().unwrap(), records, "{name}: writes only");
+        assert_eq!(
+            cell["ops"].as_u64().unwrap(),
+            records,
+            "{name}: writes only"
+        );
         // Every written page read back from the device and checked.
         let ver = &v["verify"];
         assert_eq!(ver["passed"], true, "{name}: {ver}");
         assert_eq!(ver["errors"], 0, "{name}");
         assert_eq!(ver["pages"], ver["written_pages"], "{name}");
-        assert!(ver["pages"].as_u64().unwrap() >= records.min(slots), "{name}");
+        assert!(
+            ver["pages"].as_u64().unwrap() >= records.min(slots),
+            "{name}"
+        );
         let flushes = v["policy_flushes"].as_u64().unwrap();
         let at_risk = v["max_at_risk_bytes"].as_u64().unwrap();
         let lat = &v["write_latency_ns"];
@@ -245,7 +256,10 @@ fn flush_every_policy_runs_on_the_engine_and_verifies() {
             "always" => {
                 assert_eq!(sync, "every:1");
                 // The measured phase may start between a write and its flush.
-                assert!(flushes.abs_diff(records) <= 1, "{name}: {flushes} {records}");
+                assert!(
+                    flushes.abs_diff(records) <= 1,
+                    "{name}: {flushes} {records}"
+                );
                 assert_eq!(at_risk, record, "{name}");
                 assert_eq!(v["unflushed_at_end"], 0, "{name}");
             }
@@ -294,7 +308,9 @@ fn flush_every_policy_runs_on_the_engine_and_verifies() {
         }
     }
     assert!(
-        leftovers(&work, "faultline-").iter().all(|n| !n.ends_with(".dat")),
+        leftovers(&work, "faultline-")
+            .iter()
+            .all(|n| !n.ends_with(".dat")),
         "the claim removes the data file it created: {:?}",
         leftovers(&work, "faultline-")
     );
@@ -355,7 +371,10 @@ fn flush_observe_keeps_manual_unflushed_and_looks_every_second() {
     }
     // The hold is not in the measured time: 100 ms of writing and the final flush.
     let elapsed = v["elapsed_ns"].as_u64().unwrap();
-    assert!(elapsed < 1_900_000_000, "elapsed {elapsed} includes the hold");
+    assert!(
+        elapsed < 1_900_000_000,
+        "elapsed {elapsed} includes the hold"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -394,7 +413,10 @@ fn flush_keep_and_bad_input() {
         64 * 1024
     );
     for (args, needle) in [
-        (vec!["claim", "flush", "--record", "512"], "multiple of 4KiB"),
+        (
+            vec!["claim", "flush", "--record", "512"],
+            "multiple of 4KiB",
+        ),
         (
             vec!["claim", "flush", "--policy", "sometimes"],
             "every-bytes=SIZE",

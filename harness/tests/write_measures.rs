@@ -132,7 +132,16 @@ fn uring_writers_stop_at_the_gate_and_a_hold_looks_every_second() {
     let (_, r) = run_in(
         &dir,
         "u",
-        &["--ops", "3000", "--size", "8MiB", "-b", "uring:qd=8", "-b", "pread"],
+        &[
+            "--ops",
+            "3000",
+            "--size",
+            "8MiB",
+            "-b",
+            "uring:qd=8",
+            "-b",
+            "pread",
+        ],
     );
     for b in &r.backends {
         if b.status == Status::Skipped {
@@ -165,14 +174,28 @@ fn uring_writers_stop_at_the_gate_and_a_hold_looks_every_second() {
     let (_, r) = run_in(
         &dir,
         "h",
-        &["--ops", "2000", "--size", "8MiB", "-b", "pread", "--hold-before-sync", "2s"],
+        &[
+            "--ops",
+            "2000",
+            "--size",
+            "8MiB",
+            "-b",
+            "pread",
+            "--hold-before-sync",
+            "2s",
+        ],
     );
     let b = &r.backends[0];
     assert_eq!(b.status, Status::Ok, "{:?}", b.reason);
     let w = b.writes.as_ref().unwrap();
     match &w.written_back_before_sync {
         Some(first) => {
-            assert_eq!(w.written_back_observed.len(), 2, "{:?}", w.written_back_observed);
+            assert_eq!(
+                w.written_back_observed.len(),
+                2,
+                "{:?}",
+                w.written_back_observed
+            );
             for o in &w.written_back_observed {
                 assert_eq!(o.of_pages, first.of_pages);
                 assert_eq!(o.pages + o.dirty + o.writeback, o.of_pages, "{o:?}");

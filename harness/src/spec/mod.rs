@@ -208,10 +208,7 @@ pub struct Workload {
     /// Write cells: how long the writers are held before their final sync while the
     /// harness looks at the written pages every second. Command line only
     /// (--hold-before-sync).
-    #[serde(
-        skip_serializing_if = "Duration::is_zero",
-        serialize_with = "ser_ns"
-    )]
+    #[serde(skip_serializing_if = "Duration::is_zero", serialize_with = "ser_ns")]
     pub hold_before_sync: Duration,
     /// True when the size was given (workload key or --size) rather than defaulted; with
     /// a user `file` and no given size, the whole file is read.

@@ -200,11 +200,9 @@ pub fn summary(rec: &ClaimRecord<Params, VariantResult>, table: &Table, printed:
         }
         None => {
             let repeated = p.repeats > 1;
-            for v in rec
-                .variants
-                .iter()
-                .filter(|v| v.error.is_none() && (v.policy == Policy::Manual || v.writeback.pages.is_some()))
-            {
+            for v in rec.variants.iter().filter(|v| {
+                v.error.is_none() && (v.policy == Policy::Manual || v.writeback.pages.is_some())
+            }) {
                 s.push_str(&writeback_lines(v, repeated));
             }
             let _ = writeln!(s, "\nPage states come from /proc/self/pagemap and /proc/kpageflags (root), read by the engine while the writer waited before its final flush (`writes.written_back_before_sync`). Policies that flush while writing have none: the program's own flushes cannot be told apart from the kernel's write-back.");
