@@ -24,7 +24,15 @@
 #   random-write: direct (O_DIRECT pwrite)               vs fio psync direct=1     [0.97]
 #   random-write: uring:qd=32,direct (IORING_OP_WRITE)   vs fio io_uring qd=32 direct=1
 #                                                           randwrite                 [0.97]
+# Both twins of a pair write the same harness-generated, fully allocated file (fio
+# with allow_file_create=0: no layout, no fallocate, no truncate) in 4 KiB blocks at
+# 4 KiB-aligned offsets: wal-append overwrites it in order from offset 0, wrapping at
+# the end (a recycled log segment: fio rw=write), so neither side changes the file's
+# size and an fdatasync needs no journal commit for it. The random-write pairs run
+# with --sync-method fsync, because fio's end_fsync=1 ends with fsync(2): so both end
+# with one fsync. See docs/writes.md ("Comparing with fio") for the strace check.
 # Every run's result directory is kept under --out (default results/vs-fio/<UTC>-<host>).
+# FAULTLINE_BIN=path runs that binary instead of building this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +48,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --quick) size=256MiB duration=2s warmup=500ms rounds=1; shift ;;
     --writes) writes=1; shift ;;
-    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vs-fio.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,8 +59,12 @@ if ! command -v "${FAULTLINE_FIO:-fio}" >/dev/null; then
   exit 1
 fi
 
-cargo build --release --quiet
-bin=target/release/faultline
+# FAULTLINE_BIN: a faultline binary to use instead of building this tree.
+bin=${FAULTLINE_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin=target/release/faultline
+fi
 [ -n "$out" ] || out="results/vs-fio/$(date -u +%Y-%m-%dT%H%M%SZ)-$(hostname -s 2>/dev/null || echo host)"
 mkdir -p "$out"
 manifest="$out/manifest.tsv"
@@ -64,8 +76,9 @@ manifest="$out/manifest.tsv"
 if [ "$writes" = 1 ]; then
   threads=1
   pairs=$'wal-append: pread vs fio psync fdatasync=1\tpread\tfio:engine=psync\t-\tworkloads/wal-append.toml\t0.95\n'
-  pairs+=$'random-write: direct vs fio psync direct=1\tdirect\tfio:engine=psync,direct\t-\tworkloads/random-write.toml\t0.97\n'
-  pairs+=$'random-write: uring:qd=32,direct vs fio io_uring qd=32\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t-\tworkloads/random-write.toml\t0.97\n'
+  # fio's end_fsync=1 is an fsync(2): the native side ends with fsync too.
+  pairs+=$'random-write: direct vs fio psync direct=1\tdirect\tfio:engine=psync,direct\t--sync-method fsync\tworkloads/random-write.toml\t0.97\n'
+  pairs+=$'random-write: uring:qd=32,direct vs fio io_uring qd=32\turing:qd=32,direct\tfio:engine=io_uring,qd=32,direct\t--sync-method fsync\tworkloads/random-write.toml\t0.97\n'
 else
   rr=workloads/random-read.toml
   pairs=$'pread vs fio psync\tpread\tfio:engine=psync\t-\t'"$rr"$'\t-\n'

@@ -181,7 +181,7 @@ fn logscan_bad_input_is_refused() {
 }
 
 #[test]
-fn flush_every_policy_verifies_and_keeps_its_books() {
+fn flush_every_policy_runs_on_the_engine_and_verifies() {
     let dir = scratch("flush");
     let work = dir.join("files");
     let out = dir.join("r");
@@ -207,23 +207,43 @@ fn flush_every_policy_verifies_and_keeps_its_books() {
     let slots = r["parameters"]["slots"].as_u64().unwrap();
     assert_eq!(record, 4096);
     assert_eq!(slots, 256);
+    let root = is_root();
     let vs = r["variants"].as_array().unwrap();
     assert_eq!(vs.len(), 10, "5 policies x mmap/pwrite");
     for v in vs {
         let name = v["name"].as_str().unwrap();
         assert_eq!(v["ok"], true, "{name}: {v}");
         assert!(v["error"].is_null(), "{name}");
+        // The case ran as an engine cell: its backend and sync policy.
+        let cell = &v["cell"];
+        assert_eq!(cell["status"], "ok", "{name}");
+        let backend = v["backend"].as_str().unwrap();
+        assert_eq!(cell["name"], backend, "{name}");
+        assert_eq!(
+            backend,
+            if name.starts_with("mmap/") {
+                "mmap"
+            } else {
+                "pread"
+            }
+        );
         let records = v["records"].as_u64().unwrap();
         assert!(records > 0, "{name}");
         assert_eq!(v["bytes"].as_u64().unwrap(), records * record);
+        assert_eq!(
+            cell["ops"].as_u64().unwrap(),
+            records,
+            "{name}: writes only"
+        );
+        // Every written page read back from the device and checked.
         let ver = &v["verify"];
         assert_eq!(ver["passed"], true, "{name}: {ver}");
-        assert_eq!(
-            ver["ok_records"].as_u64().unwrap(),
-            records.min(slots),
+        assert_eq!(ver["errors"], 0, "{name}");
+        assert_eq!(ver["pages"], ver["written_pages"], "{name}");
+        assert!(
+            ver["pages"].as_u64().unwrap() >= records.min(slots),
             "{name}"
         );
-        assert_eq!(ver["method"], "O_DIRECT", "{name}: {ver}");
         let flushes = v["policy_flushes"].as_u64().unwrap();
         let at_risk = v["max_at_risk_bytes"].as_u64().unwrap();
         let lat = &v["write_latency_ns"];
@@ -231,45 +251,129 @@ fn flush_every_policy_verifies_and_keeps_its_books() {
         let hist =
             faultline::record::decode_histogram(v["write_histogram"].as_str().unwrap()).unwrap();
         assert_eq!(hist.len(), records, "{name}: one latency per write");
+        let sync = v["sync"].as_str().unwrap();
         match v["policy"]["kind"].as_str().unwrap() {
             "always" => {
-                assert_eq!(flushes, records, "{name}");
+                assert_eq!(sync, "every:1");
+                // The measured phase may start between a write and its flush.
+                assert!(
+                    flushes.abs_diff(records) <= 1,
+                    "{name}: {flushes} {records}"
+                );
                 assert_eq!(at_risk, record, "{name}");
-                assert_eq!(v["final_flush_needed"], false, "{name}");
+                assert_eq!(v["unflushed_at_end"], 0, "{name}");
             }
             "every-writes" => {
-                assert_eq!(flushes, records / 16, "{name}");
-                assert_eq!(at_risk, records.min(16) * record, "{name}");
+                assert_eq!(sync, "every:16");
+                assert!(flushes.abs_diff(records / 16) <= 1, "{name}");
+                assert_eq!(at_risk, 16 * record, "{name}");
             }
             "every-bytes" => {
-                assert_eq!(flushes, records * record / (1 << 20), "{name}");
+                assert_eq!(sync, "every:256", "1 MiB of 4 KiB writes");
+                assert!(flushes.abs_diff(records / 256) <= 1, "{name}");
                 assert!(at_risk <= 1 << 20, "{name}");
             }
             "manual" => {
+                assert_eq!(sync, "end");
                 assert_eq!(flushes, 0, "{name}");
+                assert!(v["final_flush_ns"].as_u64().unwrap() > 0, "{name}");
                 assert_eq!(at_risk, (records * record).min(slots * record), "{name}");
-                assert_eq!(v["final_flush_needed"], true, "{name}");
+                assert_eq!(v["unflushed_at_end"], 0, "{name}");
                 let age = v["max_unflushed_age_ns"].as_u64().unwrap();
                 assert!(
                     age >= 100_000_000,
                     "{name}: unflushed for the whole run: {age}"
                 );
+                // The kernel's write-back before the final flush: counted as root,
+                // else null with the reason.
+                let wb = &v["writeback"];
+                if root {
+                    let p = &wb["pages"];
+                    assert!(p.is_object(), "{name}: {wb}");
+                    assert!(p["of_pages"].as_u64().unwrap() >= records.min(slots));
+                } else {
+                    assert!(wb["reason"].is_string(), "{name}: {wb}");
+                }
             }
             "every-ms" => {
+                assert_eq!(sync, "interval:100ms");
                 assert!(flushes <= 2, "{name}: one flush per 100 ms in 150 ms");
             }
             k => panic!("unknown policy {k}"),
         }
-        // Page states: counted, or explained.
-        let wb = &v["writeback"];
-        assert!(
-            wb["pages"].is_object() || wb["reason"].is_string(),
-            "{name}: {wb}"
-        );
+        if v["policy"]["kind"] != "manual" {
+            // The program's flushes cannot be told apart from the kernel's write-back.
+            assert!(v["writeback"]["pages"].is_null(), "{name}");
+            assert!(v["writeback"]["reason"].is_string(), "{name}");
+        }
     }
     assert!(
-        leftovers(&work, "faultline-flush-").is_empty(),
-        "the harness removes the files it wrote"
+        leftovers(&work, "faultline-")
+            .iter()
+            .all(|n| !n.ends_with(".dat")),
+        "the claim removes the data file it created: {:?}",
+        leftovers(&work, "faultline-")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the tests run as root (page states need it).
+fn is_root() -> bool {
+    faultline::sys::uid() == 0
+}
+
+#[test]
+fn flush_observe_keeps_manual_unflushed_and_looks_every_second() {
+    if !is_root() {
+        faultline::testkit::skip(
+            "root",
+            "claim flush --observe counts page states from /proc/kpageflags, which needs root",
+        );
+        return;
+    }
+    let dir = scratch("flush-observe");
+    let work = dir.join("files");
+    let out = dir.join("r");
+    let o = run(&[
+        "claim",
+        "flush",
+        "--size",
+        "1MiB",
+        "--duration",
+        "100ms",
+        "--policy",
+        "manual",
+        "--method",
+        "mmap",
+        "--observe",
+        "2s",
+        "--data-dir",
+        work.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = load_claim(&out);
+    let v = &r["variants"][0];
+    assert_eq!(v["ok"], true, "{v}");
+    let obs = v["writeback"]["observed"].as_array().unwrap();
+    assert_eq!(obs.len(), 2, "one look per second of --observe: {obs:?}");
+    let of = v["writeback"]["pages"]["of_pages"].as_u64().unwrap();
+    for o in obs {
+        assert_eq!(o["of_pages"].as_u64().unwrap(), of);
+        let parts = ["dirty", "writeback"]
+            .iter()
+            .map(|k| o[k].as_u64().unwrap())
+            .sum::<u64>()
+            + o["pages"].as_u64().unwrap();
+        assert_eq!(parts, of, "{o}");
+    }
+    // The hold is not in the measured time: 100 ms of writing and the final flush.
+    let elapsed = v["elapsed_ns"].as_u64().unwrap();
+    assert!(
+        elapsed < 1_900_000_000,
+        "elapsed {elapsed} includes the hold"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -284,7 +388,7 @@ fn flush_keep_and_bad_input() {
         "--size",
         "64KiB",
         "--record",
-        "512",
+        "8KiB",
         "--duration",
         "50ms",
         "--policy",
@@ -299,14 +403,20 @@ fn flush_keep_and_bad_input() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let kept = leftovers(&work, "faultline-flush-");
+    let kept: Vec<String> = leftovers(&work, "faultline-")
+        .into_iter()
+        .filter(|n| n.ends_with(".dat"))
+        .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(
         std::fs::metadata(work.join(&kept[0])).unwrap().len(),
         64 * 1024
     );
     for (args, needle) in [
-        (vec!["claim", "flush", "--record", "33"], "multiple of 8"),
+        (
+            vec!["claim", "flush", "--record", "512"],
+            "multiple of 4KiB",
+        ),
         (
             vec!["claim", "flush", "--policy", "sometimes"],
             "every-bytes=SIZE",

@@ -125,6 +125,103 @@ fn checkpoint_records_write_back_throttle_and_kinds() {
 }
 
 #[test]
+fn uring_writers_stop_at_the_gate_and_a_hold_looks_every_second() {
+    let dir = scratch("wmeasure-gate");
+    // uring (buffered): its own write loop drains what is in flight, then waits at the
+    // gate before its final sync, so its written pages are counted like the others'.
+    let (_, r) = run_in(
+        &dir,
+        "u",
+        &[
+            "--ops",
+            "3000",
+            "--size",
+            "8MiB",
+            "-b",
+            "uring:qd=8",
+            "-b",
+            "pread",
+        ],
+    );
+    for b in &r.backends {
+        if b.status == Status::Skipped {
+            skip(&capability_of(&b.name), b.reason.as_deref().unwrap_or(""));
+            continue;
+        }
+        assert_eq!(b.status, Status::Ok, "{}: {:?}", b.name, b.reason);
+        let w = b.writes.as_ref().unwrap();
+        assert_eq!(w.verify_errors, Some(0), "{}", b.name);
+        check_written_back(b);
+        if let Some(why) = w.reasons.get("written_back_before_sync") {
+            assert!(!why.contains("write loop"), "{}: {why}", b.name);
+        }
+        // sync = end: one sync per thread covers everything; what was at risk is
+        // counted per thread.
+        let e = w.sync_exposure.expect("sync_exposure");
+        assert_eq!(e.unsynced_at_end, 0, "{}: {e:?}", b.name);
+        assert_eq!(e.syncs, 2, "{}: one final sync per thread", b.name);
+        assert!(e.max_unsynced_writes >= 1500 - 1, "{}: {e:?}", b.name);
+        // Capped at the file: a block written twice is at risk once.
+        assert_eq!(
+            e.max_unsynced_bytes,
+            (e.max_unsynced_writes * 4096).min(8 << 20),
+            "{}",
+            b.name
+        );
+    }
+    // --hold-before-sync: the writers stay held, the pages are looked at every second,
+    // and the hold is not in the measured time.
+    let (_, r) = run_in(
+        &dir,
+        "h",
+        &[
+            "--ops",
+            "2000",
+            "--size",
+            "8MiB",
+            "-b",
+            "pread",
+            "--hold-before-sync",
+            "2s",
+        ],
+    );
+    let b = &r.backends[0];
+    assert_eq!(b.status, Status::Ok, "{:?}", b.reason);
+    let w = b.writes.as_ref().unwrap();
+    match &w.written_back_before_sync {
+        Some(first) => {
+            assert_eq!(
+                w.written_back_observed.len(),
+                2,
+                "{:?}",
+                w.written_back_observed
+            );
+            for o in &w.written_back_observed {
+                assert_eq!(o.of_pages, first.of_pages);
+                assert_eq!(o.pages + o.dirty + o.writeback, o.of_pages, "{o:?}");
+            }
+            assert!(b.elapsed_ns < 1_900_000_000, "elapsed {} ns", b.elapsed_ns);
+        }
+        None => skip(
+            "pageflags",
+            w.reasons
+                .get("written_back_before_sync")
+                .map_or("no reason", |s| s.as_str()),
+        ),
+    }
+    // Refused where it cannot apply.
+    let o = run(&[
+        "run",
+        repo_root().join("workloads/quick.toml").to_str().unwrap(),
+        "--hold-before-sync",
+        "1s",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("write workload"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn cgroup_dirty_and_writeback_under_a_page_cache_limit() {
     if !root() {
         skip("cgroup", "a memory cgroup needs root");

@@ -21,7 +21,10 @@
 //! and then one IORING_OP_FSYNC (IORING_FSYNC_DATASYNC for fdatasync) or
 //! IORING_OP_SYNC_FILE_RANGE is submitted and waited for; so it covers exactly the
 //! writes completed before it, as fio quiesces an async engine before its fsync. Its
-//! latency is its own submit-to-completion. `every:N` counts issued writes.
+//! latency is its own submit-to-completion. `every:N` counts issued writes. When the
+//! measured loop ends, the worker drains what is in flight and then waits at the cell's
+//! gate before its final sync (`Writer::arrive_at_gate`), so the harness can count the
+//! written pages the kernel already wrote back (`written_back_before_sync`).
 //!
 //! Before the run, `open` sets up every thread's ring (so an unsupported kernel, a
 //! sysctl or seccomp refusal, a missing opcode or a too-small locked-memory limit skip
@@ -306,6 +309,12 @@ impl UringWorker {
             if in_flight == 0 {
                 // Everything issued has completed: a due sync now covers it all.
                 let stopping = !wr.sync_due_issued(issued_since_sync);
+                if stopping {
+                    // The end of the measured loop, nothing in flight: wait at the
+                    // cell's gate (the harness looks at the page cache) before the
+                    // final sync, as the synchronous loop does.
+                    wr.arrive_at_gate();
+                }
                 if !stopping || wr.end_sync_due() {
                     self.sync(drv, wr, sync)?;
                     issued_since_sync = 0;

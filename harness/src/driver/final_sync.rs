@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 /// path; this bounds a wait if it somehow does not).
 const MAX_WAIT: Duration = Duration::from_secs(120);
 
-#[derive(Default)]
 struct State {
     arrived: usize,
     open: bool,
@@ -19,15 +18,36 @@ struct State {
     written: Vec<u64>,
 }
 
-#[derive(Default)]
 pub struct Gate {
     state: Mutex<State>,
     cv: Condvar,
+    /// The longest a worker waits.
+    max_wait: Duration,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::new()
+    }
 }
 
 impl Gate {
     pub fn new() -> Gate {
-        Gate::default()
+        Gate::holding(Duration::ZERO)
+    }
+
+    /// A gate the harness may keep closed for `hold` after every worker arrived
+    /// (--hold-before-sync): workers wait up to that long beyond the usual bound.
+    pub fn holding(hold: Duration) -> Gate {
+        Gate {
+            state: Mutex::new(State {
+                arrived: 0,
+                open: false,
+                written: Vec::new(),
+            }),
+            cv: Condvar::new(),
+            max_wait: MAX_WAIT + hold,
+        }
     }
 
     /// A worker: arrive with the blocks it wrote, and wait until the gate opens.
@@ -40,7 +60,7 @@ impl Gate {
         s.written.extend(written);
         s.arrived += 1;
         self.cv.notify_all();
-        while !s.open && t0.elapsed() < MAX_WAIT {
+        while !s.open && t0.elapsed() < self.max_wait {
             s = match self.cv.wait_timeout(s, Duration::from_millis(50)) {
                 Ok((g, _)) => g,
                 Err(_) => return t0.elapsed(),

@@ -83,6 +83,8 @@ pub struct WriteOut {
     pub read: KindOut,
     pub write: KindOut,
     pub sync: KindOut,
+    /// What the program's syncs left at risk (warm-up included).
+    pub exposure: Exposure,
     pub index: usize,
     pub threads: usize,
     pub gens: Vec<u32>,
@@ -95,6 +97,7 @@ impl WriteOut {
             read: KindOut::new(),
             write: KindOut::new(),
             sync: KindOut::new(),
+            exposure: Exposure::default(),
             index: 0,
             threads: 1,
             gens: Vec::new(),
@@ -111,6 +114,30 @@ impl WriteOut {
     }
 }
 
+/// What a thread's own syncs left at risk: the most writes completed and not yet
+/// covered by a completed sync at any moment, the longest time from a write's
+/// completion to the completion of the sync that covered it, and the writes no sync of
+/// the thread covered (after its last sync; the harness's own sync before the
+/// read-back writes them). Counted over the whole loop, warm-up included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exposure {
+    pub max_unsynced_writes: u64,
+    pub max_unsynced_ns: u64,
+    pub unsynced_at_end: u64,
+    /// Syncs the thread made (warm-up included).
+    pub syncs: u64,
+}
+
+impl Exposure {
+    /// Add another thread's (maxima of the maxima, sums of the counts).
+    pub fn add(&mut self, o: &Exposure) {
+        self.max_unsynced_writes = self.max_unsynced_writes.max(o.max_unsynced_writes);
+        self.max_unsynced_ns = self.max_unsynced_ns.max(o.max_unsynced_ns);
+        self.unsynced_at_end += o.unsynced_at_end;
+        self.syncs += o.syncs;
+    }
+}
+
 /// A writing thread's state.
 pub struct Writer {
     cfg: WriteConfig,
@@ -121,6 +148,8 @@ pub struct Writer {
     rng: u64,
     since_sync: u64,
     last_sync: Instant,
+    /// When the oldest write not yet covered by a sync completed.
+    oldest_unsynced: Option<Instant>,
     /// Whether the driver was measuring at the last look (`observe_phase`).
     was_measuring: bool,
     out: WriteOut,
@@ -166,6 +195,7 @@ impl Writer {
             rng: page::mix(cfg.seed ^ 0x006d_6978) | 1,
             since_sync: 0,
             last_sync: Instant::now(),
+            oldest_unsynced: None,
             was_measuring: false,
             cfg,
             gate: None,
@@ -183,8 +213,43 @@ impl Writer {
         self.paused
     }
 
-    pub fn finish(self) -> WriteOut {
+    pub fn finish(mut self) -> WriteOut {
+        self.out.exposure.unsynced_at_end = self.since_sync;
         self.out
+    }
+
+    /// A write completed: count it toward what is at risk.
+    #[inline]
+    fn wrote(&mut self) {
+        if self.since_sync == 0 {
+            self.oldest_unsynced = Some(Instant::now());
+        }
+        self.since_sync += 1;
+        let e = &mut self.out.exposure;
+        e.max_unsynced_writes = e.max_unsynced_writes.max(self.since_sync);
+    }
+
+    /// A sync completed: everything written before it is covered.
+    fn synced(&mut self) {
+        let now = Instant::now();
+        if let Some(t) = self.oldest_unsynced.take() {
+            let age = now.saturating_duration_since(t).as_nanos() as u64;
+            let e = &mut self.out.exposure;
+            e.max_unsynced_ns = e.max_unsynced_ns.max(age);
+        }
+        self.out.exposure.syncs += 1;
+        self.since_sync = 0;
+        self.last_sync = now;
+    }
+
+    /// Stop at the gate (if the cell set one) before the final sync: the harness looks
+    /// at the page cache meanwhile. For loops of their own (asynchronous backends),
+    /// called with nothing in flight, after the measured loop and before the final
+    /// sync; the synchronous loop calls it itself.
+    pub fn arrive_at_gate(&mut self) {
+        if let Some(g) = self.gate.take() {
+            self.paused = g.arrive(self.out.written().map(|(b, _)| b));
+        }
     }
 
     /// The stripe slot of the next block: the append cursor, or the pattern's block
@@ -292,7 +357,7 @@ impl Writer {
     pub fn write_done(&mut self, drv: &mut Driver, p: &Planned, gen: u32, ns: u64) {
         self.observe_phase(drv);
         self.out.gens[p.slot as usize] = gen;
-        self.since_sync += 1;
+        self.wrote();
         if drv.measuring {
             self.out.write.record(self.cfg.block, ns);
         }
@@ -305,8 +370,7 @@ impl Writer {
         if drv.measuring {
             self.out.sync.record(0, ns);
         }
-        self.since_sync = 0;
-        self.last_sync = Instant::now();
+        self.synced();
     }
 
     /// For a loop with writes in flight: is a sync due once the `issued` writes issued
@@ -347,8 +411,7 @@ impl Writer {
         if measuring {
             self.out.sync.record(0, ns);
         }
-        self.since_sync = 0;
-        self.last_sync = Instant::now();
+        self.synced();
         Ok(())
     }
 
@@ -389,7 +452,7 @@ impl Writer {
                 let t1 = drv.clock.raw();
                 r?;
                 self.out.gens[slot as usize] = next;
-                self.since_sync += 1;
+                self.wrote();
                 let ns = drv.clock.nanos(t0, t1);
                 if drv.measuring {
                     self.out.write.record(block, ns);
@@ -401,9 +464,7 @@ impl Writer {
                 self.sync(drv, w, drv.measuring)?;
             }
         }
-        if let Some(g) = self.gate.take() {
-            self.paused = g.arrive(self.out.written().map(|(b, _)| b));
-        }
+        self.arrive_at_gate();
         if self.cfg.sync == SyncPolicy::End && self.since_sync > 0 {
             self.sync(drv, w, drv.measuring)?;
         }

@@ -68,6 +68,35 @@ pub struct WrittenBack {
     pub scan_ns: u64,
 }
 
+/// One look at the written pages while the writers were held before their final sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedPages {
+    /// ns since the first look (the one in `written_back_before_sync`).
+    pub t_ns: u64,
+    /// Written pages no longer dirty (clean, or evicted), as `WrittenBack::pages`.
+    pub pages: u64,
+    pub of_pages: u64,
+    pub dirty: u64,
+    pub writeback: u64,
+    pub not_cached: u64,
+}
+
+/// What the writing threads' own syncs left at risk over the whole cell (warm-up
+/// included): the most writes completed and not yet covered by a completed sync of
+/// the thread, the longest time from a write's completion to the completion of the
+/// sync that covered it, and the writes no sync of the program covered (after the
+/// last one; the harness's own fdatasync before the read-back wrote them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncExposure {
+    pub max_unsynced_writes: u64,
+    pub max_unsynced_bytes: u64,
+    pub max_unsynced_ns: u64,
+    pub unsynced_at_end: u64,
+    /// Syncs the threads made (warm-up included; `ops_by_kind.sync` counts the
+    /// measured phase).
+    pub syncs: u64,
+}
+
 /// Throttling in balance_dirty_pages over one interval (`t_ns`: its end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThrottleSample {
@@ -99,6 +128,14 @@ pub struct WriteResult {
     /// The written pages the kernel wrote back before the final sync.
     #[serde(default)]
     pub written_back_before_sync: Option<WrittenBack>,
+    /// With --hold-before-sync: the same count once a second while the writers were
+    /// held before their final sync (`t_ns`: since the first look).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written_back_observed: Vec<ObservedPages>,
+    /// What the program's own syncs left at risk (in-process backends; null with the
+    /// reason for fio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_exposure: Option<SyncExposure>,
     /// The measured threads' throttling in balance_dirty_pages over the measured phase
     /// (writeback:balance_dirty_pages tracepoint).
     #[serde(default)]

@@ -120,6 +120,20 @@ fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
             }
         }
     }
+    let mut exp = crate::driver::write::Exposure::default();
+    for x in wouts {
+        exp.add(&x.exposure);
+    }
+    wr.sync_exposure = Some(crate::record::writes::SyncExposure {
+        max_unsynced_writes: exp.max_unsynced_writes,
+        max_unsynced_bytes: exp
+            .max_unsynced_writes
+            .saturating_mul(w.block)
+            .min(c.target.size),
+        max_unsynced_ns: exp.max_unsynced_ns,
+        unsynced_at_end: exp.unsynced_at_end,
+        syncs: exp.syncs,
+    });
     let rw = all.read.ops + all.write.ops;
     wr.read_share_pct = (rw > 0).then(|| 100.0 * all.read.ops as f64 / rw as f64);
     let pages_per_block = w.block / page::PAGE as u64;
@@ -210,7 +224,11 @@ fn external_writes(c: &Cell, o: &mut Outcome, ui: &dyn Reporter) {
     );
     wr.reasons.insert(
         "written_back_before_sync".into(),
-        "an external tool's writers run in its own processes and cannot be held before their final sync".into(),
+        "an external tool's writers run in its own processes and cannot be held before their final sync: with sync = end fio's end_fsync=1 is that sync, inside fio's run (dropping it and syncing from the harness would take the sync out of fio's runtime and IOPS, a different measurement), and with sync = none the harness does not know which pages fio wrote (fio records its offsets only with write_iolog, a log write per I/O in fio's loop)".into(),
+    );
+    wr.reasons.insert(
+        "sync_exposure".into(),
+        "an external tool's writes and syncs are not seen one by one by the harness".into(),
     );
     wr.reasons.insert(
         "dirty_throttle".into(),

@@ -10,7 +10,7 @@ use crate::driver::Shared;
 use crate::probe::parse::CgroupVersion;
 use crate::probe::writeback::{self, PageCount};
 use crate::record::writes::{
-    self as wrec, DirtySample, Throttle, ThrottleSample, WriteResult, WrittenBack,
+    self as wrec, DirtySample, ObservedPages, Throttle, ThrottleSample, WriteResult, WrittenBack,
 };
 use crate::spec::SyncPolicy;
 use std::path::PathBuf;
@@ -30,6 +30,8 @@ struct State {
     throttle_err: Option<String>,
     lost_at_start: Option<u64>,
     pages: Option<Result<(PageCount, u64), String>>,
+    /// With --hold-before-sync: (ns since the first look, count) once a second.
+    observed: Vec<(u64, PageCount)>,
 }
 
 pub struct WriteProbes<'a> {
@@ -78,7 +80,9 @@ impl<'a> WriteProbes<'a> {
         Some(WriteProbes {
             c,
             cgroup,
-            gate: gate_reason.is_none().then(|| Arc::new(Gate::new())),
+            gate: gate_reason
+                .is_none()
+                .then(|| Arc::new(Gate::holding(w.hold_before_sync))),
             gate_reason,
             state: Mutex::new(State::default()),
         })
@@ -166,12 +170,32 @@ impl<'a> WriteProbes<'a> {
         } else {
             let per_block = self.c.workload.block / crate::datafile::page::PAGE as u64;
             let written = g.take_written();
-            writeback::file_pages(&self.c.target.path, self.c.target.size).map(|(st, took)| {
-                (
-                    writeback::count(&st, &written, per_block),
-                    took.as_nanos() as u64,
-                )
-            })
+            let look = || {
+                writeback::file_pages(&self.c.target.path, self.c.target.size)
+                    .map(|(st, took)| (writeback::count(&st, &written, per_block), took))
+            };
+            let first = look().map(|(n, took)| (n, took.as_nanos() as u64));
+            // --hold-before-sync: keep the writers held and look again once a second.
+            let hold = self.c.workload.hold_before_sync;
+            let mut observed = Vec::new();
+            if first.is_ok() && !hold.is_zero() {
+                let t0 = std::time::Instant::now();
+                let mut next = Duration::from_secs(1);
+                while t0.elapsed() < hold && !crate::interrupt::requested() {
+                    let left = next.min(hold).saturating_sub(t0.elapsed());
+                    std::thread::sleep(left.min(Duration::from_millis(100)));
+                    if t0.elapsed() >= next.min(hold) {
+                        if let Ok((n, _)) = look() {
+                            observed.push((t0.elapsed().as_nanos() as u64, n));
+                        }
+                        next += Duration::from_secs(1);
+                    }
+                }
+            }
+            if let Ok(mut s) = self.state.lock() {
+                s.observed = observed;
+            }
+            first
         };
         g.open();
         if let Ok(mut s) = self.state.lock() {
@@ -228,6 +252,18 @@ impl<'a> WriteProbes<'a> {
                     .insert("written_back_before_sync".into(), why.clone());
             }
             (Some(Ok((p, scan_ns))), None) => {
+                wr.written_back_observed = s
+                    .observed
+                    .iter()
+                    .map(|(t_ns, o)| ObservedPages {
+                        t_ns: *t_ns,
+                        pages: o.clean + o.not_cached,
+                        of_pages: o.pages,
+                        dirty: o.dirty,
+                        writeback: o.writeback,
+                        not_cached: o.not_cached,
+                    })
+                    .collect();
                 wr.written_back_before_sync = Some(WrittenBack {
                     pages: p.clean + p.not_cached,
                     of_pages: p.pages,

@@ -205,6 +205,11 @@ pub struct Workload {
     /// (--allow-write).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_write: bool,
+    /// Write cells: how long the writers are held before their final sync while the
+    /// harness looks at the written pages every second. Command line only
+    /// (--hold-before-sync).
+    #[serde(skip_serializing_if = "Duration::is_zero", serialize_with = "ser_ns")]
+    pub hold_before_sync: Duration,
     /// True when the size was given (workload key or --size) rather than defaulted; with
     /// a user `file` and no given size, the whole file is read.
     #[serde(skip)]
@@ -424,7 +429,24 @@ impl Workload {
                     self.sync
                 ));
             }
+            if !self.hold_before_sync.is_zero() {
+                return Err("--hold-before-sync holds writers before their final sync; use it with a write workload (op = \"write\" or \"mix\")".into());
+            }
             return Ok(());
+        }
+        if self.hold_before_sync > Duration::from_secs(600) {
+            return Err(format!(
+                "--hold-before-sync {} is longer than 10 minutes; use at most 600s",
+                units::format_duration(self.hold_before_sync)
+            ));
+        }
+        if !self.hold_before_sync.is_zero()
+            && !matches!(self.sync, SyncPolicy::None | SyncPolicy::End)
+        {
+            return Err(format!(
+                "--hold-before-sync needs sync = \"none\" or \"end\": with sync = \"{}\" the program's own syncs cannot be told apart from the kernel's write-back",
+                self.sync
+            ));
         }
         if self.op == Op::Mix && self.pattern == Pattern::Append {
             return Err(

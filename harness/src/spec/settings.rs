@@ -341,6 +341,12 @@ settings! {
         /// --file. Without it such a run is refused and the file left untouched.
         allow_write: bool = (false), "(off)",
             cli #[arg(long, num_args = 0, default_missing_value = "true")];
+        /// Write workloads with sync = none or end: hold the writers this long before
+        /// their final sync (out of the measured time) and look at the written pages
+        /// every second: how many the kernel writes back on its own meanwhile
+        /// (written_back_before_sync.observed; root), e.g. 40s. 0: one look.
+        hold_before_sync: Duration = (Duration::ZERO), "(off)",
+            cli #[arg(long, value_name = "D", value_parser = units::parse_duration)];
     }
 }
 

@@ -404,3 +404,29 @@ fn a_fuse_device_with_a_size_sets_the_data_size_unless_size_is_given() {
         .to_string();
     assert!(e.contains("past the end"), "{e}");
 }
+
+#[test]
+fn hold_before_sync_needs_a_write_workload_with_sync_none_or_end() {
+    let hold = || Settings {
+        hold_before_sync: Some(Duration::from_secs(2)),
+        ..Default::default()
+    };
+    let mut w = parse("op = \"write\"\nsync = \"end\"").unwrap();
+    w.apply(&hold()).unwrap();
+    assert_eq!(w.hold_before_sync, Duration::from_secs(2));
+    let mut w = parse("op = \"write\"\nsync = \"every:4\"").unwrap();
+    let e = w.apply(&hold()).unwrap_err().to_string();
+    assert!(e.contains("\"none\" or \"end\""), "{e}");
+    let mut w = parse("size = \"8MiB\"").unwrap();
+    let e = w.apply(&hold()).unwrap_err().to_string();
+    assert!(e.contains("write workload"), "{e}");
+    let mut w = parse("op = \"write\"").unwrap();
+    let e = w
+        .apply(&Settings {
+            hold_before_sync: Some(Duration::from_secs(601)),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at most 600s"), "{e}");
+}

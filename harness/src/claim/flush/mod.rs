@@ -1,30 +1,29 @@
 //! Claim: "A flush policy (every N bytes, every N writes, every N ms, always, manual)
 //! trades durability for write throughput on a mapped file."
 //!
-//! Records (sequence number, run tag, payload, checksum) are appended to a file the
-//! harness creates, as a ring that wraps at the end of the file, for a fixed time per
-//! variant: through a shared writable mapping flushed with msync(MS_SYNC) (memmap2's
-//! `flush_range`), or with pwrite(2) and fdatasync(2), under each flush policy. The
-//! bookkeeping (`Book`) tracks how much written data is not yet flushed at any time
-//! (bytes at risk) and for how long. Before the final flush the harness looks at the
-//! pages written since the last flush (pagemap + kpageflags, root) to see whether the
-//! kernel has written some back on its own; after it, the whole file is re-read with
-//! O_DIRECT and every record's checksum and sequence number checked.
+//! Each case runs on the run engine as a write workload: blocks of `--record` bytes
+//! appended in order to the harness's generated data file, wrapping at its end (a
+//! recycled log segment, `pattern = "append"`), one thread, for `--duration`, through
+//! the `mmap` backend (stores into a shared writable mapping, synced with msync) or the
+//! `pread` backend (pwrite, synced with fdatasync). The flush policy becomes the
+//! engine's sync policy (`Policy::sync`). The engine measures writes and syncs apart,
+//! counts what the program's syncs left at risk (`writes.sync_exposure`), holds the
+//! writer before its final sync to count the written pages the kernel already wrote
+//! back on its own (`writes.written_back_before_sync`, kpageflags, root) and, for
+//! `manual` with `--observe D`, keeps it held for D looking again every second; then
+//! it reads back every written page from the device and checks it.
 
-pub mod book;
 mod measure;
 mod report;
 #[cfg(test)]
 mod tests;
-mod verify;
 
-pub use book::{expected_seq, Book, Records};
 pub use report::table;
 
-use super::pageflags::PageStates;
 use super::{ClaimRecord, CommonClaimArgs};
-use crate::env::Environment;
-use crate::record::Latency;
+use crate::record::writes::{ObservedPages, WrittenBack};
+use crate::record::{BackendResult, Latency};
+use crate::spec::{SyncMethod, SyncPolicy};
 use crate::{interrupt, sys, units};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -90,6 +89,23 @@ impl Policy {
         }
     }
 
+    /// The engine's sync policy for this flush policy with blocks of `record` bytes:
+    /// always = every:1, every-writes=N = every:N, every-bytes=S = every:ceil(S/record),
+    /// every-ms=N = interval:N ms, manual = end.
+    pub fn sync(&self, record: u64) -> SyncPolicy {
+        match *self {
+            Policy::Always => SyncPolicy::Every { writes: 1 },
+            Policy::EveryWrites { writes } => SyncPolicy::Every { writes },
+            Policy::EveryBytes { bytes } => SyncPolicy::Every {
+                writes: bytes.div_ceil(record.max(1)).max(1),
+            },
+            Policy::EveryMs { ms } => SyncPolicy::Interval {
+                every: Duration::from_millis(ms),
+            },
+            Policy::Manual => SyncPolicy::End,
+        }
+    }
+
     pub fn name(&self) -> String {
         match self {
             Policy::Always => "always".into(),
@@ -108,9 +124,10 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
-    /// Copy into a shared writable mapping; flush = msync(MS_SYNC) of the dirty range.
+    /// The `mmap` backend: a store into a shared writable mapping; flush =
+    /// msync(MS_SYNC) of the mapping.
     Mmap,
-    /// pwrite(2) of the record; flush = fdatasync(2).
+    /// The `pread` backend: pwrite(2) of the block; flush = fdatasync(2).
     Pwrite,
 }
 
@@ -121,23 +138,40 @@ impl Method {
             Method::Pwrite => "pwrite",
         }
     }
+
+    /// The engine's backend spec for this method.
+    pub fn backend(self) -> &'static str {
+        match self {
+            Method::Mmap => "mmap",
+            Method::Pwrite => "pread",
+        }
+    }
+
+    /// The engine's sync method for this method.
+    pub fn sync_method(self) -> SyncMethod {
+        match self {
+            Method::Mmap => SyncMethod::Msync,
+            Method::Pwrite => SyncMethod::Fdatasync,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 #[command(
-    about = "Append checksummed records to a file the harness creates, through a mapping \
-             (msync) or pwrite (fdatasync), under each flush policy: throughput, latency, \
-             bytes at risk, kernel writeback seen before the final flush, O_DIRECT verification",
+    about = "Append blocks to the harness's data file through a mapping (msync) or pwrite \
+             (fdatasync) under each flush policy, on the run engine: throughput, latency, \
+             bytes at risk, kernel write-back seen before the final flush, read-back check",
     after_help = "Policies: always, every-bytes=SIZE, every-writes=N, every-ms=N, manual.\n\
 Examples:\n  faultline claim flush                                   every default policy, 5 s each, mmap and pwrite\n  \
 faultline claim flush --policy manual --method mmap --duration 10s --observe 40s"
 )]
 pub struct FlushArgs {
-    /// Size of the file the records go to (a ring: writing wraps at the end).
+    /// Size of the data file the records go to (a ring: writing wraps at the end).
     #[arg(long, short = 's', value_name = "S", default_value = "256MiB", value_parser = units::parse_size)]
     pub size: u64,
 
-    /// Bytes per record (a multiple of 8, at least 32): sequence number, tag, payload, checksum.
+    /// Bytes per record (one write), a multiple of 4KiB: every written page carries a
+    /// header the read-back checks.
     #[arg(long, value_name = "S", default_value = "4KiB", value_parser = units::parse_size)]
     pub record: u64,
 
@@ -165,7 +199,8 @@ pub struct FlushArgs {
     #[arg(long, value_name = "D", default_value = "0s", value_parser = units::parse_duration)]
     pub observe: Duration,
 
-    /// Keep the written files (named after the variant) instead of removing them.
+    /// Keep the data file the claim created (faultline-SIZE-TAG.dat in --data-dir)
+    /// instead of removing it.
     #[arg(long)]
     pub keep: bool,
 
@@ -187,54 +222,30 @@ pub fn default_policies() -> Vec<Policy> {
 // Results
 // ---------------------------------------------------------------------------------------
 
+/// The read-back of every written page (the engine's `writes.verified_pages`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Verify {
-    /// "O_DIRECT" (read from the device, past the page cache) or "buffered" (when the
-    /// file system refused O_DIRECT: then it shows the page cache, not the disk).
-    pub method: String,
-    pub note: Option<String>,
-    pub slots: u64,
-    pub written_slots: u64,
-    pub ok_records: u64,
-    pub bad_records: u64,
-    pub empty_slots_ok: u64,
-    pub empty_slots_bad: u64,
-    /// The first problems found (at most 10).
-    pub problems: Vec<String>,
+    /// Pages read back from the device after the cell and compared.
+    pub pages: Option<u64>,
+    /// Distinct pages written.
+    pub written_pages: Option<u64>,
+    /// Pages lost, stale or torn.
+    pub errors: Option<u64>,
     pub passed: bool,
+    /// Why the pages were not read back, when they were not.
+    pub reason: Option<String>,
 }
 
 /// What was already on disk before the final flush, without asking.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Writeback {
-    /// Bytes written since the last flush, when the final flush was about to run.
-    pub at_risk_bytes: u64,
-    /// The pages of the byte range written since the last flush.
-    pub span: Option<(u64, u64)>,
-    /// Their states at the end of writing (null when unreadable; see reason).
-    pub pages: Option<PageStates>,
+    /// The engine's count at the moment the writer stopped, before its final sync.
+    pub pages: Option<WrittenBack>,
+    /// With `--observe` (manual): the count once a second while the data stayed
+    /// unflushed.
+    pub observed: Vec<ObservedPages>,
+    /// Why `pages` is null.
     pub reason: Option<String>,
-    /// Samples while the data stayed unflushed (`--observe`, manual only).
-    pub observed: Vec<ObservePoint>,
-    /// System-wide /proc/vmstat: nr_dirty and nr_writeback at the end of writing, and
-    /// the change of nr_dirtied / nr_written over the variant (every process counts).
-    pub vmstat: BTreeMap<String, i64>,
-    /// An O_DIRECT read of one dirty page, then its state again (manual only).
-    pub odirect_probe: Option<OdirectProbe>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ObservePoint {
-    pub t_s: f64,
-    pub pages: PageStates,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OdirectProbe {
-    pub page_offset: u64,
-    pub dirty_before: bool,
-    pub dirty_after: Option<bool>,
-    pub note: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -244,35 +255,46 @@ pub struct VariantResult {
     pub repeat: u32,
     pub method: Method,
     pub policy: Policy,
+    /// The engine's backend and sync policy the case ran with.
+    pub backend: String,
+    pub sync: String,
+    pub sync_method: SyncMethod,
     pub ok: bool,
     pub error: Option<String>,
+    /// Writes (records) in the measured phase.
     pub records: u64,
     pub bytes: u64,
     /// Times the ring wrapped to the start of the file.
     pub laps: u64,
-    pub write_phase_ns: u64,
-    /// The flush at the end of the variant (everything not yet flushed); 0 when the
-    /// policy's last flush had covered everything (`final_flush_needed` false).
-    pub final_flush_ns: u64,
-    pub final_flush_needed: bool,
-    /// Over the writing phase plus the final flush.
+    /// The measured phase, the final sync of `manual` included (the engine's
+    /// elapsed_ns).
+    pub elapsed_ns: u64,
     pub records_per_sec: f64,
     pub mib_per_sec: f64,
-    /// Over the writing phase only.
-    pub records_per_sec_writing: f64,
-    /// Flushes the policy made while writing (the final flush not included).
+    /// Syncs the policy made in the measured phase (the final one of `manual` not
+    /// included).
     pub policy_flushes: u64,
-    /// Latency of each write, including the flush it triggered (ns).
+    /// `manual`: the final sync, after the writer stopped (timed, in elapsed_ns).
+    pub final_flush_ns: Option<u64>,
+    /// Latency of each write (ns); the flush is timed apart.
     pub write_latency_ns: Option<Latency>,
     pub write_histogram: Option<String>,
-    /// Latency of the flushes alone (ns).
+    /// Latency of the flushes (ns).
     pub flush_latency_ns: Option<Latency>,
     pub flush_histogram: Option<String>,
-    pub max_at_risk_bytes: u64,
-    pub max_unflushed_age_ns: u64,
+    /// The most bytes written and not yet covered by a completed flush at any moment
+    /// (capped at the file size, since the ring overwrites).
+    pub max_at_risk_bytes: Option<u64>,
+    /// The longest time from a write's completion to the completion of the flush that
+    /// covered it.
+    pub max_unflushed_age_ns: Option<u64>,
+    /// Writes after the policy's last flush, left to the harness's own fdatasync
+    /// before the read-back (0 for always and manual).
+    pub unflushed_at_end: Option<u64>,
     pub writeback: Writeback,
     pub verify: Verify,
-    pub file: Option<PathBuf>,
+    /// The engine's whole result of the case (as in a run.json).
+    pub cell: Option<BackendResult>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -286,6 +308,8 @@ pub struct Params {
     pub methods: Vec<Method>,
     pub observe_ns: u64,
     pub dir: PathBuf,
+    /// The engine's data file the cases wrote.
+    pub data_file: PathBuf,
     pub keep: bool,
     /// The kernel's writeback settings (/proc/sys/vm/dirty_*).
     pub vm_dirty: BTreeMap<String, String>,
@@ -305,15 +329,17 @@ pub fn run(a: &FlushArgs) -> Result<i32> {
     let free = sys::free_space(&dir).unwrap_or(u64::MAX);
     if free < a.size {
         bail!(
-            "not enough space in {}: a variant's file needs {} and {} is free; use --data-dir elsewhere or a smaller --size",
+            "not enough space in {}: the data file needs {} and {} is free; use --data-dir elsewhere or a smaller --size",
             dir.display(),
             units::format_size(a.size),
             units::format_size(free)
         );
     }
+    let workload = measure::workload(a, &dir, &methods)?;
     let started_at = super::now();
     let out = super::reserve_dir(a.common.out.as_deref(), "flush", &started_at)?;
-    let env = Environment::collect(&dir);
+    let mut setup = crate::runner::Setup::prepare(workload, &crate::ui::Quiet)
+        .context("cannot set up the data file for the flush cases")?;
     let readable = measure::page_states_readable();
     let params = Params {
         size: a.size,
@@ -325,22 +351,41 @@ pub fn run(a: &FlushArgs) -> Result<i32> {
         methods,
         observe_ns: measure::ns(a.observe),
         dir: dir.clone(),
+        data_file: setup.target.path.clone(),
         keep: a.keep,
         vm_dirty: measure::vm_dirty_settings(),
         page_states_unavailable: readable.clone().err(),
     };
     if !a.common.quiet {
-        eprintln!("{}", report::opening_line(a, &dir, &env, &readable));
+        eprintln!(
+            "{}",
+            report::opening_line(a, &setup.target.path, &setup.env, &readable)
+        );
     }
+    let env = setup.env.clone();
     let mut rec = ClaimRecord::new("flush", STATEMENT, env, params, started_at);
     let rounds = (0..repeats).map(|r| ((), r));
-    let (runs, interrupted) = super::sweep(rounds, &cells, |_, cell, repeat, order| {
-        let r = measure::variant(a, &dir, cell, repeat, order);
+    let (runs, interrupted) = super::sweep(rounds, &cells, |_, cell, repeat, _| {
+        let r = measure::variant(a, &mut setup, cell, repeat);
         if !a.common.quiet {
             eprintln!("  {}", report::variant_line(&r));
         }
         Some(r)
     });
+    // Ctrl-C during the last case ends that cell early, and the sweep does not see it.
+    let interrupted = interrupted || interrupt::requested();
+    let target = setup.target.clone();
+    drop(setup);
+    // Only a data file this claim created is removed.
+    if target.created && !a.keep {
+        if let Err(e) = std::fs::remove_file(&target.path) {
+            eprintln!(
+                "faultline claim flush: cannot remove {}: {e}",
+                target.path.display()
+            );
+        }
+        let _ = std::fs::remove_file(target.path.with_extension("dat.lock"));
+    }
     rec.variants = runs.into_iter().map(|(_, _, r)| r).collect();
     rec.failures = rec.variants.iter().filter_map(failure).collect();
     super::finish(out, rec, interrupted, "variant(s) failed", |rec| {
@@ -358,7 +403,11 @@ fn failure(r: &VariantResult) -> Option<String> {
         None if !r.verify.passed => Some(format!(
             "{}: verification failed: {}",
             r.name,
-            r.verify.problems.join("; ")
+            r.verify.reason.clone().unwrap_or_else(|| format!(
+                "{} of {} pages read back wrong",
+                r.verify.errors.unwrap_or(0),
+                r.verify.pages.unwrap_or(0)
+            ))
         )),
         None => None,
     }
@@ -366,9 +415,9 @@ fn failure(r: &VariantResult) -> Option<String> {
 
 /// Check the arguments; returns the repeats, the policies and the methods.
 fn validate(a: &FlushArgs) -> Result<(u32, Vec<Policy>, Vec<Method>)> {
-    if a.record < 32 || !a.record.is_multiple_of(8) {
+    if a.record == 0 || !a.record.is_multiple_of(4096) {
         bail!(
-            "--record {}: a record needs at least 32 bytes and a multiple of 8 (sequence number, tag, payload, checksum), e.g. 4KiB",
+            "--record {}: use a multiple of 4KiB (every written page carries a header the read-back checks), e.g. 4KiB",
             a.record
         );
     }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Printed under the table: what its columns mean.
-pub const LEGEND: &str = "  latency: per write, including the flush it triggered; max at risk: most bytes written and not yet flushed; max age: longest time from a write to the flush that covered it; kernel-cleaned: of the pages written since the last flush, those already clean, under writeback or evicted (written back without being asked) just before the final flush\n";
+pub const LEGEND: &str = "  p50/p99: per write (the flush is timed apart: flush p50); final flush: manual's one sync after the writer stopped; max at risk: most bytes written and not yet covered by a completed flush; max age: longest time from a write to the flush that covered it; kernel-cleaned: of the pages written, those already clean or evicted (written back without being asked) when the writer stopped before its final flush (manual; n/a for policies that flush while writing), at the last look with --observe\n";
 
 /// The variant's name, with ` #N` when the run repeated the variants.
 fn label(r: &VariantResult, repeated: bool) -> String {
@@ -24,15 +24,15 @@ fn label(r: &VariantResult, repeated: bool) -> String {
 /// The line printed before the variants run.
 pub(super) fn opening_line(
     a: &FlushArgs,
-    dir: &Path,
+    file: &Path,
     env: &Environment,
     readable: &Result<(), String>,
 ) -> String {
     format!(
-        "faultline claim flush: records of {} into a {} ring in {} on {} / {}, {} per variant{}",
+        "faultline claim flush: records of {} appended round {} ({}) on {} / {}, {} per variant, on the run engine{}",
         units::format_size(a.record),
         units::format_size(a.size),
-        dir.display(),
+        file.display(),
         env.fs_type.as_deref().unwrap_or("?"),
         env.device.as_deref().unwrap_or("no block device"),
         units::format_duration(a.duration),
@@ -48,11 +48,20 @@ fn fmt_ns(v: Option<u64>) -> String {
 }
 
 fn kernel_cleaned(w: &Writeback) -> String {
-    let latest = w.observed.last().map(|o| &o.pages).or(w.pages.as_ref());
-    match (latest, &w.reason) {
-        (Some(p), _) => format!("{}/{}", p.clean + p.not_mapped + p.writeback, p.pages),
-        (None, Some(_)) if w.span.is_none() => "-".into(),
-        _ => "n/a".into(),
+    match (w.observed.last(), &w.pages) {
+        (Some(o), _) => format!("{}/{}", o.pages, o.of_pages),
+        (None, Some(p)) => format!("{}/{}", p.pages, p.of_pages),
+        (None, None) => "n/a".into(),
+    }
+}
+
+fn verify_cell(r: &VariantResult) -> String {
+    if r.error.is_some() {
+        "ERROR".into()
+    } else if r.verify.passed {
+        format!("ok ({} pages)", r.verify.pages.unwrap_or(0))
+    } else {
+        "FAILED".into()
     }
 }
 
@@ -67,7 +76,7 @@ pub(super) fn variant_line(r: &VariantResult) -> String {
             r.mib_per_sec,
             fmt_ns(r.write_latency_ns.as_ref().map(|l| l.p99)),
             r.policy_flushes,
-            units::format_size(r.max_at_risk_bytes),
+            or_dash(r.max_at_risk_bytes, units::format_size),
             if r.verify.passed { "ok" } else { "FAILED" }
         ),
     }
@@ -79,8 +88,8 @@ const HEAD: [&str; 12] = [
     "MiB/s",
     "p50",
     "p99",
-    "max",
     "flushes",
+    "flush p50",
     "final flush",
     "max at risk",
     "max age",
@@ -102,19 +111,18 @@ fn rows(vs: &[VariantResult]) -> Vec<Vec<String>> {
                 format!("{:.1}", r.mib_per_sec),
                 fmt_ns(l.map(|l| l.p50)),
                 fmt_ns(l.map(|l| l.p99)),
-                fmt_ns(l.map(|l| l.max)),
                 r.policy_flushes.to_string(),
-                fmt_ns(r.final_flush_needed.then_some(r.final_flush_ns)),
-                units::format_size(r.max_at_risk_bytes),
-                units::format_ns(r.max_unflushed_age_ns as f64),
+                fmt_ns(
+                    r.flush_latency_ns
+                        .as_ref()
+                        .filter(|_| r.policy_flushes > 0)
+                        .map(|l| l.p50),
+                ),
+                fmt_ns(r.final_flush_ns),
+                or_dash(r.max_at_risk_bytes, units::format_size),
+                fmt_ns(r.max_unflushed_age_ns),
                 kernel_cleaned(&r.writeback),
-                if r.error.is_some() {
-                    "ERROR".into()
-                } else if r.verify.passed {
-                    format!("ok ({})", r.verify.method)
-                } else {
-                    "FAILED".into()
-                },
+                verify_cell(r),
             ]
         })
         .collect()
@@ -149,10 +157,14 @@ fn policy_stats(vs: &[VariantResult], m: Method) -> Vec<PolicyStat> {
             PolicyStat {
                 policy,
                 records_per_sec: crate::claim::median(&rates).unwrap_or(0.0),
-                at_risk: runs.iter().map(|v| v.max_at_risk_bytes).max().unwrap_or(0),
+                at_risk: runs
+                    .iter()
+                    .filter_map(|v| v.max_at_risk_bytes)
+                    .max()
+                    .unwrap_or(0),
                 age_ns: runs
                     .iter()
-                    .map(|v| v.max_unflushed_age_ns)
+                    .filter_map(|v| v.max_unflushed_age_ns)
                     .max()
                     .unwrap_or(0),
             }
@@ -167,8 +179,9 @@ fn policy_stats(vs: &[VariantResult], m: Method) -> Vec<PolicyStat> {
 pub fn summary(rec: &ClaimRecord<Params, VariantResult>, table: &Table, printed: &str) -> String {
     let p = &rec.parameters;
     let how = format!(
-        "Each variant appended {} records to a new {} file (a ring of {} slots) for {} ({} repeat(s)), flushed the rest and re-read the file to check every record. mmap: copy into a shared mapping, flush = msync(MS_SYNC) of the range written since the last flush; pwrite: flush = fdatasync(2). Bytes at risk are counted from the harness's own writes and flushes. Writeback settings: {}.",
+        "Each variant ran on the run engine as a write workload: {} blocks appended in order to the data file {} ({}, a ring of {} slots), one thread, for {} ({} repeat(s)), with the policy as the engine's sync policy (always = every:1, every-writes=N = every:N, every-bytes=S = every:S/record, every-ms=N = interval:N ms, manual = end); afterwards every written page was read back from the device and checked. mmap: the `mmap` backend stores into a shared mapping, flush = msync(MS_SYNC) of the mapping; pwrite: the `pread` backend's pwrite(2), flush = fdatasync(2). Bytes at risk are counted from the writer's own writes and completed flushes. Writeback settings: {}.",
         units::format_size(p.record),
+        p.data_file.display(),
         units::format_size(p.size),
         p.slots,
         units::format_ns(p.duration_ns as f64),
@@ -187,10 +200,12 @@ pub fn summary(rec: &ClaimRecord<Params, VariantResult>, table: &Table, printed:
         }
         None => {
             let repeated = p.repeats > 1;
-            for v in rec.variants.iter().filter(|v| v.error.is_none()) {
+            for v in rec.variants.iter().filter(|v| {
+                v.error.is_none() && (v.policy == Policy::Manual || v.writeback.pages.is_some())
+            }) {
                 s.push_str(&writeback_lines(v, repeated));
             }
-            let _ = writeln!(s, "\nPage states come from /proc/self/pagemap and /proc/kpageflags (root), read just before the final flush.");
+            let _ = writeln!(s, "\nPage states come from /proc/self/pagemap and /proc/kpageflags (root), read by the engine while the writer waited before its final flush (`writes.written_back_before_sync`). Policies that flush while writing have none: the program's own flushes cannot be told apart from the kernel's write-back.");
         }
     }
     s
@@ -247,37 +262,32 @@ fn trade_off(st: &[PolicyStat], m: Method) -> String {
     s
 }
 
-/// One variant's pages at the end of writing (and over `--observe`, and the O_DIRECT
-/// probe), as counted.
+/// One variant's pages when the writer stopped (and over `--observe`), as counted.
 fn writeback_lines(v: &VariantResult, repeated: bool) -> String {
     let mut s = String::new();
     let w = &v.writeback;
-    if let Some(pg) = &w.pages {
-        let _ = writeln!(
-            s,
-            "* {}: of {} pages written since the last flush, {} dirty, {} under writeback, {} clean, {} not mapped.",
-            label(v, repeated), pg.pages, pg.dirty, pg.writeback, pg.clean, pg.not_mapped
-        );
+    match (&w.pages, &w.reason) {
+        (Some(pg), _) => {
+            let _ = writeln!(
+                s,
+                "* {}: of {} pages written, {} dirty, {} under writeback, {} already written back ({} of them evicted) before the final flush.",
+                label(v, repeated), pg.of_pages, pg.dirty, pg.writeback, pg.pages, pg.not_cached
+            );
+        }
+        (None, Some(why)) => {
+            let _ = writeln!(s, "* {}: not counted: {why}.", label(v, repeated));
+        }
+        (None, None) => {}
     }
     if let Some(last) = w.observed.last() {
-        let first = w
-            .observed
-            .iter()
-            .find(|o| o.pages.clean + o.pages.writeback + o.pages.not_mapped > 0);
+        let first = w.observed.iter().find(|o| o.pages > 0);
         let _ = writeln!(
             s,
-            "  * kept unflushed {:.0} s: first write-back seen after {}; at the end {} of {} pages clean.",
-            last.t_s,
-            or_dash(first, |o| format!("{:.0} s", o.t_s)),
-            last.pages.clean + last.pages.not_mapped,
-            last.pages.pages
-        );
-    }
-    if let Some(o) = &w.odirect_probe {
-        let _ = writeln!(
-            s,
-            "  * O_DIRECT probe at offset {}: {}.",
-            o.page_offset, o.note
+            "  * kept unflushed {:.0} s: first write-back seen after {}; at the end {} of {} pages written back.",
+            last.t_ns as f64 / 1e9,
+            or_dash(first, |o| format!("{:.0} s", o.t_ns as f64 / 1e9)),
+            last.pages,
+            last.of_pages
         );
     }
     s
