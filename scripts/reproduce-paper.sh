@@ -3,7 +3,8 @@
 # (random reads) and Figure 2 (sequential scan), each on the real disk and on an
 # emulated fast device (zram), with the file 4x a memory-cgroup page-cache limit.
 # Draws the charts (throughput over time with the eviction phases; shootdowns and
-# major faults over time; read amplification; latency) and writes a markdown report.
+# major faults over time; read amplification; latency) and writes a markdown report
+# and an HTML page (html-<device>/index.html) per device.
 #
 #   scripts/reproduce-paper.sh [--quick] [--scale S] [--duration D] [--out DIR] [-- extra run flags]
 #
@@ -15,6 +16,8 @@
 #   --no-capped   skip the capped-device runs below
 #   --cap N       read IOPS cap of the Fig. 1 capped device (default: from a probe, below)
 #   --fig2-cap B  read bytes/s cap per device for the Fig. 2 capped runs (default: a probe)
+#   --pages-only  run nothing: write the HTML pages (html-<device>/index.html) of the
+#                 results already in --out DIR (pages that exist are kept; no root needed)
 #
 # Capped devices (the paper's regime of an SSD slower than the CPU's fault path; see
 # docs/devices.md): a short probe measures mmap:advice=random's random-read rate on an
@@ -31,7 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scale=1; duration=60s; interval=1s; quick=0; zram=1; capped=1; cap=""; cap2=""; out=""; extra=()
+scale=1; duration=60s; interval=1s; quick=0; zram=1; capped=1; cap=""; cap2=""; out=""; extra=(); pages_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; scale=0.25; duration=8s; interval=250ms ;;
@@ -42,12 +45,42 @@ while [ $# -gt 0 ]; do
     --no-capped) capped=0 ;;
     --cap) cap=$2; shift ;;
     --fig2-cap) cap2=$2; shift ;;
+    --pages-only) pages_only=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n 2,30p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,33p "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+devices=(disk zram zram-capped-cgroup zram-capped-global zram-capped-x1 zram-capped-x4)
+# reports MODE: for each device, the report of its result directories (in $dirs):
+# MODE all = markdown and HTML page, pages = the HTML page only, where none exists yet.
+# One report per device: the same workload on disk and on zram must not be pooled.
+reports() {
+  for dev in "${devices[@]}"; do
+    sel=(); for d in "${dirs[@]}"; do [[ $d == *-$dev ]] && sel+=("$d"); done
+    [ ${#sel[@]} -gt 0 ] || continue
+    if [ "$1" = pages ]; then
+      if [ -e "$out/html-$dev/index.html" ]; then
+        echo "kept $out/html-$dev/index.html (exists)"
+      else
+        "$bin" report "${sel[@]}" --html "$out/html-$dev"
+      fi
+    else
+      "$bin" report "${sel[@]}" --out "$out/report-$dev.md" --html "$out/html-$dev"
+    fi
+  done
+}
+bin=target/release/faultline
+if [ "$pages_only" = 1 ]; then
+  [ -n "$out" ] || { echo "error: --pages-only needs --out DIR (an earlier run's output directory)" >&2; exit 1; }
+  [ -d "$out" ] || { echo "error: --out $out: no such directory" >&2; exit 1; }
+  cargo build --release --quiet
+  dirs=(); for d in "$out"/paper-*; do [ -f "$d/run.json" ] && dirs+=("$d"); done
+  [ ${#dirs[@]} -gt 0 ] || { echo "error: $out holds no paper-*/run.json" >&2; exit 1; }
+  reports pages
+  exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "error: the page-cache limit (memory cgroup) and zram need root; run as root" >&2
   exit 1
@@ -60,7 +93,6 @@ out=${out:-results/paper/$stamp}
 mkdir -p "$out"
 
 cargo build --release --quiet
-bin=target/release/faultline
 echo "faultline paper reproduction: file ${size_mib} MiB, page-cache limit ${limit_mib} MiB, ${duration} per backend -> $out"
 
 dirs=()
@@ -127,12 +159,6 @@ if [ "$zram" = 1 ] && [ "$capped" = 1 ]; then
   done
 fi
 
-if "$bin" report --help >/dev/null 2>&1; then
-  # One report per device: the same workload on disk and on zram must not be pooled.
-  for dev in disk zram zram-capped-cgroup zram-capped-global zram-capped-x1 zram-capped-x4; do
-    sel=(); for d in "${dirs[@]}"; do [[ $d == *-$dev ]] && sel+=("$d"); done
-    [ ${#sel[@]} -gt 0 ] && "$bin" report "${sel[@]}" --out "$out/report-$dev.md"
-  done
-fi
+reports all
 echo
 echo "results: ${dirs[*]}"
