@@ -205,6 +205,35 @@ fn run_html_on_the_quick_workload() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    // Against a baseline: the verdict says what regressed (nothing past 1000% here).
+    let o = run(&[
+        "report",
+        second.to_str().unwrap(),
+        "--html",
+        dir.join("vs").to_str().unwrap(),
+        "--baseline",
+        out.to_str().unwrap(),
+        "--threshold",
+        "1000",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(dir.join("vs/index.html")).unwrap();
+    assert!(
+        html.contains("threshold 1000%: no regressions past 1000%."),
+        "{html}"
+    );
+    let o = run(&[
+        "report",
+        out.to_str().unwrap(),
+        "--baseline",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--baseline needs --html: {}",
+        text(&o)
+    );
     // With --out the markdown is written too.
     let md = dir.join("r.md");
     let o = run(&[

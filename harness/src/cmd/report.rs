@@ -44,6 +44,17 @@ pub struct ReportArgs {
     /// with --out.
     #[arg(long, value_name = "DIR")]
     pub html: Option<PathBuf>,
+
+    /// With --html: compare the runs with BASELINE (a result directory, its run.json, or
+    /// a directory of them) as `faultline compare BASELINE ...` does, and put the
+    /// regressions past --threshold under the verdict.
+    #[arg(long, value_name = "BASELINE", requires = "html")]
+    pub baseline: Option<PathBuf>,
+
+    /// With --baseline: a change of more than PCT percent in the bad direction is a
+    /// regression (default 5).
+    #[arg(long, value_name = "PCT", default_value = "5", requires = "baseline", value_parser = super::compare::parse_percent)]
+    pub threshold: f64,
 }
 
 /// `faultline report`. Returns the process exit code.
@@ -66,8 +77,22 @@ pub fn run(args: &ReportArgs) -> Result<i32> {
     if let Some(p) = &args.out {
         refuse_existing(p)?;
     }
+    let comparison = match &args.baseline {
+        Some(b) => {
+            let base: Vec<RunRecord> = load::load(b)
+                .with_context(|| {
+                    format!("--baseline {}: cannot read the baseline runs", b.display())
+                })?
+                .into_iter()
+                .map(|l| l.record)
+                .collect();
+            let c = crate::report::compare(&base, &records, args.threshold);
+            Some(page::comparison_view(&b.display().to_string(), &c))
+        }
+        None => None,
+    };
     if let Some(dir) = &args.html {
-        write_page(dir, &loaded, args.reference.as_deref())?;
+        write_page(dir, &loaded, args.reference.as_deref(), comparison)?;
     }
     let mut text = markdown::report_markdown(&records, args.reference.as_deref());
     if let (Some(c), Some(p)) = (&calibration, &args.calibration) {
@@ -85,7 +110,12 @@ pub fn run(args: &ReportArgs) -> Result<i32> {
 }
 
 /// `--html DIR`: DIR/index.html for `loaded`, refusing to replace an existing page.
-fn write_page(dir: &Path, loaded: &[load::Loaded], reference: Option<&str>) -> Result<()> {
+fn write_page(
+    dir: &Path,
+    loaded: &[load::Loaded],
+    reference: Option<&str>,
+    comparison: Option<page::ComparisonView>,
+) -> Result<()> {
     let index = dir.join(html::INDEX);
     refuse_existing(&index)?;
     if dir.exists() && !dir.is_dir() {
@@ -101,7 +131,7 @@ fn write_page(dir: &Path, loaded: &[load::Loaded], reference: Option<&str>) -> R
         )
     })?;
     let runs = html::page_runs(loaded, dir);
-    let text = html::render(&page::build_page(&runs, reference))?;
+    let text = html::render(&page::build_page(&runs, reference, comparison))?;
     write_new(&index, text.as_bytes())?;
     println!("page: {}", index.display());
     Ok(())

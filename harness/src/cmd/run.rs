@@ -143,7 +143,7 @@ fn write_page(dir: &ResultDir, rec: &RunRecord) -> Result<()> {
         link_dir: Some(String::new()),
         files: dir.files(),
     };
-    let page = crate::report::page::build_page(&[run], None);
+    let page = crate::report::page::build_page(&[run], None, None);
     let text = crate::report::html::render(&page)?;
     dir.write_file(crate::report::html::INDEX, text.as_bytes())?;
     Ok(())

@@ -140,7 +140,7 @@ mod page_tests {
             link_dir: Some(String::new()),
             files: vec![format!("{evil}.hgrm"), "run.json".into()],
         };
-        let html = render(&build_page(&[run], None)).unwrap();
+        let html = render(&build_page(&[run], None, None)).unwrap();
         let lower = html.to_ascii_lowercase();
         assert!(!lower.contains("<script"), "a script element got through");
         assert!(!lower.contains("<img"), "an img element got through");
@@ -180,7 +180,7 @@ mod page_tests {
             link_dir: Some(String::new()),
             files: vec!["run.json".into()],
         };
-        let page = build_page(&[run], None);
+        let page = build_page(&[run], None, None);
         let html = render(&page).unwrap();
         assert!(html.starts_with("<!DOCTYPE html>"));
         for id in ["verdict", "runs", "environment", "files"] {

@@ -171,11 +171,59 @@ pub struct Page {
     pub machines: Vec<MachineView>,
     /// Page-wide warnings (runs from several machines, interrupted runs).
     pub warnings: Vec<String>,
+    /// With a baseline (`report --html DIR --baseline B`): what regressed.
+    pub comparison: Option<ComparisonView>,
+}
+
+/// The page's runs against a baseline, as `faultline compare` judges them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComparisonView {
+    /// "Against results/quick/OLD (3 runs), threshold 5%: 2 regressions."
+    pub summary: String,
+    /// One line per regression ("mmap x2 ops/s: 1.00M -> 800K (-20.0%)").
+    pub regressions: Vec<String>,
+    /// The comparison's own notes (different machines, settings, one-side backends).
+    pub notes: Vec<String>,
+}
+
+/// The comparison of the page's runs (new) against `baseline` (its label and the
+/// comparison), for the verdict section.
+pub fn comparison_view(baseline: &str, c: &super::Comparison) -> ComparisonView {
+    let regressions = c.regressions();
+    let verdict = match regressions.len() {
+        0 => format!("no regressions past {}%", c.threshold_pct),
+        1 => "1 regression".to_string(),
+        n => format!("{n} regressions"),
+    };
+    let mut notes = c.notes.clone();
+    if !c.only_baseline.is_empty() {
+        notes.push(format!(
+            "only in the baseline: {}",
+            c.only_baseline.join(", ")
+        ));
+    }
+    if !c.only_new.is_empty() {
+        notes.push(format!("only in these runs: {}", c.only_new.join(", ")));
+    }
+    notes.extend(c.not_compared.iter().cloned());
+    ComparisonView {
+        summary: format!(
+            "Against the baseline {baseline} ({} run(s); these: {}), threshold {}%: {verdict}.",
+            c.baseline_runs, c.new_runs, c.threshold_pct
+        ),
+        regressions,
+        notes,
+    }
 }
 
 /// Build the page for `runs`. `reference` names the backend of the relative-speed
 /// column (default: `direct` when it ran, else the workload's first backend).
-pub fn build_page(runs: &[PageRun], reference: Option<&str>) -> Page {
+/// `comparison`: the verdict against a baseline, when one was given.
+pub fn build_page(
+    runs: &[PageRun],
+    reference: Option<&str>,
+    comparison: Option<ComparisonView>,
+) -> Page {
     let mut machines: Vec<MachineView> = Vec::new();
     let mut machine_runs: Vec<Vec<&RunRecord>> = Vec::new();
     let mut run_views = Vec::new();
@@ -234,6 +282,7 @@ pub fn build_page(runs: &[PageRun], reference: Option<&str>) -> Page {
         workloads,
         machines,
         warnings,
+        comparison,
     }
 }
 
@@ -1190,7 +1239,7 @@ mod tests {
     #[test]
     fn verdict_table_and_counters() {
         let rec = record_with_counters();
-        let page = build_page(&[one(&rec)], None);
+        let page = build_page(&[one(&rec)], None, None);
         assert_eq!(page.title, "faultline report: quick");
         assert_eq!(page.workloads.len(), 1);
         let w = &page.workloads[0];
@@ -1271,7 +1320,7 @@ mod tests {
     #[test]
     fn charts_are_drawn_from_the_record_or_listed_with_the_reason() {
         let rec = record_with_counters();
-        let page = build_page(&[one(&rec)], None);
+        let page = build_page(&[one(&rec)], None, None);
         let w = &page.workloads[0];
         let names: Vec<&str> = w.charts.iter().map(|c| c.name.as_str()).collect();
         for stem in ["throughput", "latency-percentiles", "ops-bars"] {
@@ -1302,7 +1351,7 @@ mod tests {
         let mut runs = vec![one(&a), one(&b)];
         runs[1].label = "b".into();
         runs[1].link_dir = None;
-        let page = build_page(&runs, Some("mmap:advice=random"));
+        let page = build_page(&runs, Some("mmap:advice=random"), None);
         assert_eq!(page.workloads.len(), 1, "one table per workload");
         assert_eq!(page.workloads[0].runs_pooled, 2);
         assert_eq!(page.machines.len(), 2);
@@ -1319,6 +1368,31 @@ mod tests {
         let w = &page.workloads[0];
         assert_eq!(w.summary.head.last().unwrap(), "vs mmap:advice=random");
         assert!(w.verdict.contains("(the reference)"), "{}", w.verdict);
+    }
+
+    #[test]
+    fn regressions_against_a_baseline() {
+        let base = record_with_counters();
+        let mut new = base.clone();
+        for b in &mut new.backends {
+            b.ops_per_sec /= 2.0;
+        }
+        let c = crate::report::compare(&[base.clone()], &[new], 5.0);
+        let v = comparison_view("results/quick/OLD", &c);
+        assert!(
+            v.summary.starts_with("Against the baseline results/quick/OLD (1 run(s); these: 1), threshold 5%: 2 regressions"),
+            "{}",
+            v.summary
+        );
+        assert!(v.regressions[0].contains("ops/s"), "{:?}", v.regressions);
+        let same = crate::report::compare(&[base.clone()], &[base], 5.0);
+        let v = comparison_view("b", &same);
+        assert!(
+            v.summary.ends_with("no regressions past 5%."),
+            "{}",
+            v.summary
+        );
+        assert!(v.regressions.is_empty());
     }
 
     #[test]
