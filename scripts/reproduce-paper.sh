@@ -3,7 +3,8 @@
 # (random reads) and Figure 2 (sequential scan), each on the real disk and on an
 # emulated fast device (zram), with the file 4x a memory-cgroup page-cache limit.
 # Draws the charts (throughput over time with the eviction phases; shootdowns and
-# major faults over time; read amplification; latency) and writes a markdown report.
+# major faults over time; read amplification; latency) and writes a markdown report
+# and an HTML page (html-<device>/index.html) per device.
 #
 #   scripts/reproduce-paper.sh [--quick] [--scale S] [--duration D] [--out DIR] [-- extra run flags]
 #
@@ -18,6 +19,8 @@
 #   --capped-only skip the uncapped disk and zram runs; the caps then come from the
 #                 uncapped zram results already in --out DIR (a re-run of the capped
 #                 part into the same directory), else from a short probe
+#   --pages-only  run nothing: write the HTML pages (html-<device>/index.html) of the
+#                 results already in --out DIR (pages that exist are kept; no root needed)
 #
 # Capped devices (the paper's regime of an SSD slower than the CPU's fault path; see
 # docs/devices.md): the Fig. 1 device is capped at half of mmap:advice=random's random-
@@ -38,7 +41,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scale=1; duration=60s; interval=1s; quick=0; zram=1; capped=1; cap=""; cap2=""; out=""; extra=(); base=1
+scale=1; duration=60s; interval=1s; quick=0; zram=1; capped=1; cap=""; cap2=""; out=""; extra=(); base=1; pages_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; scale=0.25; duration=8s; interval=250ms ;;
@@ -50,12 +53,47 @@ while [ $# -gt 0 ]; do
     --cap) cap=$2; shift ;;
     --fig2-cap) cap2=$2; shift ;;
     --capped-only) base=0 ;;
+    --pages-only) pages_only=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n 2,40p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,44p "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+devices=(disk zram zram-capped-cgroup zram-capped-global zram-capped-x1 zram-capped-x4)
+# reports MODE: for each device, the report of its result directories (in $dirs):
+# MODE all = markdown and HTML page, pages = the HTML page only, where none exists yet.
+# One report per device: the same workload on disk and on zram must not be pooled.
+reports() {
+  for dev in "${devices[@]}"; do
+    sel=(); for d in "${dirs[@]}"; do [[ $d == *-$dev ]] && sel+=("$d"); done
+    [ ${#sel[@]} -gt 0 ] || continue
+    if [ "$1" = all ] && [ ! -e "$out/report-$dev.md" ]; then
+      "$bin" report "${sel[@]}" --out "$out/report-$dev.md"
+    elif [ "$1" = all ]; then
+      echo "kept $out/report-$dev.md (exists: an earlier pass into this directory)"
+    fi
+    if [ -e "$out/html-$dev/index.html" ]; then
+      echo "kept $out/html-$dev/index.html (exists)"
+    else
+      "$bin" report "${sel[@]}" --html "$out/html-$dev"
+    fi
+  done
+}
+if [ -n "${FAULTLINE_BIN:-}" ]; then
+  bin=$FAULTLINE_BIN   # a binary built beforehand (no cargo: nothing waits on its locks)
+else
+  bin=target/release/faultline
+fi
+if [ "$pages_only" = 1 ]; then
+  [ -n "$out" ] || { echo "error: --pages-only needs --out DIR (an earlier run's output directory)" >&2; exit 1; }
+  [ -d "$out" ] || { echo "error: --out $out: no such directory" >&2; exit 1; }
+  [ -n "${FAULTLINE_BIN:-}" ] || cargo build --release --quiet
+  dirs=(); for d in "$out"/paper-*; do [ -f "$d/run.json" ] && dirs+=("$d"); done
+  [ ${#dirs[@]} -gt 0 ] || { echo "error: $out holds no paper-*/run.json" >&2; exit 1; }
+  reports pages
+  exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "error: the page-cache limit (memory cgroup) and zram need root; run as root" >&2
   exit 1
@@ -67,12 +105,7 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out=${out:-results/paper/$stamp}
 mkdir -p "$out"
 
-if [ -n "${FAULTLINE_BIN:-}" ]; then
-  bin=$FAULTLINE_BIN   # a binary built beforehand (no cargo: nothing waits on its locks)
-else
-  cargo build --release --quiet
-  bin=target/release/faultline
-fi
+[ -n "${FAULTLINE_BIN:-}" ] || cargo build --release --quiet
 echo "faultline paper reproduction: file ${size_mib} MiB, page-cache limit ${limit_mib} MiB, ${duration} per backend -> $out"
 
 dirs=()
@@ -173,18 +206,7 @@ if [ "$zram" = 1 ] && [ "$capped" = 1 ]; then
   done
 fi
 
-if "$bin" report --help >/dev/null 2>&1; then
-  # One report per device: the same workload on disk and on zram must not be pooled.
-  for dev in disk zram zram-capped-cgroup zram-capped-global zram-capped-x1 zram-capped-x4; do
-    sel=(); for d in "${dirs[@]}"; do [[ $d == *-$dev ]] && sel+=("$d"); done
-    [ ${#sel[@]} -gt 0 ] || continue
-    if [ -e "$out/report-$dev.md" ]; then
-      echo "note: $out/report-$dev.md exists (an earlier pass into this directory); not rewritten"
-    else
-      "$bin" report "${sel[@]}" --out "$out/report-$dev.md"
-    fi
-  done
-fi
+reports all
 # Before/after-fill phases of every cell (scripts/paper-phases.py: computed from run.json).
 [ ${#dirs[@]} -gt 0 ] && python3 scripts/paper-phases.py "${dirs[@]}" > "$out/phases.md" \
   && echo "phases: $out/phases.md"

@@ -33,6 +33,12 @@ pub struct RunArgs {
     /// Also draw the charts (SVG and PNG) into the result directory.
     #[arg(long)]
     pub plot: bool,
+
+    /// Also write index.html into the result directory: one self-contained page with
+    /// the verdict, the tables, every chart inline, counters, environment and links to
+    /// the files (as `faultline report --html`).
+    #[arg(long)]
+    pub html: bool,
     /// Print one JSON object (result directory, per-backend status, throughput and
     /// latency) on stdout instead of the table. Progress still goes to stderr.
     #[arg(long)]
@@ -76,10 +82,13 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     record::output::write_all(&dir, &rec)?;
     // Charts go into the temporary directory too, so they arrive with the result.
     let drawn = args.plot.then(|| draw_charts(&dir, &rec));
+    // The page last, so it links every file of the result.
+    let page = args.html.then(|| write_page(&dir, &rec));
     let path = dir.commit()?;
     print_result(args, &rec, &path);
     let chart_error = print_charts(args, &path, drawn);
-    Ok(exit_code(&rec, interrupted, chart_error))
+    let page_error = print_page(args, &path, page);
+    Ok(exit_code(&rec, interrupted, chart_error || page_error))
 }
 
 /// The workload file (or the built-in default) with the command line's values applied.
@@ -125,6 +134,41 @@ fn draw_charts(dir: &ResultDir, rec: &RunRecord) -> Result<charts::Rendered> {
     Ok(r)
 }
 
+/// `run --html`: the result's page, index.html, into the temporary directory.
+fn write_page(dir: &ResultDir, rec: &RunRecord) -> Result<()> {
+    let run = crate::report::page::PageRun {
+        record: rec,
+        label: dir.final_path().display().to_string(),
+        dir_name: charts::dir_name(dir.final_path()),
+        link_dir: Some(String::new()),
+        files: dir.files(),
+    };
+    let page = crate::report::page::build_page(&[run], None, None);
+    let text = crate::report::html::render(&page)?;
+    dir.write_file(crate::report::html::INDEX, text.as_bytes())?;
+    Ok(())
+}
+
+/// Name the page written (not with --json), or say why it was not. Returns true when
+/// writing it failed.
+fn print_page(args: &RunArgs, dir: &Path, page: Option<Result<()>>) -> bool {
+    match page {
+        Some(Ok(())) if !args.json => {
+            println!("page: {}", dir.join(crate::report::html::INDEX).display());
+            false
+        }
+        Some(Err(e)) => {
+            eprintln!(
+                "error: the HTML page was not written: {e:#}\n  the result is complete; write it later with `faultline report {} --html {}`",
+                dir.display(),
+                dir.display()
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Name the charts drawn (not with --json: stdout then holds only the JSON object), or
 /// say why they were not. Returns true when drawing failed.
 fn print_charts(args: &RunArgs, dir: &Path, drawn: Option<Result<charts::Rendered>>) -> bool {
@@ -150,7 +194,7 @@ fn print_charts(args: &RunArgs, dir: &Path, drawn: Option<Result<charts::Rendere
 }
 
 /// 130 when interrupted; 1 when a read returned wrong bytes, a backend failed or the
-/// charts could not be drawn; else 0.
+/// charts or the page could not be written; else 0.
 fn exit_code(rec: &RunRecord, interrupted: bool, chart_error: bool) -> i32 {
     if interrupted {
         eprintln!("interrupted: the result holds what was measured and is marked incomplete");

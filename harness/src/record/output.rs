@@ -143,6 +143,19 @@ impl ResultDir {
         &self.final_path
     }
 
+    /// The names of the files written so far, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(&self.tmp)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
         self.empty.set(false);
         let p = self.tmp.join(name);

@@ -1,4 +1,5 @@
-//! Reading finished runs back: the markdown report, the comparison of two sets of runs
+//! Reading finished runs back: the markdown report, the HTML report (`page` is its
+//! model, `html` renders it), the comparison of two sets of runs
 //! (regression tracking), and the exports for continuous-benchmarking services.
 //!
 //! Everything here except `load` is a pure function from records to text, so each
@@ -9,11 +10,13 @@
 pub mod aggregate;
 pub mod compare;
 pub mod export;
+pub mod html;
 pub mod kinds;
 pub mod load;
 pub mod markdown;
 pub mod metric;
 pub mod model;
+pub mod page;
 pub mod stalls;
 
 pub use aggregate::{Row, Spread};
