@@ -183,7 +183,10 @@ fn sweep_runs_once_per_value_and_plots_against_it() {
         assert_eq!(r.data_file.size, n);
     }
     let table = std::fs::read_to_string(out.join("sweep.md")).unwrap();
-    assert!(table.contains("| backend | size=1MiB | size=2MiB |"), "{table}");
+    assert!(
+        table.contains("| backend | size=1MiB | size=2MiB |"),
+        "{table}"
+    );
     for c in ["sweep-ops.svg", "sweep-p99.png"] {
         assert!(out.join(c).is_file(), "{c}: {}", text(&o));
     }
@@ -202,7 +205,13 @@ fn sweep_runs_once_per_value_and_plots_against_it() {
     let svg = std::fs::read_to_string(charts.join("sweep-ops.svg")).unwrap();
     assert!(svg.contains("log scale"), "x axis on a log scale");
     fails_with(&["run", "--sweep", "pattern=1,2"], "sweepable keys: size");
-    fails_with(&["run", "--sweep", "size=1MiB,bananas"], "--sweep size=bananas");
+    fails_with(
+        &["run", "--sweep", "size=1MiB,bananas"],
+        "--sweep size=bananas",
+    );
     fails_with(&["run", "--sweep", "threads=1,0"], "--sweep threads=0");
-    fails_with(&["plot", "--x-scale", "sideways", "x"], "auto, linear or log");
+    fails_with(
+        &["plot", "--x-scale", "sideways", "x"],
+        "auto, linear or log",
+    );
 }

@@ -29,7 +29,9 @@ impl AxisScale {
             "auto" => Ok(AxisScale::Auto),
             "linear" => Ok(AxisScale::Linear),
             "log" => Ok(AxisScale::Log),
-            _ => Err(format!("`{s}` is not an axis scale; use auto, linear or log")),
+            _ => Err(format!(
+                "`{s}` is not an axis scale; use auto, linear or log"
+            )),
         }
     }
 }
@@ -42,12 +44,7 @@ pub struct SweepAxes {
 }
 
 /// The sweep charts, by file stem.
-pub const SWEEP_CHARTS: [&str; 4] = [
-    "sweep-ops",
-    "sweep-p99",
-    "sweep-faults",
-    "sweep-shootdowns",
-];
+pub const SWEEP_CHARTS: [&str; 4] = ["sweep-ops", "sweep-p99", "sweep-faults", "sweep-shootdowns"];
 
 struct Metric {
     stem: &'static str,
@@ -164,7 +161,10 @@ pub fn prepare(runs: &[Run], ax: SweepAxes) -> Vec<(&'static str, Prepared<Figur
         Scale::log(xmin, xmax)
     } else {
         let pad = ((xmax - xmin) * 0.05).max(xmax.abs() * 0.02).max(0.5);
-        Scale::linear((xmin - pad).min(if xmin >= 0.0 { 0.0 } else { xmin }), xmax + pad)
+        Scale::linear(
+            (xmin - pad).min(if xmin >= 0.0 { 0.0 } else { xmin }),
+            xmax + pad,
+        )
     };
     let mut ticks = xs.clone();
     ticks.sort_by(|a, b| a.total_cmp(b));
@@ -207,7 +207,10 @@ pub fn prepare(runs: &[Run], ax: SweepAxes) -> Vec<(&'static str, Prepared<Figur
                 }
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let label = if threads_differ {
-                    format!("{name}, {threads} thread{}", if *threads == 1 { "" } else { "s" })
+                    format!(
+                        "{name}, {threads} thread{}",
+                        if *threads == 1 { "" } else { "s" }
+                    )
                 } else {
                     name.clone()
                 };

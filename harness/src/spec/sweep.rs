@@ -213,7 +213,10 @@ mod tests {
         assert_eq!(pts[1].1.number, (1u64 << 30) as f64);
         assert_eq!((pts[1].1.index, pts[1].1.count), (1, 2));
         assert!(pts[0].1.is_bytes());
-        let t = parse_sweep("threads=1,2").unwrap().workloads(&base()).unwrap();
+        let t = parse_sweep("threads=1,2")
+            .unwrap()
+            .workloads(&base())
+            .unwrap();
         assert_eq!(t[1].0.threads, vec![2]);
         let c = parse_sweep("read_iops=1000,2000")
             .unwrap()
@@ -227,7 +230,9 @@ mod tests {
         let e = parse_sweep("pattern=random").unwrap_err();
         assert!(e.contains("sweepable keys: size"), "{e}");
         assert!(parse_sweep("size").unwrap_err().contains("KEY=V1,V2"));
-        assert!(parse_sweep("size=1GiB,,2GiB").unwrap_err().contains("empty"));
+        assert!(parse_sweep("size=1GiB,,2GiB")
+            .unwrap_err()
+            .contains("empty"));
         assert!(parse_sweep("size=1GiB,1GiB").unwrap_err().contains("twice"));
         let e = parse_sweep("size=12 bananas")
             .unwrap()

@@ -293,10 +293,7 @@ impl FrameArena {
         // write is discarded by the version check, so no value read during a refill is
         // ever used.
         let words = unsafe {
-            std::slice::from_raw_parts(
-                self.frame_ptr(i) as *const AtomicU64,
-                self.frame_len / 8,
-            )
+            std::slice::from_raw_parts(self.frame_ptr(i) as *const AtomicU64, self.frame_len / 8)
         };
         OptimisticView { words }
     }
@@ -540,22 +537,32 @@ mod tests {
         };
         w.data_mut()[..8].copy_from_slice(&7u64.to_le_bytes());
         w.set_tag(3);
-        assert!(a.read_optimistic(1, |_, v| v.word(0)).is_none(), "exclusive");
+        assert!(
+            a.read_optimistic(1, |_, v| v.word(0)).is_none(),
+            "exclusive"
+        );
         drop(w.downgrade());
         assert_eq!(a.read_optimistic(1, |t, v| (t, v.word(0))), Some((3, 7)));
         let pin = a.try_pin(1).unwrap();
         assert_eq!(a.read_optimistic(1, |_, v| v.len()), Some(4096));
         drop(pin);
         // A refill between the two readings of the word invalidates the read.
-        let r = a.read_optimistic(1, |_, _| {
-            while !matches!(a.try_evict(1), Evict::Locked(_)) {}
-        });
+        let r = a.read_optimistic(
+            1,
+            |_, _| {
+                while !matches!(a.try_evict(1), Evict::Locked(_)) {}
+            },
+        );
         assert!(r.is_none(), "refilled during the read");
         assert!(a.read_optimistic(9, |_, _| ()).is_none());
         // Large arenas are mapped (with MADV_HUGEPAGE where the kernel takes it).
         let big = FrameArena::new(1024, 4096, 4096).unwrap();
         assert_eq!(big.data_ptr_align() % 4096, 0);
-        assert!(big.backing().contains("anonymous mapping"), "{}", big.backing());
+        assert!(
+            big.backing().contains("anonymous mapping"),
+            "{}",
+            big.backing()
+        );
     }
 
     impl FrameArena {
