@@ -150,3 +150,68 @@ fn no_arguments_runs_the_default_workload() {
     assert_eq!(r.workload["source"], "built-in quick.toml");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `run --sweep`: one result per value in one directory, each recording its value,
+/// the sweep table, the sweep charts; `plot` draws them again from the directory; bad
+/// keys and values are refused before anything runs.
+#[test]
+fn sweep_runs_once_per_value_and_plots_against_it() {
+    let dir = scratch("sweep");
+    let w = tiny_workload(&dir, "backends = [\"mock\", \"pread\"]");
+    let out = dir.join("sw");
+    let data = data_dir();
+    let o = run(&[
+        "run",
+        w.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--quiet",
+        "--sweep",
+        "size=1MiB,2MiB",
+        "--plot",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("sweep: size = 2MiB (2 of 2)"), "{}", text(&o));
+    for (i, v, n) in [(0, "1MiB", 1u64 << 20), (1, "2MiB", 2 << 20)] {
+        let r = load(&out.join(format!("{:02}-size={v}", i + 1)));
+        let p = r.sweep.expect("sweep recorded");
+        assert_eq!((p.key.as_str(), p.value.as_str()), ("size", v));
+        assert_eq!((p.number, p.index, p.count), (n as f64, i, 2));
+        assert_eq!(r.data_file.size, n);
+    }
+    let table = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    assert!(
+        table.contains("| backend | size=1MiB | size=2MiB |"),
+        "{table}"
+    );
+    for c in ["sweep-ops.svg", "sweep-p99.png"] {
+        assert!(out.join(c).is_file(), "{c}: {}", text(&o));
+    }
+    let charts = dir.join("charts");
+    let o = run(&[
+        "plot",
+        out.to_str().unwrap(),
+        "--out",
+        charts.to_str().unwrap(),
+        "--format",
+        "svg",
+        "--x-scale",
+        "log",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let svg = std::fs::read_to_string(charts.join("sweep-ops.svg")).unwrap();
+    assert!(svg.contains("log scale"), "x axis on a log scale");
+    fails_with(&["run", "--sweep", "pattern=1,2"], "sweepable keys: size");
+    fails_with(
+        &["run", "--sweep", "size=1MiB,bananas"],
+        "--sweep size=bananas",
+    );
+    fails_with(&["run", "--sweep", "threads=1,0"], "--sweep threads=0");
+    fails_with(
+        &["plot", "--x-scale", "sideways", "x"],
+        "auto, linear or log",
+    );
+}

@@ -5,8 +5,9 @@
 //! and a frame being refilled is never read as another page. See `pool` for the
 //! protocol, `table` for the page table and `sys::frames` for the latch.
 //!
-//! A hit reads the block in place in its frame under a pin, as a DBMS reads a page it
-//! has fixed; a miss reads the block from the file into a frame with `pread(2)` on the
+//! A hit of a read workload reads the block in place optimistically: no pin, the frame's
+//! version checked after the read (`sys::frames`); a hit of a write workload reads it
+//! under a pin, as a DBMS reads a page it has fixed; a miss reads the block from the file into a frame with `pread(2)` on the
 //! worker's own O_DIRECT descriptor. Hits and misses are counted per thread and
 //! published (relaxed stores, like `runner::Progress`) through `Backend::counters`.
 //!
@@ -25,9 +26,11 @@ mod table;
 use super::direct::{alignment, open_direct};
 use super::pread::{open_file, read_block, sync_file, write_block};
 use super::{consume, Backend, CacheCounters, Files, OpError, OpenCtx, OpenError, Worker};
+use crate::datafile::page;
 use crate::datafile::Target;
 use crate::spec::backend::BufferpoolOptions;
 use crate::spec::{SyncMethod, Touch};
+use crate::sys::frames::OptimisticView;
 use crate::units;
 use pool::{Access, Pool, PoolError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,18 +122,30 @@ impl Bufferpool {
                 units::format_size(frame_len as u64)
             ))
         })?;
+        let writes = ctx.workload.op.writes();
         notes.insert(
             0,
             format!(
                 "buffer pool: {frames} frames of {} = {} ({pool_source}{}), clock eviction, \
-                 lock-free hits read in place under a pin; misses pread(2) on O_DIRECT \
-                 (buffer and offsets aligned to {mem_align}/{offset_align} B from {source})",
+                 lock-free hits read in place {}; misses pread(2) on O_DIRECT \
+                 (buffer and offsets aligned to {mem_align}/{offset_align} B from {source}); {}",
                 units::format_size(block),
                 units::format_size(frames * block),
                 o.pool.map(units::format_size).unwrap_or_default(),
+                if writes {
+                    "under a pin (a write workload)"
+                } else {
+                    "optimistically (no pin; the frame's version checked after the read)"
+                },
+                pool.backing(),
             ),
         );
-        let writes = ctx.workload.op.writes();
+        if o.prefault {
+            let loaded = prefault(&pool, ctx.target, block as usize, frames)?;
+            notes.push(format!(
+                "prefault: blocks 0..{loaded} read into the pool at open (untimed, in setup_ns)"
+            ));
+        }
         if writes {
             notes.push(
                 "writes: copied into the page's frame (dirty); dirty frames written back with pwrite(2) on eviction, the thread's own dirty frames at each sync before the sync's system call, the rest when the pool closes (untimed)".into(),
@@ -149,7 +164,48 @@ impl Bufferpool {
     }
 }
 
+/// `bufferpool:prefault`: read the first `frames` blocks into the pool (one miss
+/// each), so a pool at least as large as the file starts with every block resident.
+fn prefault(pool: &Pool, target: &Target, block: usize, frames: u64) -> Result<u64, OpenError> {
+    let files = Files::open(target, open_direct)?;
+    let nblocks = (target.size / block as u64).min(frames);
+    for p in 0..nblocks {
+        let offset = p * block as u64;
+        pool.with_page(
+            p,
+            |frame| {
+                let (file, at) = files.at(offset);
+                read_block(file, &mut frame[..block], at)
+            },
+            |_| (),
+            |_, _| Ok(()),
+        )
+        .map_err(|e| match e {
+            PoolError::Load(e) => OpenError::Failed(format!("prefault: {e}")),
+            PoolError::NoFrame => OpenError::Failed("prefault: no frame to load into".into()),
+        })?;
+    }
+    Ok(nblocks)
+}
+
+/// `consume` over an optimistic view of a frame: the fold of the page headers, and
+/// every u64 with touch = all.
+#[inline]
+fn consume_view(v: &OptimisticView<'_>, block: usize, offset: u64, touch: Touch) -> u64 {
+    let fold = page::fold_headers_by(block, offset, |at| v.word(at));
+    if touch == Touch::All {
+        let mut x = 0u64;
+        for at in (0..block).step_by(8) {
+            x ^= v.word(at);
+        }
+        std::hint::black_box(x);
+    }
+    fold
+}
+
 struct PoolWorker<'a> {
+    /// A write workload: hits pin (frames are also written by threads).
+    writes: bool,
     pool: &'a Pool,
     files: Files,
     block: usize,
@@ -178,6 +234,7 @@ impl Backend for Bufferpool {
             }
         })?;
         Ok(Box::new(PoolWorker {
+            writes,
             pool: &self.pool,
             files,
             dirtied: Vec::new(),
@@ -234,18 +291,27 @@ impl Worker for PoolWorker<'_> {
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
         let block = self.block;
         let (files, touch) = (&self.files, self.touch);
-        let r = self.pool.with_page(
-            offset / block as u64,
-            |frame| {
-                let (file, at) = files.at(offset);
-                read_block(file, &mut frame[..block], at)
-            },
-            |frame| consume(&frame[..block], offset, touch),
-            |old, bytes| {
-                let (file, at) = files.at(old * block as u64);
-                write_block(file, &bytes[..block], at)
-            },
-        );
+        let load = |frame: &mut [u8]| {
+            let (file, at) = files.at(offset);
+            read_block(file, &mut frame[..block], at)
+        };
+        let writeback = |old: u64, bytes: &[u8]| {
+            let (file, at) = files.at(old * block as u64);
+            write_block(file, &bytes[..block], at)
+        };
+        let page = offset / block as u64;
+        let pinned = |frame: &[u8]| consume(&frame[..block], offset, touch);
+        let r = if self.writes {
+            self.pool.with_page(page, load, pinned, writeback)
+        } else {
+            self.pool.read_page(
+                page,
+                load,
+                |v| consume_view(&v, block, offset, touch),
+                pinned,
+                writeback,
+            )
+        };
         match r {
             Ok((fold, how)) => {
                 self.count(how);

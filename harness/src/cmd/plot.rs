@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 latency-cdf, ops-bars, latency-over-time (p50/p99/p99.9 per interval), latency-heatmap \
 (time x latency, colour = operations); for write and mix workloads also ops-by-kind \
 (reads, writes and syncs per second) and sync-latency (.svg and/or .png). The \
-latency-over-time and heatmap charts need a run with 2 or more intervals. Existing files \
-are never replaced.\n\n\
+latency-over-time and heatmap charts need a run with 2 or more intervals. For the \
+directory of a `run --sweep` (or its runs): sweep-ops, sweep-p99, sweep-faults and \
+sweep-shootdowns, each metric against the swept value, one line per backend \
+(--x-scale, --y-scale). Existing files are never replaced.\n\n\
 Examples:\n  faultline plot results/quick/2026-11-21T214602Z-vm\n  \
 faultline plot results/quick/A results/quick/B --out charts/a-vs-b --format png"
 )]
@@ -30,6 +32,16 @@ pub struct PlotArgs {
     /// Image format: svg, png or both.
     #[arg(long, value_name = "svg|png|both", default_value = "both", value_parser = parse_format)]
     pub format: Format,
+
+    /// Sweep charts: the x axis (the swept value): auto (log when the values span 8x or
+    /// more), linear or log.
+    #[arg(long, value_name = "auto|linear|log", default_value = "auto", value_parser = charts::AxisScale::parse)]
+    pub x_scale: charts::AxisScale,
+
+    /// Sweep charts: the y axis (the metric): auto (log when the lines span 50x or
+    /// more), linear or log.
+    #[arg(long, value_name = "auto|linear|log", default_value = "auto", value_parser = charts::AxisScale::parse)]
+    pub y_scale: charts::AxisScale,
 }
 
 /// `faultline plot`. Returns the process exit code.
@@ -47,7 +59,11 @@ pub fn run(args: &PlotArgs) -> Result<i32> {
             many.len()
         ),
     };
-    let written = charts::plot(&args.dirs, &out, args.format)?;
+    let axes = charts::SweepAxes {
+        x: args.x_scale,
+        y: args.y_scale,
+    };
+    let written = charts::plot(&args.dirs, &out, args.format, axes)?;
     for p in &written {
         println!("chart: {}", p.display());
     }

@@ -43,6 +43,17 @@ pub struct RunArgs {
     /// latency) on stdout instead of the table. Progress still goes to stderr.
     #[arg(long)]
     pub json: bool,
+
+    /// Run the workload once per value of one numeric setting, e.g.
+    /// size=256MiB,512MiB,1GiB (values parse as the setting's flag does). Keys: size,
+    /// page_cache_limit, threads, block, queue_depth, read_pct, read_ahead_kb,
+    /// fault_sample_period, read_iops, read_bps, write_iops, write_bps (a device cap).
+    /// The results go into one directory (--out, default
+    /// results/<workload>/<UTC time>-<host>-sweep-<key>/), one sub-directory per value;
+    /// each run.json records the key and value. With --plot: the sweep charts (metric
+    /// against the value, one line per backend).
+    #[arg(long, value_name = "KEY=V1,V2,...", value_parser = spec::sweep::parse_sweep)]
+    pub sweep: Option<spec::sweep::Sweep>,
 }
 
 /// `faultline run`. Returns the process exit code.
@@ -65,9 +76,24 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         eprintln!("note: {n}");
     }
     let w = workload(args)?;
+    if let Some(sweep) = &args.sweep {
+        return run_sweep(args, w, sweep);
+    }
+    let (code, _) = run_one(args, w, args.out.as_deref(), None, args.plot)?;
+    Ok(code)
+}
+
+/// One run of `w` into a new result directory: (exit code, record).
+fn run_one(
+    args: &RunArgs,
+    w: Workload,
+    out: Option<&Path>,
+    sweep: Option<spec::sweep::SweepPoint>,
+    plot: bool,
+) -> Result<(i32, RunRecord)> {
     let ui = ui::reporter(args.quiet);
     let started_at = record::now_rfc3339();
-    let dir = ResultDir::reserve(args.out.as_deref(), &w.name, &started_at, &host())?;
+    let dir = ResultDir::reserve(out, &w.name, &started_at, &host())?;
     let mut setup = Setup::prepare(w, ui)?;
     let mut rec = RunRecord::new(
         &setup.workload,
@@ -75,20 +101,153 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         setup.target.clone(),
         started_at,
     );
+    rec.sweep = sweep;
     let interrupted = runner::run_plan(&mut setup, &mut rec, ui)?;
     drop(setup);
     rec.complete = !interrupted;
     rec.finished_at = record::now_rfc3339();
     record::output::write_all(&dir, &rec)?;
     // Charts go into the temporary directory too, so they arrive with the result.
-    let drawn = args.plot.then(|| draw_charts(&dir, &rec));
+    let drawn = plot.then(|| draw_charts(&dir, &rec));
     // The page last, so it links every file of the result.
     let page = args.html.then(|| write_page(&dir, &rec));
     let path = dir.commit()?;
     print_result(args, &rec, &path);
     let chart_error = print_charts(args, &path, drawn);
     let page_error = print_page(args, &path, page);
-    Ok(exit_code(&rec, interrupted, chart_error || page_error))
+    let code = exit_code(&rec, interrupted, chart_error || page_error);
+    Ok((code, rec))
+}
+
+/// `--sweep`: every value's workload checked first, then one run per value into its
+/// own sub-directory of the sweep's directory, then the sweep table (and charts).
+fn run_sweep(args: &RunArgs, w: Workload, sweep: &spec::sweep::Sweep) -> Result<i32> {
+    let points = sweep.workloads(&w)?;
+    let dir = sweep_dir(args.out.as_deref(), &w.name, &sweep.key)?;
+    let mut recs = Vec::new();
+    let mut worst = 0;
+    for (wk, point) in points {
+        eprintln!(
+            "sweep: {} = {} ({} of {})",
+            point.key,
+            point.value,
+            point.index + 1,
+            point.count
+        );
+        let sub = dir.join(format!(
+            "{:02}-{}={}",
+            point.index + 1,
+            point.key,
+            record::output::sanitize(&point.value)
+        ));
+        let (code, rec) = run_one(args, wk, Some(&sub), Some(point), false)?;
+        recs.push(rec);
+        if code == 130 {
+            eprintln!(
+                "sweep interrupted after {} of {} values; their results are in {}",
+                recs.len(),
+                sweep.values.len(),
+                dir.display()
+            );
+            return Ok(130);
+        }
+        worst = worst.max(code);
+    }
+    let table = record::sweep::table(&recs);
+    write_new_file(&dir.join("sweep.md"), table.as_bytes())?;
+    if !args.json {
+        println!("{table}");
+        println!("sweep: {}", dir.display());
+    }
+    if args.plot {
+        let runs: Vec<charts::Run> = recs
+            .into_iter()
+            .map(|record| charts::Run {
+                dir_name: record
+                    .sweep
+                    .as_ref()
+                    .map(|p| format!("{}={}", p.key, p.value))
+                    .unwrap_or_default(),
+                record,
+            })
+            .collect();
+        match charts::render_sweep(&runs, charts::Format::Both, charts::SweepAxes::default())
+            .and_then(|r| {
+                for s in &r.skipped {
+                    println!("{s}");
+                }
+                charts::write_new(&dir, &r.files)
+            }) {
+            Ok(files) if !args.json => {
+                for f in files {
+                    println!("chart: {}", f.display());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!(
+                    "error: the sweep charts were not drawn: {e:#}\n  the results are complete; draw them later with `faultline plot {}`",
+                    dir.display()
+                );
+                worst = worst.max(1);
+            }
+        }
+    }
+    Ok(worst)
+}
+
+/// The sweep's directory, created empty: `out` (which must not exist or be empty) or
+/// results/<workload>/<UTC time>-<host>-sweep-<key>/ (with -2, -3, ... if taken).
+fn sweep_dir(out: Option<&Path>, workload: &str, key: &str) -> Result<PathBuf> {
+    let path = match out {
+        Some(p) => {
+            let empty = p
+                .read_dir()
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            if p.exists() && !empty {
+                anyhow::bail!(
+                    "--out {}: already exists; faultline never overwrites results, give a new directory",
+                    p.display()
+                );
+            }
+            p.to_path_buf()
+        }
+        None => {
+            let base = Path::new("results").join(record::output::sanitize(workload));
+            let name = format!(
+                "{}-{}-sweep-{key}",
+                record::output::stamp(&record::now_rfc3339()),
+                record::output::sanitize(&host())
+            );
+            let mut p = base.join(&name);
+            let mut n = 2;
+            while p.exists() {
+                p = base.join(format!("{name}-{n}"));
+                n += 1;
+            }
+            p
+        }
+    };
+    std::fs::create_dir_all(&path).with_context(|| {
+        format!(
+            "cannot create the sweep directory {}; choose another with --out",
+            path.display()
+        )
+    })?;
+    Ok(path)
+}
+
+/// Write a file that must not exist yet.
+fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The workload file (or the built-in default) with the command line's values applied.

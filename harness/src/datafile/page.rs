@@ -120,6 +120,23 @@ pub fn fold_headers(data: &[u8], offset: u64) -> u64 {
     acc
 }
 
+/// `fold_headers` of `len` bytes at `offset` read through `word(at)` (the u64 at byte
+/// `at` of the block), for memory read with atomic loads (the buffer pool's optimistic
+/// reads). Same result as `fold_headers` on the same bytes.
+#[inline]
+pub fn fold_headers_by(len: usize, offset: u64, word: impl Fn(usize) -> u64) -> u64 {
+    if len == PAGE && offset.is_multiple_of(PAGE as u64) {
+        return fold_step(0, word(0));
+    }
+    let mut acc = 0u64;
+    let mut pos = first_page_start(offset) - offset;
+    while pos + 8 <= len as u64 {
+        acc = fold_step(acc, word(pos as usize));
+        pos += PAGE as u64;
+    }
+    acc
+}
+
 /// The fold a correct read of `len` bytes at `offset` returns.
 #[inline]
 pub fn expected_fold(offset: u64, len: u64, tag: u64) -> u64 {

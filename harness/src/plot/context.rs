@@ -49,7 +49,7 @@ pub const NO_REASON: &str = "null, and the record gives no reason (made without 
 
 /// Matplotlib's "tab10" palette (distinguishable, readable on white), then darker shades
 /// of it for charts with more than ten series.
-const PALETTE: [RGBColor; 20] = [
+pub const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

@@ -59,6 +59,7 @@ pub fn record(with_counters: bool) -> RunRecord {
         backends,
         process: Vec::new(),
         probe_overhead: Vec::new(),
+        sweep: None,
     }
 }
 

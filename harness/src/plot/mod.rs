@@ -29,10 +29,12 @@ mod ops_bars;
 mod ops_by_kind;
 mod panel;
 mod rates;
+mod sweep;
 mod sync_latency;
 mod throughput;
 
 pub use context::Run;
+pub use sweep::{AxisScale, SweepAxes, SWEEP_CHARTS};
 
 use crate::record::RecordError;
 use canvas::Chart;
@@ -224,6 +226,19 @@ pub fn render(runs: &[Run], format: Format) -> Result<Rendered> {
     Ok(out)
 }
 
+/// Render the sweep charts of `runs` (every one a run of the same `run --sweep`): each
+/// metric against the swept value. Pure: writes nothing.
+pub fn render_sweep(runs: &[Run], format: Format, axes: SweepAxes) -> Result<Rendered> {
+    if runs.is_empty() {
+        return Err(PlotError::NoRuns);
+    }
+    let mut out = Rendered::default();
+    for (chart, p) in sweep::prepare(runs, axes) {
+        add(&mut out, chart, p, format)?;
+    }
+    Ok(out)
+}
+
 fn add<C: Chart>(
     out: &mut Rendered,
     chart: &'static str,
@@ -342,11 +357,46 @@ pub fn write_new(out: &Path, files: &[ChartFile]) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// `faultline plot`: load `dirs`, draw every chart into `out` in `format`. Prints one
-/// line per chart that was skipped (with the reason) to stdout; returns the files written.
-pub fn plot(dirs: &[PathBuf], out: &Path, format: Format) -> Result<Vec<PathBuf>> {
-    let runs = dirs.iter().map(|d| load(d)).collect::<Result<Vec<Run>>>()?;
-    let r = render(&runs, format)?;
+/// Load a result directory, or a sweep's directory (no run.json of its own, one
+/// sub-directory per value): every run in it, in sweep order.
+pub fn load_all(path: &Path) -> Result<Vec<Run>> {
+    if path.is_dir() && !path.join("run.json").exists() {
+        let mut subs: Vec<PathBuf> = fs::read_dir(path)
+            .map_err(|cause| PlotError::Read {
+                path: path.to_path_buf(),
+                cause,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("run.json").is_file())
+            .collect();
+        if !subs.is_empty() {
+            subs.sort();
+            let mut runs = subs.iter().map(|d| load(d)).collect::<Result<Vec<Run>>>()?;
+            if runs.iter().all(|r| r.record.sweep.is_some()) {
+                runs.sort_by_key(|r| r.record.sweep.as_ref().map_or(usize::MAX, |p| p.index));
+                return Ok(runs);
+            }
+            // Result directories that are not a sweep's: name one at a time.
+            return Err(PlotError::NoRunJson(path.to_path_buf()));
+        }
+    }
+    Ok(vec![load(path)?])
+}
+
+/// `faultline plot`: load `dirs`, draw every chart into `out` in `format`: the sweep
+/// charts when the runs are a sweep's (`run --sweep`), else the charts of the runs.
+/// Prints one line per chart that was skipped (with the reason) to stdout; returns the
+/// files written.
+pub fn plot(dirs: &[PathBuf], out: &Path, format: Format, axes: SweepAxes) -> Result<Vec<PathBuf>> {
+    let mut runs = Vec::new();
+    for d in dirs {
+        runs.extend(load_all(d)?);
+    }
+    let r = if runs.iter().any(|r| r.record.sweep.is_some()) {
+        render_sweep(&runs, format, axes)?
+    } else {
+        render(&runs, format)?
+    };
     for s in &r.skipped {
         println!("{s}");
     }

@@ -182,16 +182,32 @@ fn plot_loads_result_directories() {
         fixture::record(true).to_json().unwrap(),
     )
     .unwrap();
-    let written = plot(std::slice::from_ref(&dir), &dir, Format::Svg).unwrap();
+    let written = plot(
+        std::slice::from_ref(&dir),
+        &dir,
+        Format::Svg,
+        SweepAxes::default(),
+    )
+    .unwrap();
     assert_eq!(written.len(), CHARTS.len());
     assert!(written.iter().all(|p| p.starts_with(&dir)));
-    let e = plot(&[d.path().join("nope")], &dir, Format::Svg)
-        .unwrap_err()
-        .to_string();
+    let e = plot(
+        &[d.path().join("nope")],
+        &dir,
+        Format::Svg,
+        SweepAxes::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("no such directory"), "{e}");
-    let e = plot(&[d.path().to_path_buf()], &dir, Format::Svg)
-        .unwrap_err()
-        .to_string();
+    let e = plot(
+        &[d.path().to_path_buf()],
+        &dir,
+        Format::Svg,
+        SweepAxes::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("no run.json"), "{e}");
     assert_eq!(Format::parse("PNG"), Ok(Format::Png));
     assert!(Format::parse("gif")

@@ -11,6 +11,7 @@ pub mod overhead;
 pub mod regime;
 pub mod stalls;
 pub mod summary;
+pub mod sweep;
 pub mod table;
 pub mod writes;
 
@@ -51,6 +52,9 @@ pub struct RunRecord {
     /// With `run --probe-overhead N`: each probe's cost on each cell (A/B, alternated).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probe_overhead: Vec<overhead::CellOverhead>,
+    /// With `run --sweep KEY=V1,V2,...`: the setting and value of this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::spec::sweep::SweepPoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -323,6 +327,7 @@ impl RunRecord {
             backends: Vec::new(),
             process: Vec::new(),
             probe_overhead: Vec::new(),
+            sweep: None,
         }
     }
 
@@ -342,6 +347,15 @@ impl RunRecord {
             .get("name")
             .and_then(|v| v.as_str())
             .unwrap_or("workload")
+    }
+
+    /// The workload name, with the swept setting's value for a run of a sweep
+    /// ("random-read (size=1GiB)"): reports keep each value's runs apart.
+    pub fn report_name(&self) -> String {
+        match &self.sweep {
+            Some(p) => format!("{} ({}={})", self.workload_name(), p.key, p.value),
+            None => self.workload_name().to_string(),
+        }
     }
 }
 
@@ -464,6 +478,7 @@ pub(crate) mod tests {
             backends: vec![b, skipped],
             process: vec![],
             probe_overhead: vec![],
+            sweep: None,
         }
     }
 

@@ -161,7 +161,7 @@ pub fn rows(records: &[&RunRecord], ignore_workload: bool) -> Vec<Row> {
         let w = if ignore_workload {
             String::new()
         } else {
-            r.workload_name().to_string()
+            r.report_name()
         };
         for b in &r.backends {
             let key = (w.clone(), b.name.clone(), b.threads);

@@ -24,13 +24,14 @@ pub fn report_markdown(records: &[RunRecord], reference: Option<&str>) -> String
     out
 }
 
-/// The records grouped by workload name, in order of first appearance.
+/// The records grouped by workload name (and sweep value: each value of a sweep is a
+/// table of its own), in order of first appearance.
 fn by_workload(records: &[RunRecord]) -> Vec<Vec<&RunRecord>> {
     let mut groups: Vec<Vec<&RunRecord>> = Vec::new();
     for r in records {
         match groups
             .iter_mut()
-            .find(|g| g[0].workload_name() == r.workload_name())
+            .find(|g| g[0].report_name() == r.report_name())
         {
             Some(g) => g.push(r),
             None => groups.push(vec![r]),
@@ -51,7 +52,7 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
     let first = group[0];
     let rows = aggregate::rows(group, false);
     let reference = reference.or_else(|| default_reference(&rows));
-    let _ = writeln!(out, "\n## {}\n", first.workload_name());
+    let _ = writeln!(out, "\n## {}\n", first.report_name());
     let _ = writeln!(
         out,
         "{}; {} run(s) pooled.\n",

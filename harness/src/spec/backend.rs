@@ -118,6 +118,13 @@ pub const KINDS: &[KindInfo] = &[
                        thread",
             },
             OptInfo {
+                name: "prefault",
+                form: OptForm::Flag,
+                help: "read the first pool-size worth of blocks into the pool before the run \
+                       (not timed; see setup_ns): a pool as large as the file starts with every \
+                       block resident",
+            },
+            OptInfo {
                 name: "io",
                 form: OptForm::Choice(BUFFERPOOL_IO),
                 help: "how a miss reads its page: pread (O_DIRECT pread(2), the default)",
@@ -292,6 +299,9 @@ pub struct UringOptions {
 pub struct BufferpoolOptions {
     /// Bytes of frames; None = a quarter of the file.
     pub pool: Option<u64>,
+    /// Read the blocks that fit into the pool before the run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prefault: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -417,7 +427,10 @@ impl BackendSpec {
                         Some(n)
                     }
                 };
-                BackendKind::Bufferpool(BufferpoolOptions { pool })
+                BackendKind::Bufferpool(BufferpoolOptions {
+                    pool,
+                    prefault: o.flag("prefault"),
+                })
             }
             "hugepage" => {
                 let mode = match o.value("mode").unwrap_or("thp") {

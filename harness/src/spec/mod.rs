@@ -8,6 +8,7 @@ pub mod options;
 pub mod pattern;
 pub mod reclaim;
 pub mod settings;
+pub mod sweep;
 pub mod write;
 
 use crate::units;

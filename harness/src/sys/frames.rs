@@ -8,13 +8,21 @@
 //!   does.
 //!
 //! The latch word of each frame holds `EXCLUSIVE` (bit 63), `REFERENCED` (bit 62, the
-//! clock's second-chance bit) and the pin count (the low bits):
+//! clock's second-chance bit), a version (bits 32..62) and the pin count (the low 32
+//! bits):
 //!
 //! * a pin is taken by a CAS that adds 1 only while `EXCLUSIVE` is clear (Acquire), and
 //!   dropped with a Release decrement;
-//! * the exclusive latch is taken only by a CAS from exactly 0 (no pins, not exclusive,
-//!   not referenced) to `EXCLUSIVE` (Acquire), and released with a Release store (to 0,
-//!   or to 1 pin when downgraded).
+//! * the exclusive latch is taken only by a CAS from a word with no pins, not exclusive
+//!   and not referenced to the same word with `EXCLUSIVE` (Acquire), and released with a
+//!   Release store that advances the version (and leaves 0 pins, or 1 when downgraded);
+//! * an *optimistic read* (`read_optimistic`) takes no pin and writes nothing: it reads
+//!   the word (Acquire), gives up if the frame is exclusive, reads the tag and the bytes
+//!   with relaxed atomic loads, then reads the word again after an Acquire fence; the
+//!   read is valid only if neither the exclusive bit nor the version changed in between
+//!   (a seqlock). Every refill takes the exclusive latch, so a valid read saw one
+//!   page's bytes, whole. The version has 30 bits: a reader would have to stall across
+//!   2^30 refills of the same frame to be fooled.
 //!
 //! So a `&mut [u8]` of a frame never coexists with any other reference to it, and each
 //! hand-over is a Release/Acquire pair: a reader that pins a frame sees every byte the
@@ -32,7 +40,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const EXCLUSIVE: u64 = 1 << 63;
 const REFERENCED: u64 = 1 << 62;
-const PINS: u64 = REFERENCED - 1;
+const VERSION_SHIFT: u32 = 32;
+const VERSION_ONE: u64 = 1 << VERSION_SHIFT;
+const VERSION: u64 = REFERENCED - VERSION_ONE;
+const PINS: u64 = VERSION_ONE - 1;
+
+/// The word an exclusive holder leaves when it releases a latch taken at `s`: the
+/// version advanced, the given extra bits (pins, referenced), never exclusive.
+#[inline]
+fn released(s: u64, extra: u64) -> u64 {
+    (s.wrapping_add(VERSION_ONE) & VERSION) | extra
+}
+
+/// Size of a transparent huge page on x86_64 and arm64 with 4 KiB pages.
+const HUGE: usize = 2 << 20;
 
 /// The tag of a frame that holds nothing.
 pub const NO_TAG: u64 = u64::MAX;
@@ -49,10 +70,46 @@ struct Latch {
 pub struct FrameArena {
     /// Owner of the frames' memory; never accessed through a reference after `new`:
     /// frames are reached only through `base`.
-    _mem: AlignedBuf,
+    _mem: Memory,
     base: *mut u8,
     frame_len: usize,
     latches: Box<[Latch]>,
+    /// How the memory was obtained (for the backend's notes).
+    backing: String,
+}
+
+/// The frames' memory: an anonymous mapping aligned to 2 MiB with MADV_HUGEPAGE (so
+/// the frames are mapped by few TLB entries and O_DIRECT's page pinning walks short
+/// page tables), or a heap allocation for small arenas and when mapping fails.
+enum Memory {
+    Map(memmap2::MmapMut),
+    Heap(AlignedBuf),
+}
+
+/// One view of a frame's bytes for an optimistic read: every access is a relaxed
+/// atomic load, so a concurrent refill (by the kernel's O_DIRECT read) can only make
+/// the values wrong, which the version check then discards.
+pub struct OptimisticView<'a> {
+    words: &'a [AtomicU64],
+}
+
+impl OptimisticView<'_> {
+    /// Bytes in the view.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.words.len() * 8
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// The little-endian u64 at byte offset `at` (a multiple of 8 below `len`).
+    #[inline]
+    pub fn word(&self, at: usize) -> u64 {
+        u64::from_le(self.words[at / 8].load(Ordering::Relaxed))
+    }
 }
 
 // SAFETY: the arena owns its memory (like Vec<u8>); moving it to another thread moves
@@ -96,20 +153,47 @@ impl FrameArena {
                 "frames exceed the address space",
             )
         })?;
-        let mut mem = AlignedBuf::new(total, align.max(super::page_size()))?;
-        let base = mem.as_mut_ptr();
+        let (mut mem, backing) = match map_huge(total, align) {
+            Ok((map, note)) => (Memory::Map(map), note),
+            Err(why) => (
+                Memory::Heap(AlignedBuf::new(total, align.max(super::page_size()))?),
+                why,
+            ),
+        };
+        let base = match &mut mem {
+            Memory::Map(m) => {
+                let addr = m.as_mut_ptr() as usize;
+                m.as_mut_ptr()
+                    .wrapping_add(addr.next_multiple_of(HUGE.max(align)) - addr)
+            }
+            Memory::Heap(b) => b.as_mut_ptr(),
+        };
         let latches = (0..count)
             .map(|_| Latch {
                 state: AtomicU64::new(0),
                 tag: AtomicU64::new(NO_TAG),
             })
             .collect();
-        Ok(FrameArena {
+        let arena = FrameArena {
             _mem: mem,
             base,
             frame_len,
             latches,
-        })
+            backing,
+        };
+        // Fault every page in now (untimed, at open) so that no measured miss pays for
+        // a page fault and the zeroing of a fresh page.
+        for i in 0..count {
+            if let Evict::Locked(mut f) = arena.try_evict(i) {
+                f.data_mut().iter_mut().step_by(4096).for_each(|b| *b = 0);
+            }
+        }
+        Ok(arena)
+    }
+
+    /// How the frames' memory was obtained, for notes.
+    pub fn backing(&self) -> &str {
+        &self.backing
     }
 
     /// Number of frames.
@@ -158,9 +242,77 @@ impl FrameArena {
         }
         latch
             .state
-            .compare_exchange(s, EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(s, s | EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| ExclusiveFrame { arena: self, i })
+            .map(|_| ExclusiveFrame {
+                arena: self,
+                i,
+                at: s,
+            })
+    }
+
+    /// Read frame `i` without pinning it: `read` gets the frame's tag and an atomic
+    /// view of its bytes, and its result is returned only if the frame was not
+    /// latched exclusively before or during the read (see the module docs). On success
+    /// the frame is marked referenced (one write, only when the bit is not set yet).
+    /// None: the frame is being refilled, or was refilled meanwhile; the caller looks
+    /// again or pins.
+    #[inline]
+    pub fn read_optimistic<R>(
+        &self,
+        i: usize,
+        read: impl FnOnce(u64, OptimisticView<'_>) -> R,
+    ) -> Option<R> {
+        let latch = self.latches.get(i)?;
+        let s1 = latch.state.load(Ordering::Acquire);
+        if s1 & EXCLUSIVE != 0 {
+            return None;
+        }
+        let tag = latch.tag.load(Ordering::Relaxed);
+        let r = read(tag, self.view(i));
+        std::sync::atomic::fence(Ordering::Acquire);
+        let s2 = latch.state.load(Ordering::Relaxed);
+        if (s1 ^ s2) & (EXCLUSIVE | VERSION) != 0 {
+            return None;
+        }
+        if s2 & REFERENCED == 0 {
+            latch.state.fetch_or(REFERENCED, Ordering::Relaxed);
+        }
+        Some(r)
+    }
+
+    /// Frame `i`'s bytes as atomic words (i < len).
+    #[inline]
+    fn view(&self, i: usize) -> OptimisticView<'_> {
+        // SAFETY: frame i lies inside the arena's allocation (i < len, checked by the
+        // caller through `latches.get`), starts at a multiple of the alignment (a power
+        // of two of at least 8, so aligned for AtomicU64) and frame_len is a multiple
+        // of it; the memory lives as long as &self. Concurrent writes to it come from
+        // the kernel (O_DIRECT reads into the frame) or from an exclusive holder; every
+        // access through this view is an atomic load, and a read that overlapped a
+        // write is discarded by the version check, so no value read during a refill is
+        // ever used.
+        let words = unsafe {
+            std::slice::from_raw_parts(self.frame_ptr(i) as *const AtomicU64, self.frame_len / 8)
+        };
+        OptimisticView { words }
+    }
+
+    /// Ask the CPU to bring frame `i`'s latch (word and tag) into its cache, for a
+    /// caller that will need it soon (the clock's next candidate). A hint only.
+    #[inline]
+    pub fn prefetch_latch(&self, i: usize) {
+        if let Some(l) = self.latches.get(i) {
+            super::prefetch(l as *const Latch as *const u8);
+        }
+    }
+
+    /// The tag of frame `i` right now (a hint: it may change at any time).
+    #[inline]
+    pub fn peek_tag(&self, i: usize) -> u64 {
+        self.latches
+            .get(i)
+            .map_or(NO_TAG, |l| l.tag.load(Ordering::Relaxed))
     }
 
     /// True while frame `i` is exclusively latched (for a caller that waits for it).
@@ -194,9 +346,13 @@ impl FrameArena {
         }
         match latch
             .state
-            .compare_exchange(0, EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(s, s | EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
         {
-            Ok(_) => Evict::Locked(ExclusiveFrame { arena: self, i }),
+            Ok(_) => Evict::Locked(ExclusiveFrame {
+                arena: self,
+                i,
+                at: s,
+            }),
             Err(_) => Evict::Busy,
         }
     }
@@ -251,6 +407,8 @@ impl Drop for SharedFrame<'_> {
 pub struct ExclusiveFrame<'a> {
     arena: &'a FrameArena,
     i: usize,
+    /// The latch word when it was taken (no pins, not exclusive): its version.
+    at: u64,
 }
 
 impl<'a> ExclusiveFrame<'a> {
@@ -280,19 +438,21 @@ impl<'a> ExclusiveFrame<'a> {
     /// Release the exclusive latch with the frame marked referenced (a page just
     /// written: the clock gives it a second chance).
     pub fn release_referenced(self) {
-        let (arena, i) = (self.arena, self.i);
+        let (arena, i, at) = (self.arena, self.i, self.at);
         std::mem::forget(self);
-        arena.latches[i].state.store(REFERENCED, Ordering::Release);
+        arena.latches[i]
+            .state
+            .store(released(at, REFERENCED), Ordering::Release);
     }
 
     /// Release the exclusive latch and keep one pin, marked referenced, in one step
     /// (no other refill can slip in between).
     pub fn downgrade(self) -> SharedFrame<'a> {
-        let (arena, i) = (self.arena, self.i);
+        let (arena, i, at) = (self.arena, self.i, self.at);
         std::mem::forget(self);
         arena.latches[i]
             .state
-            .store(1 | REFERENCED, Ordering::Release);
+            .store(released(at, 1 | REFERENCED), Ordering::Release);
         SharedFrame { arena, i }
     }
 }
@@ -300,8 +460,40 @@ impl<'a> ExclusiveFrame<'a> {
 impl Drop for ExclusiveFrame<'_> {
     fn drop(&mut self) {
         // No pin can exist while EXCLUSIVE is set, so the whole word is ours.
-        self.arena.latches[self.i].state.store(0, Ordering::Release);
+        self.arena.latches[self.i]
+            .state
+            .store(released(self.at, 0), Ordering::Release);
     }
+}
+
+/// An anonymous mapping of `total` bytes starting on a 2 MiB boundary (over-allocated
+/// by 2 MiB) with MADV_HUGEPAGE, and a note saying so; Err(note) when the arena is
+/// smaller than a huge page or the mapping fails (the caller then uses the heap).
+fn map_huge(total: usize, align: usize) -> Result<(memmap2::MmapMut, String), String> {
+    if total < HUGE || align > HUGE {
+        return Err("frames on the heap (smaller than one 2 MiB huge page)".into());
+    }
+    let len = total
+        .checked_add(HUGE)
+        .ok_or("frames on the heap (the arena is too large to map)")?;
+    let map = memmap2::MmapOptions::new()
+        .len(len)
+        .map_anon()
+        .map_err(|e| format!("frames on the heap (an anonymous mapping failed: {e})"))?;
+    let addr = map.as_ptr() as usize;
+    let start = addr.next_multiple_of(HUGE) - addr;
+    let region = &map[start..start + total];
+    Ok(match super::madvise::madvise_huge(region, super::madvise::HugeAdvice::HugePage) {
+        Ok(()) => (
+            map,
+            "frames in an anonymous mapping aligned to 2 MiB with MADV_HUGEPAGE, faulted in at open"
+                .into(),
+        ),
+        Err(e) => (
+            map,
+            format!("frames in an anonymous mapping, faulted in at open (MADV_HUGEPAGE refused: {e})"),
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -333,6 +525,44 @@ mod tests {
             panic!("frame 1 is free")
         };
         assert_eq!(fresh.tag(), NO_TAG);
+    }
+
+    /// An optimistic read succeeds on a quiet frame, fails while it is exclusive and
+    /// when it was refilled during the read; a pin does not stop it.
+    #[test]
+    fn optimistic_reads_validate_the_version() {
+        let a = FrameArena::new(4, 4096, 4096).unwrap();
+        let Evict::Locked(mut w) = a.try_evict(1) else {
+            panic!("fresh")
+        };
+        w.data_mut()[..8].copy_from_slice(&7u64.to_le_bytes());
+        w.set_tag(3);
+        assert!(
+            a.read_optimistic(1, |_, v| v.word(0)).is_none(),
+            "exclusive"
+        );
+        drop(w.downgrade());
+        assert_eq!(a.read_optimistic(1, |t, v| (t, v.word(0))), Some((3, 7)));
+        let pin = a.try_pin(1).unwrap();
+        assert_eq!(a.read_optimistic(1, |_, v| v.len()), Some(4096));
+        drop(pin);
+        // A refill between the two readings of the word invalidates the read.
+        let r = a.read_optimistic(
+            1,
+            |_, _| {
+                while !matches!(a.try_evict(1), Evict::Locked(_)) {}
+            },
+        );
+        assert!(r.is_none(), "refilled during the read");
+        assert!(a.read_optimistic(9, |_, _| ()).is_none());
+        // Large arenas are mapped (with MADV_HUGEPAGE where the kernel takes it).
+        let big = FrameArena::new(1024, 4096, 4096).unwrap();
+        assert_eq!(big.data_ptr_align() % 4096, 0);
+        assert!(
+            big.backing().contains("anonymous mapping"),
+            "{}",
+            big.backing()
+        );
     }
 
     impl FrameArena {

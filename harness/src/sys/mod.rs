@@ -91,6 +91,20 @@ impl Drop for AlignedBuf {
     }
 }
 
+/// Ask the CPU to bring the cache line at `p` into its caches (a hint: never faults,
+/// never changes memory; a no-op on other architectures).
+#[inline(always)]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint to the cache; it does not dereference `p` in
+    // the language's sense, cannot fault on an invalid address and writes nothing.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Direct-I/O alignment that the kernel reports for an open file (statx STATX_DIOALIGN,
 /// Linux 6.1+). `None` when the kernel or file system does not report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
