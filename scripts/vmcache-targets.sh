@@ -58,11 +58,11 @@ run() { # name, then run flags
   "$bin" run "${common[@]}" "$@" --out "$out/$name" > "$out/$name.stdout" || true
   [ -f "$out/$name/run.json" ] || { echo "vmcache-targets.sh: $name wrote no result" >&2; exit 1; }
 }
-run in-memory --device zram:320MiB --size 256MiB --start warm --warmup 3s \
+run in-memory --device zram --size 256MiB --start warm --warmup 3s \
   -b vmcache:pool=256MiB -b mmap:populate
-run all-miss --device zram:2200MiB --size 2GiB --start cold --warmup 1s \
+run all-miss --device zram --size 2GiB --start cold --warmup 1s \
   -b vmcache:pool=4MiB -b direct
-run beyond-memory --device zram:2200MiB --size 2GiB --start cold --warmup 3s \
+run beyond-memory --device zram --size 2GiB --start cold --warmup 3s \
   --page-cache-limit 512MiB -b vmcache -b mmap:advice=random
 
 python3 - "$out" <<'PY' | tee "$out/summary.txt"

@@ -413,18 +413,30 @@ fn vmcache_small_budget_batched_eviction() {
     let b = run_one("vmcache:pool=1MiB,batch=32,release=madvise", "");
     if check_backend(&b) {
         let notes = &b.notes;
-        assert!(notes.iter().any(|n| n.contains("budget 256 pages")), "{notes:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("budget 256 pages")),
+            "{notes:?}"
+        );
         let cache = notes
             .iter()
             .find(|n| n.contains("hit ratio"))
             .unwrap_or_else(|| panic!("{notes:?}"));
-        assert!(cache.contains("evictions in") && cache.contains("batches"), "{cache}");
         assert!(
-            notes.iter().any(|n| n.starts_with("TLB shootdowns per eviction batch")),
+            cache.contains("evictions in") && cache.contains("batches"),
+            "{cache}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("TLB shootdowns per eviction batch")),
             "{notes:?}"
         );
     }
-    let b = run_ops("vmcache:pool=1MiB", 20000, "pattern = \"hotset:ops=90,size=10\"");
+    let b = run_ops(
+        "vmcache:pool=1MiB",
+        20000,
+        "pattern = \"hotset:ops=90,size=10\"",
+    );
     if check_backend(&b) {
         assert_eq!(b.ops, 20000);
     }

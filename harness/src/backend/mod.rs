@@ -131,7 +131,8 @@ pub fn cache_note(before: Option<CacheCounters>, after: Option<CacheCounters>) -
     } else {
         "n/a".to_string()
     };
-    let mut note = format!("cache in the measured phase: {hits} hits, {misses} misses, hit ratio {ratio}");
+    let mut note =
+        format!("cache in the measured phase: {hits} hits, {misses} misses, hit ratio {ratio}");
     let delta = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
     if let Some(e) = delta(a.evictions, b.evictions) {
         note.push_str(&format!(", {e} evictions"));
@@ -158,9 +159,13 @@ pub fn batch_shootdown_note(
     process: Option<u64>,
     process_reason: Option<&str>,
 ) -> Option<String> {
-    let batches = after?.eviction_batches?.checked_sub(before?.eviction_batches?)?;
+    let batches = after?
+        .eviction_batches?
+        .checked_sub(before?.eviction_batches?)?;
     if batches == 0 {
-        return Some("TLB shootdowns per eviction batch: no batch was evicted in the measured phase".into());
+        return Some(
+            "TLB shootdowns per eviction batch: no batch was evicted in the measured phase".into(),
+        );
     }
     let per = |v: Option<u64>, why: Option<&str>| match v {
         Some(v) => format!("{:.2} ({v} / {batches})", v as f64 / batches as f64),

@@ -210,6 +210,9 @@ struct VmWorker<'a> {
     pool: &'a Pool,
     files: Files,
     block: usize,
+    /// log2(block) when the block is a power of two (a page number by a shift, not a
+    /// division, on the hit path).
+    shift: Option<u32>,
     touch: Touch,
     published: &'a ThreadCounters,
     hits: u64,
@@ -239,6 +242,10 @@ impl Backend for Vmcache {
             pool: &self.pool,
             files,
             block: self.block,
+            shift: self
+                .block
+                .is_power_of_two()
+                .then(|| self.block.trailing_zeros()),
             touch: self.touch,
             published,
             hits: 0,
@@ -296,8 +303,12 @@ impl Worker for VmWorker<'_> {
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
         let block = self.block;
         let (files, touch) = (&self.files, self.touch);
+        let page = match self.shift {
+            Some(s) => offset >> s,
+            None => offset / block as u64,
+        };
         let r = self.pool.with_page(
-            offset / block as u64,
+            page,
             &mut self.scratch,
             |page| {
                 let (file, at) = files.at(offset);

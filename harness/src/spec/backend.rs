@@ -600,7 +600,9 @@ fn parse_vmcache(o: &options::OptString) -> Result<VmcacheOptions, String> {
         Some(v) => {
             let n = units::parse_size(v).map_err(|e| format!("pool={v}: {e}"))?;
             if n == 0 {
-                return Err("pool=0: vmcache needs a budget of at least one page per thread".into());
+                return Err(
+                    "pool=0: vmcache needs a budget of at least one page per thread".into(),
+                );
             }
             Some(n)
         }
@@ -787,7 +789,10 @@ mod tests {
         assert_eq!(b("vmcache").batch, 64);
         assert_eq!(b("vmcache").release, VmcacheRelease::ProcessMadvise);
         let o = b("vmcache:pool=1MiB,batch=8,io=pread,release=madvise");
-        assert_eq!((o.pool, o.batch, o.release), (Some(1 << 20), 8, VmcacheRelease::Madvise));
+        assert_eq!(
+            (o.pool, o.batch, o.release),
+            (Some(1 << 20), 8, VmcacheRelease::Madvise)
+        );
         assert!(!BackendSpec::parse("vmcache").unwrap().uses_page_cache());
         for bad in [
             "vmcache:pool=0",

@@ -119,7 +119,10 @@ impl VmRegion {
             ));
         }
         let len = pages.checked_mul(page_len).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::OutOfMemory, "region exceeds the address space")
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "region exceeds the address space",
+            )
         })?;
         // SAFETY: an anonymous private mapping at an address the kernel picks touches no
         // existing memory; the arguments are plain integers. MAP_NORESERVE: no swap is
@@ -150,7 +153,9 @@ impl VmRegion {
             base: p as *mut u8,
             len,
             page_len,
-            states: (0..pages).map(|_| AtomicU64::new(word(EVICTED, 0))).collect(),
+            states: (0..pages)
+                .map(|_| AtomicU64::new(word(EVICTED, 0)))
+                .collect(),
             release: Release::Madvise,
             pidfd: None,
             nohugepage,
@@ -219,9 +224,7 @@ impl VmRegion {
                 from += 1;
             }
             if n != 0 {
-                return Err(io::Error::other(
-                    "process_madvise stopped inside an iovec",
-                ));
+                return Err(io::Error::other("process_madvise stopped inside an iovec"));
             }
         }
         Ok(())
@@ -338,13 +341,18 @@ impl VmRegion {
         if state(w) != EVICTED {
             return None;
         }
-        s.compare_exchange(w, word(LOCKED, version(w)), Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| ExclusivePage {
-                region: self,
-                i,
-                loaded: false,
-            })
+        s.compare_exchange(
+            w,
+            word(LOCKED, version(w)),
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        )
+        .ok()
+        .map(|_| ExclusivePage {
+            region: self,
+            i,
+            loaded: false,
+        })
     }
 
     /// Latch resident page `i` exclusively (a writer). None while it is latched or
@@ -356,13 +364,18 @@ impl VmRegion {
         if state(w) != UNLOCKED && state(w) != MARKED {
             return None;
         }
-        s.compare_exchange(w, word(LOCKED, version(w)), Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| ExclusivePage {
-                region: self,
-                i,
-                loaded: true,
-            })
+        s.compare_exchange(
+            w,
+            word(LOCKED, version(w)),
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        )
+        .ok()
+        .map(|_| ExclusivePage {
+            region: self,
+            i,
+            loaded: true,
+        })
     }
 
     /// The clock's step at resident page `i`: an unlocked page is marked (and keeps its
@@ -383,7 +396,12 @@ impl VmRegion {
                 None
             }
             MARKED => s
-                .compare_exchange(w, word(LOCKED, version(w)), Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(
+                    w,
+                    word(LOCKED, version(w)),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
                 .ok()
                 .map(|_| ExclusivePage {
                     region: self,
@@ -422,7 +440,9 @@ impl VmRegion {
             Release::ProcessMadvise => iov
                 // IOV_MAX (1024) ranges per call.
                 .chunks(1024)
-                .try_fold(0, |calls, chunk| self.process_madvise(chunk).map(|()| calls + 1)),
+                .try_fold(0, |calls, chunk| {
+                    self.process_madvise(chunk).map(|()| calls + 1)
+                }),
             Release::Madvise => iov.iter().try_fold(0, |calls, v| {
                 // SAFETY: the range is whole pages of this region latched exclusively
                 // by the guards in `batch` (no shared latch, no other exclusive holder;

@@ -398,8 +398,7 @@ impl ResidentSet {
             let s = &self.slots[pos];
             let cur = s.load(Ordering::Relaxed);
             if (cur == EMPTY || cur == TOMBSTONE)
-                && s
-                    .compare_exchange(cur, page, Ordering::Relaxed, Ordering::Relaxed)
+                && s.compare_exchange(cur, page, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
                 return;
@@ -460,19 +459,37 @@ mod tests {
         let want = |p: u64| page::expected_fold(p * PAGE as u64, PAGE as u64, TAG);
         for p in 0..8u64 {
             let r = pool
-                .with_page(p, &mut s, |b| fill(b, p), |d| page::fold_headers(d, p * PAGE as u64), |_, _| Ok(()))
+                .with_page(
+                    p,
+                    &mut s,
+                    |b| fill(b, p),
+                    |d| page::fold_headers(d, p * PAGE as u64),
+                    |_, _| Ok(()),
+                )
                 .unwrap();
             assert_eq!(r, (want(p), Access::Miss));
         }
         assert_eq!(pool.used(), 8);
         assert_eq!(s.evictions, 0);
         let r = pool
-            .with_page(3, &mut s, |b| fill(b, 3), |d| page::fold_headers(d, 3 * PAGE as u64), |_, _| Ok(()))
+            .with_page(
+                3,
+                &mut s,
+                |b| fill(b, 3),
+                |d| page::fold_headers(d, 3 * PAGE as u64),
+                |_, _| Ok(()),
+            )
             .unwrap();
         assert_eq!(r, (want(3), Access::Hit));
         // The 9th page evicts one batch of 4.
-        pool.with_page(20, &mut s, |b| fill(b, 20), |d| page::fold_headers(d, 20 * PAGE as u64), |_, _| Ok(()))
-            .unwrap();
+        pool.with_page(
+            20,
+            &mut s,
+            |b| fill(b, 20),
+            |d| page::fold_headers(d, 20 * PAGE as u64),
+            |_, _| Ok(()),
+        )
+        .unwrap();
         assert_eq!((s.evictions, s.batches), (4, 1));
         assert_eq!(pool.used(), 5);
         let resident = (0..64).filter(|&i| pool.region().is_resident(i)).count();
@@ -495,8 +512,14 @@ mod tests {
             disk.borrow_mut().insert(p, b[0]);
             Ok(())
         };
-        assert_eq!(pool.write_page(1, &mut s, |b| b.fill(11), wb).unwrap(), (Access::Miss, true));
-        assert_eq!(pool.write_page(1, &mut s, |b| b.fill(12), wb).unwrap(), (Access::Hit, false));
+        assert_eq!(
+            pool.write_page(1, &mut s, |b| b.fill(11), wb).unwrap(),
+            (Access::Miss, true)
+        );
+        assert_eq!(
+            pool.write_page(1, &mut s, |b| b.fill(12), wb).unwrap(),
+            (Access::Hit, false)
+        );
         pool.write_page(2, &mut s, |b| b.fill(21), wb).unwrap();
         assert!(disk.borrow().is_empty());
         pool.write_page(3, &mut s, |b| b.fill(31), wb).unwrap();
@@ -508,7 +531,16 @@ mod tests {
         assert_eq!(disk.borrow()[&3], 31);
         let gone = if d.contains_key(&1) { 1 } else { 2 };
         let (v, how) = pool
-            .with_page(gone, &mut s, |b| -> Result<(), ()> { b.fill(disk.borrow()[&gone]); Ok(()) }, |b| b[0], wb)
+            .with_page(
+                gone,
+                &mut s,
+                |b| -> Result<(), ()> {
+                    b.fill(disk.borrow()[&gone]);
+                    Ok(())
+                },
+                |b| b[0],
+                wb,
+            )
             .unwrap();
         assert_eq!((how, v), (Access::Miss, if gone == 1 { 12 } else { 21 }));
         // One dirty page left (the other of 1 and 2 or none); flush_all writes it.
@@ -573,9 +605,18 @@ mod tests {
         assert_eq!(h + m, 4 * OPS as u64);
         assert!(h > 0 && m > 0, "hits {h} misses {m}");
         let e = evictions.into_inner();
-        assert!(e + 8 >= m, "every miss past the budget evicted: {e} evictions, {m} misses");
-        let resident = (0..PAGES as usize).filter(|&i| pool.region().is_resident(i)).count();
-        assert_eq!(resident, pool.used(), "the budget counts exactly the resident pages");
+        assert!(
+            e + 8 >= m,
+            "every miss past the budget evicted: {e} evictions, {m} misses"
+        );
+        let resident = (0..PAGES as usize)
+            .filter(|&i| pool.region().is_resident(i))
+            .count();
+        assert_eq!(
+            resident,
+            pool.used(),
+            "the budget counts exactly the resident pages"
+        );
         eprintln!("vmcache stress ({writes}, {release:?}): {h} hits, {m} misses, {e} evictions");
     }
 
@@ -597,7 +638,8 @@ mod tests {
     fn stress_writes_evictions_and_readers() {
         const PAGES: u64 = 32;
         let pool = Pool::new(PAGES as usize, PAGE, 8, 3, true, Release::ProcessMadvise).unwrap();
-        let disk: Vec<std::sync::Mutex<u8>> = (0..PAGES).map(|_| std::sync::Mutex::new(0)).collect();
+        let disk: Vec<std::sync::Mutex<u8>> =
+            (0..PAGES).map(|_| std::sync::Mutex::new(0)).collect();
         let wb = |p: u64, b: &[u8]| -> Result<(), ()> {
             assert!(b.iter().all(|&x| x == b[0]), "page {p} written back torn");
             *disk[p as usize].lock().unwrap() = b[0];
