@@ -321,6 +321,9 @@ impl Sampler<'_> {
     }
 }
 
+/// A backend's own cache counters at the start and end of the measured phase.
+type CachePair = (Option<CacheCounters>, Option<CacheCounters>);
+
 /// The measured phase as the sampler saw it.
 struct Measured {
     t0: Instant,
@@ -328,7 +331,7 @@ struct Measured {
     interrupted: bool,
     outs: Vec<WorkerOut>,
     /// The backend's own cache counters at the start and end of the measured phase.
-    cache: (Option<CacheCounters>, Option<CacheCounters>),
+    cache: CachePair,
     reasons: Reasons,
     /// The clock's conversion error over the measured phase (ppm).
     clock_error_ppm: Option<f64>,
@@ -574,12 +577,7 @@ impl<'a> InProcess<'a> {
         bar: &ProgressBar,
         ready: &super::ready::Ready,
         mut interrupted: bool,
-    ) -> (
-        Instant,
-        Vec<Sample>,
-        bool,
-        (Option<CacheCounters>, Option<CacheCounters>),
-    ) {
+    ) -> (Instant, Vec<Sample>, bool, CachePair) {
         let (w, planned) = (self.c.workload, self.planned());
         let mut samples = vec![sampler.take(0)];
         if let Some(wp) = &self.wprobes {
