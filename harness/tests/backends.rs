@@ -401,6 +401,73 @@ fn bufferpool_too_small_is_skipped_with_the_reason() {
 }
 
 #[test]
+fn vmcache() {
+    run_backend("vmcache", "");
+}
+
+#[test]
+fn vmcache_small_budget_batched_eviction() {
+    // 1 MiB budget over a 4 MiB file, 2 threads, batches of 32 pages: three reads in
+    // four miss, and the measured phase evicts in batches.
+    run_backend("vmcache:pool=1MiB,batch=32", "");
+    let b = run_one("vmcache:pool=1MiB,batch=32,release=madvise", "");
+    if check_backend(&b) {
+        let notes = &b.notes;
+        assert!(
+            notes.iter().any(|n| n.contains("budget 256 pages")),
+            "{notes:?}"
+        );
+        let cache = notes
+            .iter()
+            .find(|n| n.contains("hit ratio"))
+            .unwrap_or_else(|| panic!("{notes:?}"));
+        assert!(
+            cache.contains("evictions in") && cache.contains("batches"),
+            "{cache}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("TLB shootdowns per eviction batch")),
+            "{notes:?}"
+        );
+    }
+    let b = run_ops(
+        "vmcache:pool=1MiB",
+        20000,
+        "pattern = \"hotset:ops=90,size=10\"",
+    );
+    if check_backend(&b) {
+        assert_eq!(b.ops, 20000);
+    }
+}
+
+#[test]
+fn vmcache_too_small_or_uring_is_refused_with_the_reason() {
+    let b = run_one("vmcache:pool=8KiB", "");
+    assert_eq!(b.status, Status::Skipped, "{b:?}");
+    let reason = b.reason.as_deref().unwrap();
+    assert!(reason.contains("at least 2 pages per thread"), "{reason}");
+    let dir = scratch("vmcache-uring");
+    let wl = tiny_workload(&dir, "");
+    let out = dir.join("result");
+    let o = run(&[
+        "run",
+        wl.to_str().unwrap(),
+        "--backend",
+        "vmcache:io=uring",
+        "--data-dir",
+        data_dir().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("one miss in flight"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn mock_runs_through_the_binary_and_verifies() {
     run_backend("mock:latency=1us", "");
     run_backend("mock:qd=4", "");

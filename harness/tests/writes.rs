@@ -601,3 +601,49 @@ fn disk_full_during_a_write_cell_fails_saves_and_marks_the_data_file() {
     drop(_guard);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// vmcache on every shipped write workload, with a budget of 1 MiB over the 4 MiB
+/// file so dirty pages are written back by evictions: every written page read back.
+#[test]
+fn shipped_write_workloads_verify_on_vmcache() {
+    let dir = scratch("writes-vmcache");
+    for (wl, ops) in [
+        ("random-write", "3000"),
+        ("checkpoint", "3000"),
+        ("wal-append", "600"),
+        ("mixed-70-30", "8000"),
+    ] {
+        let path = shipped(wl);
+        let (_, r) = run_in(
+            &dir,
+            wl,
+            &path,
+            &[
+                "--ops",
+                ops,
+                "-b",
+                "vmcache",
+                "-b",
+                "vmcache:pool=1MiB,batch=16",
+            ],
+        );
+        assert!(r.complete);
+        assert_eq!(r.backends.len(), 2);
+        for b in &r.backends {
+            if b.status == Status::Skipped {
+                skip("vmcache", b.reason.as_deref().unwrap_or(""));
+                continue;
+            }
+            check_written(b);
+            if b.name.contains("pool=1MiB") && wl != "wal-append" {
+                assert!(
+                    b.notes.iter().any(|n| n.contains("evictions in")),
+                    "{}: {:?}",
+                    b.name,
+                    b.notes
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,6 +17,7 @@ pub mod mmap;
 pub mod mock;
 pub mod pread;
 pub mod uring;
+pub mod vmcache;
 
 use crate::datafile::{page, Target};
 use crate::driver::write::Writer;
@@ -103,13 +104,20 @@ pub trait Backend: Sync {
     }
 }
 
-/// Hits and misses of a backend's own cache.
+/// Hits and misses of a backend's own cache, and its evictions where it counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheCounters {
     /// Operations whose block was already cached (or being loaded by another thread).
     pub hits: u64,
     /// Operations that read their block from the file.
     pub misses: u64,
+    /// Pages evicted (None: the backend does not count them).
+    pub evictions: Option<u64>,
+    /// Eviction batches (vmcache: each released with one MADV_DONTNEED call where the
+    /// kernel allows it).
+    pub eviction_batches: Option<u64>,
+    /// System calls that released the batches' memory.
+    pub release_calls: Option<u64>,
 }
 
 /// The note a run records for a backend's cache counters between two readings.
@@ -123,8 +131,50 @@ pub fn cache_note(before: Option<CacheCounters>, after: Option<CacheCounters>) -
     } else {
         "n/a".to_string()
     };
+    let mut note =
+        format!("cache in the measured phase: {hits} hits, {misses} misses, hit ratio {ratio}");
+    let delta = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
+    if let Some(e) = delta(a.evictions, b.evictions) {
+        note.push_str(&format!(", {e} evictions"));
+    }
+    if let Some(n) = delta(a.eviction_batches, b.eviction_batches) {
+        note.push_str(&format!(" in {n} batches"));
+        if let Some(c) = delta(a.release_calls, b.release_calls) {
+            note.push_str(&format!(" released with {c} system calls"));
+        }
+    }
+    Some(note)
+}
+
+/// The note on TLB shootdowns per eviction batch of a backend that evicts in batches
+/// (vmcache), from its counters over the measured phase and the cell's shootdown
+/// counters: the system-wide TLB interrupts, and the measured threads' own
+/// tlb:tlb_flush events, each divided by the batches; unavailable counters are said so
+/// with their reason.
+pub fn batch_shootdown_note(
+    before: Option<CacheCounters>,
+    after: Option<CacheCounters>,
+    system: Option<u64>,
+    system_reason: Option<&str>,
+    process: Option<u64>,
+    process_reason: Option<&str>,
+) -> Option<String> {
+    let batches = after?
+        .eviction_batches?
+        .checked_sub(before?.eviction_batches?)?;
+    if batches == 0 {
+        return Some(
+            "TLB shootdowns per eviction batch: no batch was evicted in the measured phase".into(),
+        );
+    }
+    let per = |v: Option<u64>, why: Option<&str>| match v {
+        Some(v) => format!("{:.2} ({v} / {batches})", v as f64 / batches as f64),
+        None => format!("unavailable ({})", why.unwrap_or("not read")),
+    };
     Some(format!(
-        "cache in the measured phase: {hits} hits, {misses} misses, hit ratio {ratio}"
+        "TLB shootdowns per eviction batch: {} system-wide (/proc/interrupts TLB row), {} by the measured threads (tlb:tlb_flush)",
+        per(system, system_reason),
+        per(process, process_reason)
     ))
 }
 
@@ -203,6 +253,7 @@ pub fn write_support(kind: &BackendKind, w: &Workload) -> Result<(), String> {
         ),
         BackendKind::Uring(_) => file_sync("uring"),
         BackendKind::Bufferpool(_) => file_sync("bufferpool"),
+        BackendKind::Vmcache(_) => file_sync("vmcache"),
         BackendKind::Mock(_) => Err("mock does not write (it models reads only)".into()),
     }
 }
@@ -218,6 +269,7 @@ pub fn open<'a>(spec: &'a BackendSpec, ctx: &OpenCtx<'a>) -> Result<Opened<'a>, 
         BackendKind::Fio(o) => return Ok(Opened::External(Box::new(fio::Fio { options: o }))),
         BackendKind::Uring(o) => Box::new(uring::Uring::open(ctx, o)?),
         BackendKind::Bufferpool(o) => Box::new(bufferpool::Bufferpool::open(ctx, o)?),
+        BackendKind::Vmcache(o) => Box::new(vmcache::Vmcache::open(ctx, o)?),
         BackendKind::Mock(o) => Box::new(mock::Mock::open(ctx, o)?),
     };
     Ok(Opened::InProcess(b))

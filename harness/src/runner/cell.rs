@@ -2,7 +2,7 @@
 //! the backend, start the workers behind a barrier, warm up, measure while sampling
 //! every interval, stop, merge the per-thread histograms into an `Outcome`.
 
-use crate::backend::{self, Backend, External, OpenCtx, OpenError, Opened};
+use crate::backend::{self, Backend, CacheCounters, External, OpenCtx, OpenError, Opened};
 use crate::datafile::{self, page, written, Origin, Target};
 use crate::driver::errors::ErrorLog;
 use crate::driver::floor::{self, Floor};
@@ -339,13 +339,17 @@ impl Sampler<'_> {
     }
 }
 
+/// A backend's own cache counters at the start and end of the measured phase.
+type CachePair = (Option<CacheCounters>, Option<CacheCounters>);
+
 /// The measured phase as the sampler saw it.
 struct Measured {
     t0: Instant,
     samples: Vec<Sample>,
     interrupted: bool,
     outs: Vec<WorkerOut>,
-    cache_note: Option<String>,
+    /// The backend's own cache counters at the start and end of the measured phase.
+    cache: CachePair,
     reasons: Reasons,
     /// The clock's conversion error over the measured phase (ppm).
     clock_error_ppm: Option<f64>,
@@ -416,7 +420,7 @@ impl<'a> InProcess<'a> {
             let sampler = self.sampler();
             let interrupted = self.warm_up();
             let check = self.clock.check();
-            let (t0, mut samples, interrupted, cache_note) =
+            let (t0, mut samples, interrupted, cache) =
                 self.measure(&sampler, &bar, &ready, interrupted);
             self.shared.stop();
             if let Some(wp) = &self.wprobes {
@@ -440,7 +444,7 @@ impl<'a> InProcess<'a> {
                     samples,
                     interrupted,
                     outs,
-                    cache_note,
+                    cache,
                     reasons,
                     clock_error_ppm,
                 },
@@ -451,8 +455,22 @@ impl<'a> InProcess<'a> {
         bar.finish_and_clear();
         // Read after the run, so a backend can report what happened (e.g. its cache).
         let mut notes = self.be.notes();
-        notes.extend(m.cache_note.clone());
+        let (cache_before, cache_after) = m.cache;
+        notes.extend(backend::cache_note(cache_before, cache_after));
         let mut o = finish(m, self.c, self.be.queue_depth(), notes, floor);
+        let process_flushes = o
+            .counters
+            .tlb_flush_process
+            .as_ref()
+            .map(|m| m.values().sum::<u64>());
+        o.notes.extend(backend::batch_shootdown_note(
+            cache_before,
+            cache_after,
+            o.counters.tlb_shootdowns_system,
+            o.reasons.get(CounterId::TlbShootdownsSystem),
+            process_flushes,
+            o.reasons.get(CounterId::TlbFlushProcess),
+        ));
         if let Some(wp) = &self.wprobes {
             let (wr, wnotes) = wp.result();
             o.notes.extend(wnotes);
@@ -570,14 +588,14 @@ impl<'a> InProcess<'a> {
     /// Switch the workers to measuring and sample every interval until the planned time
     /// is over, every worker finished its quota, one failed, or the user interrupted.
     /// Returns the start of the measured phase, the samples, whether interrupted, and
-    /// the note on the backend's own cache over the phase.
+    /// the backend's own cache counters at the start and end of the phase.
     fn measure(
         &self,
         sampler: &Sampler,
         bar: &ProgressBar,
         ready: &super::ready::Ready,
         mut interrupted: bool,
-    ) -> (Instant, Vec<Sample>, bool, Option<String>) {
+    ) -> (Instant, Vec<Sample>, bool, CachePair) {
         let (w, planned) = (self.c.workload, self.planned());
         let mut samples = vec![sampler.take(0)];
         if let Some(wp) = &self.wprobes {
@@ -618,8 +636,7 @@ impl<'a> InProcess<'a> {
             let nap = wake.saturating_sub(t0.elapsed());
             std::thread::sleep(nap.min(Duration::from_millis(20)));
         }
-        let cache = backend::cache_note(cache_before, self.be.counters());
-        (t0, samples, interrupted, cache)
+        (t0, samples, interrupted, (cache_before, self.be.counters()))
     }
 }
 

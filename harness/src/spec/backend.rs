@@ -132,6 +132,42 @@ pub const KINDS: &[KindInfo] = &[
         ],
     },
     KindInfo {
+        name: "vmcache",
+        summary: "a buffer manager after vmcache (Leis et al., SIGMOD 2023): one anonymous \
+                  virtual region the size of the data, a state word per page (hits by address \
+                  arithmetic, optimistic reads), misses read with O_DIRECT pread(2) straight \
+                  into the page's address, clock eviction in batches released with one \
+                  MADV_DONTNEED call; writes dirty pages, written back on eviction and at each \
+                  sync. exmap (vmcache's kernel module) is not available: it is an out-of-tree \
+                  module, not part of Linux",
+        options: &[
+            OptInfo {
+                name: "pool",
+                form: OptForm::Value("SIZE"),
+                help: "memory budget (default: the workload's page_cache_limit, else 1/4 of the \
+                       file), at least 2 blocks per thread",
+            },
+            OptInfo {
+                name: "batch",
+                form: OptForm::Value("N"),
+                help: "pages evicted per batch, 1..=65536 (default 64; at most half the pool)",
+            },
+            OptInfo {
+                name: "io",
+                form: OptForm::Choice(VMCACHE_IO),
+                help: "how a miss reads its page: pread (O_DIRECT pread(2), the default); uring \
+                       is refused: a worker has one miss in flight at a time",
+            },
+            OptInfo {
+                name: "release",
+                form: OptForm::Choice(VMCACHE_RELEASE),
+                help: "how a batch's memory goes back: process_madvise (default: one call per \
+                       batch, Linux 6.13+; else madvise, noted) or madvise (one call per run of \
+                       adjacent pages)",
+            },
+        ],
+    },
+    KindInfo {
         name: "hugepage",
         summary: "huge pages, to isolate the TLB's share: `thp` maps the file with \
                   MADV_HUGEPAGE + MADV_COLLAPSE; `hugetlb` and `anon-thp` copy the file into \
@@ -237,6 +273,15 @@ pub const KINDS: &[KindInfo] = &[
 /// operation at a time, so io_uring would be pread with extra steps (see README).
 pub const BUFFERPOOL_IO: &[&str] = &["pread"];
 
+/// How vmcache reads a missing page (`uring` is refused with the reason).
+pub const VMCACHE_IO: &[&str] = &["pread", "uring"];
+
+/// How vmcache gives an evicted batch's memory back.
+pub const VMCACHE_RELEASE: &[&str] = &["process_madvise", "madvise"];
+
+/// vmcache's default eviction batch (the paper's public code uses 64).
+pub const VMCACHE_DEFAULT_BATCH: u32 = 64;
+
 /// Default `sqpoll_idle` of the `uring` backend, ms.
 pub const DEFAULT_SQPOLL_IDLE_MS: u32 = 1000;
 
@@ -259,6 +304,7 @@ pub enum BackendKind {
     Fio(FioOptions),
     Uring(UringOptions),
     Bufferpool(BufferpoolOptions),
+    Vmcache(VmcacheOptions),
     Mock(MockOptions),
 }
 
@@ -302,6 +348,22 @@ pub struct BufferpoolOptions {
     /// Read the blocks that fit into the pool before the run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub prefault: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VmcacheOptions {
+    /// Memory budget in bytes; None = the workload's page_cache_limit, else 1/4 of the file.
+    pub pool: Option<u64>,
+    /// Pages evicted per batch.
+    pub batch: u32,
+    pub release: VmcacheRelease,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmcacheRelease {
+    ProcessMadvise,
+    Madvise,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -416,6 +478,7 @@ impl BackendSpec {
             }
             "uring" => BackendKind::Uring(parse_uring(&o)?),
             "mock" => BackendKind::Mock(parse_mock(&o)?),
+            "vmcache" => BackendKind::Vmcache(parse_vmcache(&o)?),
             "bufferpool" => {
                 let pool = match o.value("pool") {
                     None => None,
@@ -520,6 +583,7 @@ impl BackendSpec {
             self.kind,
             BackendKind::Direct
                 | BackendKind::Bufferpool(_)
+                | BackendKind::Vmcache(_)
                 | BackendKind::Mock(_)
                 | BackendKind::Uring(UringOptions { direct: true, .. })
                 | BackendKind::Fio(FioOptions { direct: true, .. })
@@ -541,6 +605,40 @@ fn parse_count(o: &options::OptString, key: &str, max: u64) -> Result<Option<u32
             "{key}={v}: expected a whole number from 1 to {max}"
         )),
     }
+}
+
+fn parse_vmcache(o: &options::OptString) -> Result<VmcacheOptions, String> {
+    let pool = match o.value("pool") {
+        None => None,
+        Some(v) => {
+            let n = units::parse_size(v).map_err(|e| format!("pool={v}: {e}"))?;
+            if n == 0 {
+                return Err(
+                    "pool=0: vmcache needs a budget of at least one page per thread".into(),
+                );
+            }
+            Some(n)
+        }
+    };
+    let batch = parse_count(o, "batch", 65536)?.unwrap_or(VMCACHE_DEFAULT_BATCH);
+    if o.value("io") == Some("uring") {
+        return Err(
+            "vmcache:io=uring is not offered: a vmcache worker has one miss in flight at a time \
+             (the runner's workers are synchronous), so io_uring would be pread with extra steps; \
+             use io=pread (the default)"
+                .into(),
+        );
+    }
+    let release = match o.value("release").unwrap_or("process_madvise") {
+        "process_madvise" => VmcacheRelease::ProcessMadvise,
+        "madvise" => VmcacheRelease::Madvise,
+        other => return Err(format!("unknown vmcache release `{other}`")),
+    };
+    Ok(VmcacheOptions {
+        pool,
+        batch,
+        release,
+    })
 }
 
 fn parse_uring(o: &options::OptString) -> Result<UringOptions, String> {
@@ -692,6 +790,37 @@ mod tests {
         ] {
             assert!(BackendSpec::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn parses_vmcache_options() {
+        let b = |s: &str| match BackendSpec::parse(s).unwrap().kind {
+            BackendKind::Vmcache(o) => o,
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(b("vmcache").pool, None);
+        assert_eq!(b("vmcache").batch, 64);
+        assert_eq!(b("vmcache").release, VmcacheRelease::ProcessMadvise);
+        let o = b("vmcache:pool=1MiB,batch=8,io=pread,release=madvise");
+        assert_eq!(
+            (o.pool, o.batch, o.release),
+            (Some(1 << 20), 8, VmcacheRelease::Madvise)
+        );
+        assert!(!BackendSpec::parse("vmcache").unwrap().uses_page_cache());
+        for bad in [
+            "vmcache:pool=0",
+            "vmcache:batch=0",
+            "vmcache:batch=x",
+            "vmcache:io=uring",
+            "vmcache:io=aio",
+            "vmcache:release=never",
+        ] {
+            let e = BackendSpec::parse(bad).unwrap_err();
+            assert!(!e.is_empty(), "{bad}");
+        }
+        assert!(BackendSpec::parse("vmcache:io=uring")
+            .unwrap_err()
+            .contains("one miss in flight"));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::ptr::NonNull;
 
 pub mod frames;
 pub mod uring;
+pub mod vmregion;
 
 /// A zero-initialised heap buffer whose start address is a multiple of `align`, as
 /// O_DIRECT needs. Allocated once, before any measured operation.
