@@ -1377,7 +1377,7 @@ mod tests {
         for b in &mut new.backends {
             b.ops_per_sec /= 2.0;
         }
-        let c = crate::report::compare(&[base.clone()], &[new], 5.0);
+        let c = crate::report::compare(std::slice::from_ref(&base), &[new], 5.0);
         let v = comparison_view("results/quick/OLD", &c);
         assert!(
             v.summary.starts_with("Against the baseline results/quick/OLD (1 run(s); these: 1), threshold 5%: 2 regressions"),
@@ -1385,7 +1385,7 @@ mod tests {
             v.summary
         );
         assert!(v.regressions[0].contains("ops/s"), "{:?}", v.regressions);
-        let same = crate::report::compare(&[base.clone()], &[base], 5.0);
+        let same = crate::report::compare(std::slice::from_ref(&base), &[base], 5.0);
         let v = comparison_view("b", &same);
         assert!(
             v.summary.ends_with("no regressions past 5%."),
