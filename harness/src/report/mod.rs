@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod metric;
 pub mod model;
 pub mod stalls;
+pub mod verdict;
 
 pub use aggregate::{Row, Spread};
 pub use compare::{compare, Comparison};
