@@ -815,6 +815,37 @@ mod tests {
     }
 
     #[test]
+    fn parses_engines() {
+        let s = |t: &str| match BackendSpec::parse(t).unwrap().kind {
+            BackendKind::Sqlite(o) => o,
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(
+            s("sqlite"),
+            SqliteOptions {
+                mmap: 0,
+                cache: DEFAULT_SQLITE_CACHE
+            }
+        );
+        assert_eq!(s("sqlite:mmap=1GiB,cache=8MiB").mmap, 1 << 30);
+        assert_eq!(s("sqlite:mmap=1GiB,cache=8MiB").cache, 8 << 20);
+        let l = BackendSpec::parse("lmdb:nordahead").unwrap();
+        assert_eq!(l.kind, BackendKind::Lmdb(LmdbOptions { nordahead: true }));
+        assert!(l.kind.is_engine() && l.uses_page_cache());
+        assert!(BackendSpec::parse("sqlite").unwrap().uses_page_cache());
+        assert!(!BackendSpec::parse("mmap").unwrap().kind.is_engine());
+        for bad in [
+            "sqlite:mmap=x",
+            "sqlite:cache=1KiB",
+            "sqlite:wal",
+            "lmdb:nordahead=1",
+            "lmdb:mmap=1GiB",
+        ] {
+            assert!(BackendSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn rejects_unknown() {
         assert!(BackendSpec::parse("mmapp").is_err());
         assert!(BackendSpec::parse("direct:qd=4").is_err());
