@@ -106,7 +106,7 @@ impl Backend for Lmdb {
             env,
             table: self.table,
             keys: KeyPicker::new(
-                self.seed ^ (index as u64) << 32,
+                self.seed ^ ((index as u64) << 32),
                 self.db.rows,
                 nblocks,
                 self.block,

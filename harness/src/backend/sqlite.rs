@@ -127,7 +127,7 @@ impl Backend for Sqlite {
         Ok(Box::new(SqliteWorker {
             conn,
             keys: KeyPicker::new(
-                self.seed ^ (index as u64) << 32,
+                self.seed ^ ((index as u64) << 32),
                 self.db.rows,
                 nblocks,
                 self.block,

@@ -314,16 +314,8 @@ fn check_existing(engine: Engine, path: &Path, nrows: u64, tag: u64, map_size: u
             path.display()
         )
     };
-    let samples: Vec<u64> = (0..64u64.min(nrows))
-        .map(|i| {
-            if nrows <= 1 {
-                0
-            } else {
-                i * (nrows - 1) / 63.max(1)
-            }
-        })
-        .map(|k| k.min(nrows - 1))
-        .collect();
+    // 64 keys from the first to the last (rows_for gives at least 4 rows).
+    let samples: Vec<u64> = (0..64u64).map(|i| i * (nrows - 1) / 63).collect();
     match engine {
         Engine::Sqlite => {
             let conn = rusqlite::Connection::open_with_flags(

@@ -62,7 +62,7 @@ pub fn fill_value(buf: &mut [u8], key: u64, tag: u64) {
 #[inline]
 pub fn check_value(v: &[u8], key: u64, tag: u64, all: bool) -> u64 {
     if v.len() != VALUE_LEN {
-        return 1 | (v.len() as u64) << 1;
+        return 1 | ((v.len() as u64) << 1);
     }
     let w0 = first_word(key, tag);
     let at = |i: usize| {

@@ -52,6 +52,15 @@ fn role(name: &str) -> Option<Role> {
     })
 }
 
+/// One engine pair and the micro pair it is checked against.
+#[derive(Clone, Copy)]
+struct Pair {
+    engine: (Role, Role),
+    engine_label: &'static str,
+    micro: (Role, Role),
+    micro_label: &'static str,
+}
+
 /// The class of a ratio: 1 faster, 0 about even, -1 slower.
 fn class(r: f64) -> i32 {
     if r > EVEN {
@@ -107,31 +116,25 @@ pub fn regime(r: &RunRecord) -> String {
 /// The verdict lines of the runs in `group` (one per run, engine pair and thread
 /// count that has both sides); empty when no run measured an engine.
 pub fn lines(group: &[&RunRecord]) -> Vec<String> {
-    let pairs: [(Role, Role, &str, Role, Role, &str); 3] = [
-        (
-            Role::SqliteOn,
-            Role::SqliteOff,
-            "SQLite mmap on/off",
-            Role::Mmap,
-            Role::Pread,
-            "mmap/pread",
-        ),
-        (
-            Role::Lmdb,
-            Role::SqliteOff,
-            "LMDB/SQLite (no mmap)",
-            Role::Mmap,
-            Role::Pread,
-            "mmap/pread",
-        ),
-        (
-            Role::LmdbNoRa,
-            Role::SqliteOff,
-            "LMDB nordahead/SQLite (no mmap)",
-            Role::MmapRandom,
-            Role::Pread,
-            "mmap:advice=random/pread",
-        ),
+    let pairs = [
+        Pair {
+            engine: (Role::SqliteOn, Role::SqliteOff),
+            engine_label: "SQLite mmap on/off",
+            micro: (Role::Mmap, Role::Pread),
+            micro_label: "mmap/pread",
+        },
+        Pair {
+            engine: (Role::Lmdb, Role::SqliteOff),
+            engine_label: "LMDB/SQLite (no mmap)",
+            micro: (Role::Mmap, Role::Pread),
+            micro_label: "mmap/pread",
+        },
+        Pair {
+            engine: (Role::LmdbNoRa, Role::SqliteOff),
+            engine_label: "LMDB nordahead/SQLite (no mmap)",
+            micro: (Role::MmapRandom, Role::Pread),
+            micro_label: "mmap:advice=random/pread",
+        },
     ];
     let mut out = Vec::new();
     for r in group {
@@ -159,7 +162,9 @@ pub fn lines(group: &[&RunRecord]) -> Vec<String> {
         threads.sort_unstable();
         threads.dedup();
         for t in threads {
-            for (ea, eb, elabel, ma, mb, mlabel) in pairs {
+            for p in &pairs {
+                let ((ea, eb), elabel) = (p.engine, p.engine_label);
+                let ((ma, mb), mlabel) = (p.micro, p.micro_label);
                 let (Some((na, a)), Some((nb, b))) = (rate(ea, t), rate(eb, t)) else {
                     continue;
                 };
