@@ -88,6 +88,7 @@ fn read_4k(c: &mut Criterion) {
         target: &t,
         workload: &w,
         threads: 1,
+        db: None,
     };
     let mut g = c.benchmark_group("read_4k");
     g.throughput(Throughput::Elements(1));

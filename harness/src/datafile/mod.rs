@@ -2,7 +2,9 @@
 //! reused while its size and content tag match) or an existing file or block device the
 //! user names, opened read-only with verification off.
 
+pub mod database;
 pub mod page;
+pub mod rows;
 pub mod stripe;
 pub mod written;
 

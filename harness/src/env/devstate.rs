@@ -5,7 +5,7 @@
 //! removed, the read-ahead it changed set back. Each guard forgets its line when it has
 //! undone its change; a file without lines is removed.
 //!
-//! Lines: `zram ID`, `blkio PATH`, `readahead DISK OLD_KB`.
+//! Lines: `zram ID`, `blkio PATH`, `readahead DISK OLD_KB`, `mount DIR`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -21,6 +21,9 @@ pub enum Item {
     BlkioCgroup(PathBuf),
     /// The read-ahead of a disk, and its value before the run.
     ReadAhead { disk: String, old_kb: u64 },
+    /// A file system this run mounted (on one of its zram devices), at a directory it
+    /// created (`env::zramfs`).
+    Mount(PathBuf),
 }
 
 impl Item {
@@ -29,6 +32,7 @@ impl Item {
             Item::Zram(id) => format!("zram {id}"),
             Item::BlkioCgroup(p) => format!("blkio {}", p.display()),
             Item::ReadAhead { disk, old_kb } => format!("readahead {disk} {old_kb}"),
+            Item::Mount(p) => format!("mount {}", p.display()),
         }
     }
 
@@ -37,6 +41,7 @@ impl Item {
         match kind {
             "zram" => rest.trim().parse().ok().map(Item::Zram),
             "blkio" => Some(Item::BlkioCgroup(PathBuf::from(rest))),
+            "mount" => Some(Item::Mount(PathBuf::from(rest))),
             "readahead" => {
                 let (disk, kb) = rest.split_once(' ')?;
                 Some(Item::ReadAhead {
@@ -144,6 +149,18 @@ fn undo(item: &Item, pid: u32) -> String {
                 p.display()
             )
         }
+        Item::Mount(p) => {
+            // Only ever a directory this tool made.
+            if !super::zramfs::is_ours(p) {
+                return format!(
+                    "ignored the record of mount {} (not a faultline-zramfs directory)",
+                    p.display()
+                );
+            }
+            let _ = crate::sys::umount_detach(p);
+            let _ = std::fs::remove_dir(p);
+            format!("unmounted {} left by faultline process {pid}", p.display())
+        }
         Item::Zram(id) => {
             if *id == 0 {
                 return "ignored a record of zram0 (never touched)".into();
@@ -173,6 +190,7 @@ mod tests {
                 disk: "vda".into(),
                 old_kb: 8192,
             },
+            Item::Mount(PathBuf::from("/tmp/faultline-zramfs-12-3")),
         ] {
             assert_eq!(Item::parse(&i.line()), Some(i));
         }

@@ -9,6 +9,7 @@ pub mod global_reclaim;
 pub mod provenance;
 pub mod readahead;
 pub mod zram;
+pub mod zramfs;
 
 use crate::sys;
 use serde::{Deserialize, Serialize};

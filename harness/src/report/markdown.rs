@@ -74,6 +74,17 @@ fn table(out: &mut String, group: &[&RunRecord], reference: Option<&str>) {
             let _ = writeln!(out, "- {}", escape(&n));
         }
     }
+    let verdicts = super::verdict::lines(group);
+    if !verdicts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nEngines against the micro-benchmark (each run is one regime; ratios are ops/s of the first over the second; within {:.0}% of 1 is about even):",
+            (super::verdict::EVEN - 1.0) * 100.0
+        );
+        for v in verdicts {
+            let _ = writeln!(out, "- verdict: {}", escape(&v));
+        }
+    }
     let stalls = super::stalls::lines(group);
     if let Some((head, cells)) = stalls.split_first() {
         let _ = writeln!(out, "\n{}", escape(head));

@@ -18,6 +18,7 @@ pub mod metric;
 pub mod model;
 pub mod page;
 pub mod stalls;
+pub mod verdict;
 
 pub use aggregate::{Row, Spread};
 pub use compare::{compare, Comparison};

@@ -1385,7 +1385,11 @@ mod tests {
             v.summary
         );
         assert!(v.regressions[0].contains("ops/s"), "{:?}", v.regressions);
-        let same = crate::report::compare(std::slice::from_ref(&base), &[base], 5.0);
+        let same = crate::report::compare(
+            std::slice::from_ref(&base),
+            std::slice::from_ref(&base),
+            5.0,
+        );
         let v = comparison_view("b", &same);
         assert!(
             v.summary.ends_with("no regressions past 5%."),

@@ -29,6 +29,8 @@ pub struct Cell<'a> {
     pub threads: usize,
     pub repeat: u32,
     pub probes: &'a ProbeSet,
+    /// An engine backend's generated database (`target` is then its file).
+    pub db: Option<&'a crate::datafile::database::Database>,
 }
 
 /// Run one cell. Never fails: a backend that cannot run, or fails, becomes an outcome
@@ -46,6 +48,7 @@ pub fn run_cell(c: &Cell, ui: &dyn Reporter) -> Outcome {
         target: c.target,
         workload: c.workload,
         threads: c.threads,
+        db: c.db,
     };
     let writes = c.workload.op.writes();
     let opened_at = Instant::now();

@@ -3,6 +3,7 @@
 //! memory cgroup of the page-cache limit, tracefs for the TLB tracepoint, the probes.
 
 use super::cell;
+use crate::datafile::database::{self, Database, Engine};
 use crate::datafile::{self, Target};
 use crate::env::blkio::{BlkioCgroup, CappedDevice};
 use crate::env::cgroup::MemCgroup;
@@ -10,6 +11,7 @@ use crate::env::fuse::FuseDevice;
 use crate::env::global_reclaim::{self, Reservation};
 use crate::env::readahead::ReadAhead;
 use crate::env::zram::Zram;
+use crate::env::zramfs::ZramFs;
 use crate::env::Environment;
 use crate::probe::{self, ProbeSet};
 use crate::record::Outcome;
@@ -33,9 +35,13 @@ pub struct Setup {
     _readahead: Option<ReadAhead>,
     // Dropped last: tracefs unmounted and the emulated devices removed after the cells.
     _tracefs: Option<probe::tlb::TracefsMount>,
+    /// The file system on the zram device (engines): unmounted before it is removed.
+    _zramfs: Option<ZramFs>,
     _zram: Vec<Zram>,
     /// The fault-injecting FUSE device (unmounted when the setup is dropped).
     pub fuse: Option<FuseDevice>,
+    /// The databases of the engine backends (sqlite, lmdb), beside the data file.
+    pub dbs: Vec<Database>,
 }
 
 impl Setup {
@@ -43,11 +49,12 @@ impl Setup {
     /// check every backend against it, record the environment, create the memory
     /// cgroup and open the probes. Reports the header and setup notes to `ui`.
     pub fn prepare(mut w: Workload, ui: &dyn Reporter) -> Result<Setup> {
-        let (target, zram, fuse) = prepare_data(&w, ui)?;
+        let (target, zram, fuse, zramfs) = prepare_data(&w, ui)?;
         w.size = target.size;
         for spec in &w.backends {
             crate::backend::preflight(spec, &target, &w).map_err(anyhow::Error::msg)?;
         }
+        let dbs = prepare_databases(&w, &target, ui)?;
         let (readahead, blkio, control) = control_devices(&w, &target)?;
         let mut env = Environment::collect(&target.path);
         add_devices(&mut env, &target, control);
@@ -104,8 +111,10 @@ impl Setup {
             _blkio: blkio,
             _readahead: readahead,
             _tracefs: tracefs,
+            _zramfs: zramfs,
             _zram: zram,
             fuse,
+            dbs,
         })
     }
 
@@ -135,13 +144,15 @@ impl Setup {
             ),
             _ => None,
         };
+        let db = engine_of(spec).and_then(|e| self.dbs.iter().find(|d| d.engine == e));
         let cell = cell::Cell {
-            target: &self.target,
+            target: db.map_or(&self.target, |d| &d.target),
             workload: &self.workload,
             spec,
             threads,
             repeat,
             probes: &self.probes,
+            db,
         };
         let served = self.fuse.as_ref().map(|f| f.stats.snapshot());
         let mut outcome = cell::run_cell(&cell, ui);
@@ -224,12 +235,90 @@ impl Setup {
     }
 }
 
+/// The engine whose database a backend reads, for the engine backends.
+fn engine_of(spec: &BackendSpec) -> Option<Engine> {
+    match spec.kind {
+        spec::backend::BackendKind::Sqlite(_) => Some(Engine::Sqlite),
+        spec::backend::BackendKind::Lmdb(_) => Some(Engine::Lmdb),
+        _ => None,
+    }
+}
+
+/// The databases the workload's engine backends read, generated (or reused) in the
+/// directory of the generated data file, so they share its file system and device
+/// (and the device probes see their reads). Without a generated data file (a --file,
+/// a fuse device, raw or striped zram devices) there is no place for them: none are
+/// made and the engine cells are skipped with the reason (`backend::sqlite::engine_db`).
+fn prepare_databases(w: &Workload, t: &Target, ui: &dyn Reporter) -> Result<Vec<Database>> {
+    let mut engines: Vec<Engine> = Vec::new();
+    for e in w.backends.iter().filter_map(engine_of) {
+        if !engines.contains(&e) {
+            engines.push(e);
+        }
+    }
+    let file_backed = matches!(
+        t.origin,
+        datafile::Origin::Generated | datafile::Origin::Zram
+    ) && t.stripe.is_none()
+        && t.path.is_file();
+    if engines.is_empty() || !file_backed {
+        return Ok(Vec::new());
+    }
+    let dir = t.path.parent().unwrap_or(std::path::Path::new("."));
+    let mut dbs = Vec::new();
+    for e in engines {
+        let d = database::prepare(e, w, dir, t.origin, ui)
+            .with_context(|| format!("cannot prepare the {} database", e.name()))?;
+        ui.note(&d.note());
+        dbs.push(d);
+    }
+    Ok(dbs)
+}
+
 /// The target the cells read, and the emulated devices holding it (if any).
+#[allow(clippy::type_complexity)]
 fn prepare_data(
     w: &Workload,
     ui: &dyn Reporter,
-) -> Result<(Target, Vec<Zram>, Option<FuseDevice>)> {
+) -> Result<(Target, Vec<Zram>, Option<FuseDevice>, Option<ZramFs>)> {
     match &w.device {
+        Some(spec::Device::Zram(z))
+            if z.count == 1 && w.backends.iter().any(|b| b.kind.is_engine()) =>
+        {
+            // The engines' databases are files: a file system on the device holds
+            // them and the data file (`env::zramfs`).
+            let engines = w
+                .backends
+                .iter()
+                .filter_map(engine_of)
+                .fold(Vec::new(), |mut v, e| {
+                    if !v.contains(&e) {
+                        v.push(e);
+                    }
+                    v
+                })
+                .len();
+            let need = crate::env::zramfs::needed(w.size, engines);
+            if let Some(have) = z.size.filter(|&h| h < need) {
+                bail!(
+                    "the zram device ({}) is too small for the data file and the {engines} engine database(s) on a file system; use zram:{} or more, or leave the size out",
+                    units::format_size(have),
+                    units::format_size(need)
+                );
+            }
+            let devs = Zram::create_set(1, z.size.unwrap_or(need))?;
+            let fs = ZramFs::mount(&devs[0])?;
+            ui.note(&format!(
+                "zram device {} with an ext4 file system mounted at {}: the data file and the engines' databases are files on it",
+                devs[0].name(),
+                fs.dir.display()
+            ));
+            let mut on_fs = w.clone();
+            on_fs.data_dir = fs.dir.clone();
+            let mut t = datafile::prepare(&on_fs, ui)?;
+            t.origin = datafile::Origin::Zram;
+            Ok((t, devs, None, Some(fs)))
+        }
         Some(spec::Device::Zram(z)) => {
             let each = z.size.unwrap_or_else(|| z.needed_per_device(w.size));
             let devs = Zram::create_set(z.count, each)?;
@@ -246,7 +335,7 @@ fn prepare_data(
                 ));
                 datafile::fill_striped(&paths, z.stripe, w.size, w.seed, ui)?
             };
-            Ok((t, devs, None))
+            Ok((t, devs, None, None))
         }
         Some(spec::Device::Fuse(f)) => {
             let size = f.size.unwrap_or(w.size);
@@ -257,9 +346,9 @@ fn prepare_data(
                 dev.mountpoint.display()
             ));
             let t = datafile::fuse_target(&dev, w.size, w.seed);
-            Ok((t, Vec::new(), Some(dev)))
+            Ok((t, Vec::new(), Some(dev), None))
         }
-        None => Ok((datafile::prepare(w, ui)?, Vec::new(), None)),
+        None => Ok((datafile::prepare(w, ui)?, Vec::new(), None, None)),
     }
 }
 

@@ -40,6 +40,7 @@ fn cell(spec: &str, threads: usize, keys: &str) -> Outcome {
         threads,
         repeat: 0,
         probes: &probes,
+        db: None,
     };
     run_cell(&cell, &crate::ui::Quiet)
 }

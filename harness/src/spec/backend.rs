@@ -219,6 +219,36 @@ pub const KINDS: &[KindInfo] = &[
         ],
     },
     KindInfo {
+        name: "sqlite",
+        summary: "a real engine: one point lookup by primary key per operation in an SQLite \
+                  database the harness generates beside the data file (rusqlite, bundled \
+                  SQLite; one read-only connection per thread); the block index picks the key",
+        options: &[
+            OptInfo {
+                name: "mmap",
+                form: OptForm::Value("SIZE"),
+                help: "PRAGMA mmap_size: bytes SQLite reads through a mapping (default 0: \
+                       xRead, i.e. pread(2), into its own page cache)",
+            },
+            OptInfo {
+                name: "cache",
+                form: OptForm::Value("SIZE"),
+                help: "PRAGMA cache_size: SQLite's own page cache per connection (default 2MiB)",
+            },
+        ],
+    },
+    KindInfo {
+        name: "lmdb",
+        summary: "a real engine that always reads through mmap: one point lookup by key per \
+                  operation in an LMDB database the harness generates beside the data file \
+                  (heed, vendored LMDB; one read transaction per lookup)",
+        options: &[OptInfo {
+            name: "nordahead",
+            form: OptForm::Flag,
+            help: "MDB_NORDAHEAD: LMDB advises its mapping MADV_RANDOM (no fault read-around)",
+        }],
+    },
+    KindInfo {
         name: "mock",
         summary: "for tests: no I/O. Each operation returns the fold a correct read would \
                   (so verification passes) after an optional busy-wait; errors, skips and \
@@ -305,7 +335,34 @@ pub enum BackendKind {
     Uring(UringOptions),
     Bufferpool(BufferpoolOptions),
     Vmcache(VmcacheOptions),
+    Sqlite(SqliteOptions),
+    Lmdb(LmdbOptions),
     Mock(MockOptions),
+}
+
+/// Default `cache` of the `sqlite` backend: SQLite's own default (2000 KiB), rounded.
+pub const DEFAULT_SQLITE_CACHE: u64 = 2 * units::MIB;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SqliteOptions {
+    /// PRAGMA mmap_size in bytes (0: no mapping, reads with xRead).
+    pub mmap: u64,
+    /// PRAGMA cache_size in bytes.
+    pub cache: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LmdbOptions {
+    /// MDB_NORDAHEAD: madvise(MADV_RANDOM) on LMDB's mapping.
+    pub nordahead: bool,
+}
+
+impl BackendKind {
+    /// The real engines (sqlite, lmdb) read a database the harness generates, not the
+    /// data file.
+    pub fn is_engine(&self) -> bool {
+        matches!(self, BackendKind::Sqlite(_) | BackendKind::Lmdb(_))
+    }
 }
 
 /// The `mock` backend's behaviour (for tests; see `backend::mock`).
@@ -495,6 +552,26 @@ impl BackendSpec {
                     prefault: o.flag("prefault"),
                 })
             }
+            "sqlite" => {
+                let size = |key: &str, default: u64| match o.value(key) {
+                    None => Ok(default),
+                    Some(v) => units::parse_size(v).map_err(|e| format!("{key}={v}: {e}")),
+                };
+                let cache = size("cache", DEFAULT_SQLITE_CACHE)?;
+                if cache < 64 * 1024 {
+                    return Err(format!(
+                        "cache={}: SQLite's page cache needs at least 64KiB (16 pages of 4 KiB)",
+                        o.value("cache").unwrap_or_default()
+                    ));
+                }
+                BackendKind::Sqlite(SqliteOptions {
+                    mmap: size("mmap", 0)?,
+                    cache,
+                })
+            }
+            "lmdb" => BackendKind::Lmdb(LmdbOptions {
+                nordahead: o.flag("nordahead"),
+            }),
             "hugepage" => {
                 let mode = match o.value("mode").unwrap_or("thp") {
                     "thp" => HugepageMode::Thp,
@@ -874,6 +951,37 @@ mod tests {
             "mock:qd=0",
             "mock:fail_at=0",
             "mock:stall=1ms",
+        ] {
+            assert!(BackendSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_engines() {
+        let s = |t: &str| match BackendSpec::parse(t).unwrap().kind {
+            BackendKind::Sqlite(o) => o,
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(
+            s("sqlite"),
+            SqliteOptions {
+                mmap: 0,
+                cache: DEFAULT_SQLITE_CACHE
+            }
+        );
+        assert_eq!(s("sqlite:mmap=1GiB,cache=8MiB").mmap, 1 << 30);
+        assert_eq!(s("sqlite:mmap=1GiB,cache=8MiB").cache, 8 << 20);
+        let l = BackendSpec::parse("lmdb:nordahead").unwrap();
+        assert_eq!(l.kind, BackendKind::Lmdb(LmdbOptions { nordahead: true }));
+        assert!(l.kind.is_engine() && l.uses_page_cache());
+        assert!(BackendSpec::parse("sqlite").unwrap().uses_page_cache());
+        assert!(!BackendSpec::parse("mmap").unwrap().kind.is_engine());
+        for bad in [
+            "sqlite:mmap=x",
+            "sqlite:cache=1KiB",
+            "sqlite:wal",
+            "lmdb:nordahead=1",
+            "lmdb:mmap=1GiB",
         ] {
             assert!(BackendSpec::parse(bad).is_err(), "{bad}");
         }

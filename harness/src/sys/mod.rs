@@ -5,6 +5,7 @@
 pub mod calibrate;
 pub mod counter;
 pub mod cpuid;
+pub mod lmdb;
 pub mod madvise;
 pub mod pagecache;
 pub mod perf;
@@ -279,6 +280,33 @@ pub fn umount_detach(path: &Path) -> io::Result<()> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: c is a valid NUL-terminated path; umount2 reads nothing else.
     let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Mount the ext4 file system on block device `dev` at `dir` (noatime: reads do not
+/// write inode times).
+pub fn mount_ext4(dev: &Path, dir: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let cstr = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    };
+    let (d, m) = (cstr(dev)?, cstr(dir)?);
+    let fstype = c"ext4";
+    // SAFETY: every pointer is a valid NUL-terminated string that outlives the call;
+    // no data argument (null).
+    let rc = unsafe {
+        libc::mount(
+            d.as_ptr(),
+            m.as_ptr(),
+            fstype.as_ptr(),
+            libc::MS_NOATIME,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
