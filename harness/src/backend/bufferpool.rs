@@ -78,34 +78,13 @@ impl Bufferpool {
             )));
         }
         // The same memory budget as the page cache gets: the fair alternative to mmap.
-        let (pool_bytes, pool_source) = match (o.pool, ctx.workload.page_cache_limit) {
-            (Some(b), _) => (b, "pool="),
-            (None, Some(l)) => (l, "default: the workload's page_cache_limit"),
-            (None, None) => (
-                ctx.target.size / 4,
-                "default: 1/4 of the file (the workload sets no page_cache_limit)",
-            ),
-        };
-        let mut frames = pool_bytes / block;
-        let mut notes = Vec::new();
-        if frames > nblocks {
-            notes.push(format!(
-                "pool {} is larger than the {} read: capped at {nblocks} frames",
-                units::format_size(pool_bytes),
-                units::format_size(ctx.target.size)
-            ));
-            frames = nblocks;
-        }
+        let super::budget::Budget {
+            blocks: frames,
+            bytes: pool_bytes,
+            source: pool_source,
+            mut notes,
+        } = super::budget::budget(ctx, o.pool, block, nblocks, "the buffer pool", "frames")?;
         let threads = ctx.threads.max(1) as u64;
-        if frames < 2 * threads {
-            return Err(OpenError::Unavailable(format!(
-                "pool {} holds {frames} frames of {}; the buffer pool needs at least 2 frames per \
-                 thread ({} for {threads} threads): raise pool= or the file size",
-                units::format_size(pool_bytes),
-                units::format_size(block),
-                2 * threads
-            )));
-        }
         if frames > table::MAX_FRAMES as u64 {
             return Err(OpenError::Unavailable(format!(
                 "pool {} would need {frames} frames of {}; the page table addresses at most {}",

@@ -9,6 +9,7 @@
 //! a whole cell in its own processes: `open` returns it as an `External`, so the
 //! runner treats every external tool alike and never names one.
 
+pub mod budget;
 pub mod bufferpool;
 pub mod direct;
 pub mod fio;

@@ -89,34 +89,13 @@ impl Vmcache {
             )));
         }
         let nblocks = ctx.target.size / block;
-        let (pool_bytes, pool_source) = match (o.pool, ctx.workload.page_cache_limit) {
-            (Some(b), _) => (b, "pool="),
-            (None, Some(l)) => (l, "default: the workload's page_cache_limit"),
-            (None, None) => (
-                ctx.target.size / 4,
-                "default: 1/4 of the file (the workload sets no page_cache_limit)",
-            ),
-        };
-        let mut capacity = pool_bytes / block;
-        let mut notes = Vec::new();
-        if capacity > nblocks {
-            notes.push(format!(
-                "pool {} is larger than the {} read: capped at {nblocks} pages",
-                units::format_size(pool_bytes),
-                units::format_size(ctx.target.size)
-            ));
-            capacity = nblocks;
-        }
+        let super::budget::Budget {
+            blocks: capacity,
+            bytes: _,
+            source: pool_source,
+            mut notes,
+        } = super::budget::budget(ctx, o.pool, block, nblocks, "vmcache", "pages")?;
         let threads = ctx.threads.max(1) as u64;
-        if capacity < 2 * threads {
-            return Err(OpenError::Unavailable(format!(
-                "pool {} holds {capacity} pages of {}; vmcache needs at least 2 pages per thread \
-                 ({} for {threads} threads): raise pool= or the file size",
-                units::format_size(pool_bytes),
-                units::format_size(block),
-                2 * threads
-            )));
-        }
         // A batch of at most half the budget, so eviction never empties the pool.
         let batch = (o.batch as u64).min(capacity / 2).max(1);
         if batch < o.batch as u64 {
