@@ -26,7 +26,10 @@ impl Step<'_> {
     }
 }
 
-/// The intervals of `b` that have a length (a zero-length interval has no rate).
+/// The intervals of `b` that have a length (a zero-length interval has no rate), less
+/// a last one that is the stop's remainder (shorter than half the median interval: the
+/// threads saw the stop flag within it, so its rate would draw a drop that is the
+/// harness stopping, not the backend; stall detection leaves it out the same way).
 pub fn steps(b: &BackendResult) -> Vec<Step<'_>> {
     let mut out = Vec::with_capacity(b.timeseries.len());
     let mut prev = 0u64;
@@ -39,6 +42,10 @@ pub fn steps(b: &BackendResult) -> Vec<Step<'_>> {
             });
         }
         prev = prev.max(iv.t_ns);
+    }
+    let lens: Vec<f64> = out.iter().map(Step::secs).collect();
+    if crate::record::stalls::ends_with_stop_remainder(&lens) {
+        out.pop();
     }
     out
 }
@@ -97,6 +104,21 @@ mod tests {
         let last = p.last().unwrap();
         let iv = b.timeseries.last().unwrap();
         assert!((last.1 - 2.0 * iv.ops as f64).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_stops_remainder_is_not_drawn() {
+        let mut r = fixture::record(true);
+        let b = &mut r.backends[0];
+        let n = b.timeseries.len();
+        let before = steps(b).len();
+        // Make the last interval 0.2 s long (the fixture's intervals are 1 s).
+        let prev = b.timeseries[n - 2].t_ns;
+        b.timeseries[n - 1].t_ns = prev + 200_000_000;
+        b.timeseries[n - 1].ops = 1;
+        let s = steps(b);
+        assert_eq!(s.len(), before - 1, "the 0.2 s remainder is left out");
+        assert!(ops_per_sec(b).iter().all(|&(t, _)| t <= prev as f64 / 1e9));
     }
 
     #[test]

@@ -61,9 +61,83 @@ impl Probe for Cpu {
     }
 }
 
+/// How `busy_note`'s note begins (the summary table finds it by that).
+pub const BUSY_NOTE: &str = "busy machine:";
+
+/// A note when something outside the measured threads kept the machine's CPUs busy
+/// during the measured phase, or the hypervisor stole time from them: the figures may
+/// then be lower than on a quiet machine. "Outside" is the machine's user + system time
+/// (/proc/stat) less the measured threads' and kswapd's (reclaim done for the run);
+/// what is left is other processes, kernel threads working for them or for the run
+/// (io_uring workers, interrupts) and the harness's own sampler. Noted from a quarter
+/// of one CPU on average (or steal of a tenth of the elapsed time); None when the CPU
+/// counters were not read. The note begins with `BUSY_NOTE`.
+pub fn busy_note(c: &Counters, elapsed_ns: u64) -> Option<String> {
+    if elapsed_ns == 0 {
+        return None;
+    }
+    let machine = c.machine_cpu_user_ns? + c.machine_cpu_system_ns?;
+    let own = c.cpu_user_ns? + c.cpu_system_ns? + c.kswapd_cpu_ns.unwrap_or(0);
+    let others = machine.saturating_sub(own);
+    let steal = c.steal_ns.unwrap_or(0);
+    let secs = |ns: u64| ns as f64 / 1e9;
+    let busy = others > elapsed_ns / 4;
+    let stolen = steal > elapsed_ns / 10;
+    if !busy && !stolen {
+        return None;
+    }
+    Some(format!(
+        "{BUSY_NOTE} in the {:.1} s measured, work outside the measured threads{} used \
+         {:.2} s of CPU ({:.2} CPUs on average) and the hypervisor stole {:.2} s; when that \
+         is another load, it competed with this measurement and the figures may be lower \
+         than on a quiet machine (rerun with nothing else running to check)",
+        secs(elapsed_ns),
+        if c.kswapd_cpu_ns.is_some() {
+            " and kswapd"
+        } else {
+            ""
+        },
+        secs(others),
+        others as f64 / elapsed_ns as f64,
+        secs(steal),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;
+    use super::{busy_note, Counters};
+
+    fn counters(machine: u64, own: u64, steal: u64) -> Counters {
+        Counters {
+            machine_cpu_user_ns: Some(machine / 2),
+            machine_cpu_system_ns: Some(machine - machine / 2),
+            cpu_user_ns: Some(own / 4),
+            cpu_system_ns: Some(own - own / 4),
+            kswapd_cpu_ns: Some(0),
+            steal_ns: Some(steal),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn busy_note_only_when_others_used_the_cpus() {
+        let s = 1_000_000_000;
+        // 2 s measured; the measured threads used 3.9 of 4 CPU-seconds: quiet.
+        assert_eq!(busy_note(&counters(4 * s, 39 * s / 10, 0), 2 * s), None);
+        // The sweep cell of a loaded machine: 3.89 s machine-wide, 0.29 s measured.
+        let n = busy_note(&counters(389 * s / 100, 29 * s / 100, 18 * s / 100), 2 * s)
+            .expect("a busy machine is noted");
+        assert!(n.contains("3.60 s of CPU (1.80 CPUs on average)"), "{n}");
+        assert!(n.contains("stole 0.18 s"), "{n}");
+        // Steal alone is enough.
+        assert!(busy_note(&counters(2 * s, 2 * s, s / 2), 2 * s).is_some());
+        // Unread counters: no judgement.
+        let mut c = counters(4 * s, s, 0);
+        c.machine_cpu_user_ns = None;
+        assert_eq!(busy_note(&c, 2 * s), None);
+        assert_eq!(busy_note(&Counters::default(), 2 * s), None);
+    }
 
     #[test]
     fn steal_from_a_busy_vm() {

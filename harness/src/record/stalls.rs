@@ -52,12 +52,20 @@ pub fn median_rate(ts: &[Interval]) -> Option<f64> {
 fn judged_spans(ts: &[Interval]) -> Vec<(u64, u64, u64)> {
     let mut s = spans(ts);
     let lens: Vec<f64> = s.iter().map(|&(_, len, _)| len as f64).collect();
-    if let (Some(med), Some(&(_, last, _))) = (crate::stats::median(&lens), s.last()) {
-        if s.len() > 2 && (last as f64) < 0.5 * med {
-            s.pop();
-        }
+    if ends_with_stop_remainder(&lens) {
+        s.pop();
     }
     s
+}
+
+/// Whether the last of these interval lengths is the stop's remainder: more than two
+/// intervals and the last shorter than half their median. Stall detection does not
+/// judge it and the charts do not draw it (`plot::rates::steps`).
+pub fn ends_with_stop_remainder(lens: &[f64]) -> bool {
+    match (crate::stats::median(lens), lens.last()) {
+        (Some(med), Some(&last)) => lens.len() > 2 && last < 0.5 * med,
+        _ => false,
+    }
 }
 
 /// The stalls of a time series (none with fewer than 2 intervals, or when the median

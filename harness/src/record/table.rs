@@ -101,6 +101,28 @@ pub fn summary_table(r: &RunRecord) -> String {
             }
         }
     }
+    let busy: Vec<String> = r
+        .backends
+        .iter()
+        .filter(|b| b.notes.iter().any(|n| n.starts_with(crate::probe::cpu::BUSY_NOTE)))
+        .map(|b| {
+            if repeated {
+                format!("{} #{}", b.name, b.repeat + 1)
+            } else {
+                b.name.clone()
+            }
+        })
+        .collect();
+    if !busy.is_empty() {
+        notes.push(format!(
+            "busy machine while {} of {} cells were measured ({}): other work used the CPUs, so \
+             those figures may be lower than on a quiet machine (each cell's note in run.json \
+             gives the CPU time and the time the hypervisor stole)",
+            busy.len(),
+            r.backends.len(),
+            busy.join(", ")
+        ));
+    }
     let mut out = t.to_text();
     for n in notes {
         out.push_str(&format!("  {n}\n"));
@@ -128,5 +150,24 @@ direct                    2  skipped      -      -       -       -       -      
   direct (skipped): no O_DIRECT here
 ";
         assert_eq!(got, want, "\n{got}");
+    }
+
+    #[test]
+    fn a_busy_machine_is_one_line_under_the_table() {
+        let mut r = crate::record::tests::sample_record();
+        let c = crate::probe::Counters {
+            machine_cpu_user_ns: Some(3_000_000_000),
+            machine_cpu_system_ns: Some(0),
+            cpu_user_ns: Some(500_000_000),
+            cpu_system_ns: Some(0),
+            ..Default::default()
+        };
+        let note = crate::probe::cpu::busy_note(&c, 2_000_000_000).unwrap();
+        r.backends[0].notes.push(note);
+        let got = summary_table(&r);
+        assert!(
+            got.contains("  busy machine while 1 of 2 cells were measured (mmap:advice=random):"),
+            "{got}"
+        );
     }
 }

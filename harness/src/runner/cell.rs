@@ -810,6 +810,7 @@ fn finish(
             merged.io_errors.count, first.offset, first.error
         ));
     }
+    notes.extend(probe::cpu::busy_note(&counters, elapsed_ns));
     let mut reasons = m.reasons;
     attribution_reasons(&mut reasons, w, merged.fault_hist.is_some());
     if merged.fault_hist.is_some() {
