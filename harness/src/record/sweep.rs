@@ -58,7 +58,21 @@ pub fn table(recs: &[RunRecord]) -> String {
         |b| b.latency_ns.as_ref().map(|l| l.p99 as f64),
         format_ns,
     );
+    if runs.iter().flat_map(|r| &r.backends).any(busy) {
+        let _ = writeln!(
+            out,
+            "\n`!`: measured while other work kept the machine's CPUs busy or the hypervisor \
+             stole time (the cell's `busy machine:` note in its run.json gives the figures); \
+             such a value may be lower than on a quiet machine."
+        );
+    }
     out
+}
+
+fn busy(b: &super::BackendResult) -> bool {
+    b.notes
+        .iter()
+        .any(|n| n.starts_with(crate::probe::cpu::BUSY_NOTE))
 }
 
 fn section(
@@ -92,7 +106,8 @@ fn section(
                     .collect();
                 let vals: Vec<f64> = bs.iter().filter_map(|b| metric(b)).collect();
                 if !vals.is_empty() {
-                    fmt(vals.iter().sum::<f64>() / vals.len() as f64)
+                    let mark = if bs.iter().any(|b| busy(b)) { " !" } else { "" };
+                    format!("{}{mark}", fmt(vals.iter().sum::<f64>() / vals.len() as f64))
                 } else if bs.iter().any(|b| b.status == Status::Skipped) {
                     "skipped".into()
                 } else if bs.iter().any(|b| b.status == Status::Failed) {
@@ -128,9 +143,17 @@ mod tests {
             index: 1,
             ..a.sweep.clone().unwrap()
         });
-        let t = table(&[b, a]);
+        let t = table(&[b, a.clone()]);
         assert!(t.contains("| backend | size=64MiB | size=128MiB |"), "{t}");
         assert!(t.contains("skipped"), "{t}");
         assert!(t.contains("p99"), "{t}");
+        assert!(!t.contains('!'), "no busy cell, no mark: {t}");
+        let mut c = a.clone();
+        c.backends[0]
+            .notes
+            .push(format!("{} in the 2.0 s measured", crate::probe::cpu::BUSY_NOTE));
+        let t = table(&[c]);
+        assert!(t.contains(" ! |"), "{t}");
+        assert!(t.contains("`!`: measured while other work"), "{t}");
     }
 }
