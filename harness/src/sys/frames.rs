@@ -34,7 +34,6 @@
 //! tag is set only through `ExclusiveFrame`, so under a pin it is stable and describes
 //! the bytes the pin reads.
 
-use super::huge_words::HugeWords;
 use super::AlignedBuf;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,23 +52,18 @@ fn released(s: u64, extra: u64) -> u64 {
     (s.wrapping_add(VERSION_ONE) & VERSION) | extra
 }
 
-pub static PF_DATA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// Size of a transparent huge page on x86_64 and arm64 with 4 KiB pages.
 const HUGE: usize = 2 << 20;
 
 /// The tag of a frame that holds nothing.
 pub const NO_TAG: u64 = u64::MAX;
 
-/// One frame's latch word and tag: two adjacent words of the arena's latch array
-/// (16 bytes, four frames to a cache line). Dense rather than one frame per cache line:
-/// an optimistic hit reads one latch at a random index, and a dense array on huge pages
-/// (1 MiB for 65536 frames) stays in the CPU's caches and TLB where 64-byte latches on
-/// 4 KiB pages (4 MiB) missed (profiled in docs/backends.md). The price, a hypothesis
-/// not measured: threads pinning neighbouring frames share a cache line.
-#[derive(Clone, Copy)]
-struct Latch<'a> {
-    state: &'a AtomicU64,
-    tag: &'a AtomicU64,
+/// One frame's latch and tag, on its own cache line so that threads pinning
+/// neighbouring frames do not contend.
+#[repr(align(64))]
+struct Latch {
+    state: AtomicU64,
+    tag: AtomicU64,
 }
 
 /// `count` frames of `frame_len` bytes each, aligned as O_DIRECT needs.
@@ -79,9 +73,7 @@ pub struct FrameArena {
     _mem: Memory,
     base: *mut u8,
     frame_len: usize,
-    /// Per frame, its latch word then its tag (see `Latch`).
-    latches: HugeWords,
-    count: usize,
+    latches: Box<[Latch]>,
     /// How the memory was obtained (for the backend's notes).
     backing: String,
 }
@@ -176,25 +168,17 @@ impl FrameArena {
             }
             Memory::Heap(b) => b.as_mut_ptr(),
         };
-        let latches = HugeWords::new(
-            count
-                .checked_mul(2)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "too many frames"))?,
-        )?;
-        for tag in latches.as_slice().iter().skip(1).step_by(2) {
-            tag.store(NO_TAG, Ordering::Relaxed);
-        }
-        let backing = if latches.huge_advised() {
-            format!("{backing}; latches (16 B per frame) on MADV_HUGEPAGE memory")
-        } else {
-            backing
-        };
+        let latches = (0..count)
+            .map(|_| Latch {
+                state: AtomicU64::new(0),
+                tag: AtomicU64::new(NO_TAG),
+            })
+            .collect();
         let arena = FrameArena {
             _mem: mem,
             base,
             frame_len,
             latches,
-            count,
             backing,
         };
         // Fault every page in now (untimed, at open) so that no measured miss pays for
@@ -214,30 +198,11 @@ impl FrameArena {
 
     /// Number of frames.
     pub fn len(&self) -> usize {
-        self.count
+        self.latches.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Frame `i`'s latch, None when there is no frame i.
-    #[inline]
-    fn latch(&self, i: usize) -> Option<Latch<'_>> {
-        match self.latches.as_slice().get(2 * i..2 * i + 2) {
-            Some([state, tag]) => Some(Latch { state, tag }),
-            _ => None,
-        }
-    }
-
-    /// Frame `i`'s latch for a guard of an existing frame (i < len).
-    #[inline]
-    fn latch_of(&self, i: usize) -> Latch<'_> {
-        let w = self.latches.as_slice();
-        Latch {
-            state: &w[2 * i],
-            tag: &w[2 * i + 1],
-        }
+        self.latches.is_empty()
     }
 
     pub fn frame_len(&self) -> usize {
@@ -248,7 +213,7 @@ impl FrameArena {
     /// latched (being refilled) or does not exist.
     #[inline]
     pub fn try_pin(&self, i: usize) -> Option<SharedFrame<'_>> {
-        let latch = self.latch(i)?;
+        let latch = self.latches.get(i)?;
         let mut s = latch.state.load(Ordering::Relaxed);
         loop {
             if s & EXCLUSIVE != 0 || s & PINS == PINS {
@@ -270,7 +235,7 @@ impl FrameArena {
     /// resident page). None while it is pinned or exclusively latched.
     #[inline]
     pub fn try_latch(&self, i: usize) -> Option<ExclusiveFrame<'_>> {
-        let latch = self.latch(i)?;
+        let latch = self.latches.get(i)?;
         let s = latch.state.load(Ordering::Relaxed);
         if s & (EXCLUSIVE | PINS) != 0 {
             return None;
@@ -298,10 +263,7 @@ impl FrameArena {
         i: usize,
         read: impl FnOnce(u64, OptimisticView<'_>) -> R,
     ) -> Option<R> {
-        let latch = self.latch(i)?;
-        if PF_DATA.load(Ordering::Relaxed) {
-            super::prefetch(self.frame_ptr(i));
-        }
+        let latch = self.latches.get(i)?;
         let s1 = latch.state.load(Ordering::Acquire);
         if s1 & EXCLUSIVE != 0 {
             return None;
@@ -323,7 +285,7 @@ impl FrameArena {
     #[inline]
     fn view(&self, i: usize) -> OptimisticView<'_> {
         // SAFETY: frame i lies inside the arena's allocation (i < len, checked by the
-        // caller through `latch`), starts at a multiple of the alignment (a power
+        // caller through `latches.get`), starts at a multiple of the alignment (a power
         // of two of at least 8, so aligned for AtomicU64) and frame_len is a multiple
         // of it; the memory lives as long as &self. Concurrent writes to it come from
         // the kernel (O_DIRECT reads into the frame) or from an exclusive holder; every
@@ -340,35 +302,24 @@ impl FrameArena {
     /// caller that will need it soon (the clock's next candidate). A hint only.
     #[inline]
     pub fn prefetch_latch(&self, i: usize) {
-        if let Some(l) = self.latch(i) {
-            super::prefetch(l.state as *const AtomicU64 as *const u8);
-        }
-    }
-
-    /// Ask the CPU to bring all of frame `i`'s bytes into its cache for writing, for
-    /// a caller that will refill it soon (the clock's next victim): the refill (the
-    /// kernel's copy of an O_DIRECT read) then writes to cached lines. A hint only.
-    #[inline]
-    pub fn prefetch_frame_for_write(&self, i: usize, lines: usize) {
-        if i < self.count {
-            let p = self.frame_ptr(i);
-            for at in (0..self.frame_len.min(lines * 64)).step_by(64) {
-                super::prefetch_write(p.wrapping_add(at));
-            }
+        if let Some(l) = self.latches.get(i) {
+            super::prefetch(l as *const Latch as *const u8);
         }
     }
 
     /// The tag of frame `i` right now (a hint: it may change at any time).
     #[inline]
     pub fn peek_tag(&self, i: usize) -> u64 {
-        self.latch(i)
+        self.latches
+            .get(i)
             .map_or(NO_TAG, |l| l.tag.load(Ordering::Relaxed))
     }
 
     /// True while frame `i` is exclusively latched (for a caller that waits for it).
     #[inline]
     pub fn is_exclusive(&self, i: usize) -> bool {
-        self.latch(i)
+        self.latches
+            .get(i)
             .is_some_and(|l| l.state.load(Ordering::Relaxed) & EXCLUSIVE != 0)
     }
 
@@ -376,7 +327,7 @@ impl FrameArena {
     /// latched nor referenced; clear its referenced bit if it is only referenced.
     #[inline]
     pub fn try_evict(&self, i: usize) -> Evict<'_> {
-        let Some(latch) = self.latch(i) else {
+        let Some(latch) = self.latches.get(i) else {
             return Evict::Busy;
         };
         let s = latch.state.load(Ordering::Relaxed);
@@ -428,7 +379,7 @@ impl SharedFrame<'_> {
     /// What the frame holds (set by the last exclusive holder).
     #[inline]
     pub fn tag(&self) -> u64 {
-        self.arena.latch_of(self.i).tag.load(Ordering::Relaxed)
+        self.arena.latches[self.i].tag.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -446,8 +397,7 @@ impl SharedFrame<'_> {
 impl Drop for SharedFrame<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.arena
-            .latch_of(self.i)
+        self.arena.latches[self.i]
             .state
             .fetch_sub(1, Ordering::Release);
     }
@@ -467,15 +417,12 @@ impl<'a> ExclusiveFrame<'a> {
     }
 
     pub fn tag(&self) -> u64 {
-        self.arena.latch_of(self.i).tag.load(Ordering::Relaxed)
+        self.arena.latches[self.i].tag.load(Ordering::Relaxed)
     }
 
     /// Say what the frame holds; published to readers when the latch is released.
     pub fn set_tag(&mut self, tag: u64) {
-        self.arena
-            .latch_of(self.i)
-            .tag
-            .store(tag, Ordering::Relaxed);
+        self.arena.latches[self.i].tag.store(tag, Ordering::Relaxed);
     }
 
     pub fn data_mut(&mut self) -> &mut [u8] {
@@ -493,8 +440,7 @@ impl<'a> ExclusiveFrame<'a> {
     pub fn release_referenced(self) {
         let (arena, i, at) = (self.arena, self.i, self.at);
         std::mem::forget(self);
-        arena
-            .latch_of(i)
+        arena.latches[i]
             .state
             .store(released(at, REFERENCED), Ordering::Release);
     }
@@ -504,8 +450,7 @@ impl<'a> ExclusiveFrame<'a> {
     pub fn downgrade(self) -> SharedFrame<'a> {
         let (arena, i, at) = (self.arena, self.i, self.at);
         std::mem::forget(self);
-        arena
-            .latch_of(i)
+        arena.latches[i]
             .state
             .store(released(at, 1 | REFERENCED), Ordering::Release);
         SharedFrame { arena, i }
@@ -515,8 +460,7 @@ impl<'a> ExclusiveFrame<'a> {
 impl Drop for ExclusiveFrame<'_> {
     fn drop(&mut self) {
         // No pin can exist while EXCLUSIVE is set, so the whole word is ours.
-        self.arena
-            .latch_of(self.i)
+        self.arena.latches[self.i]
             .state
             .store(released(self.at, 0), Ordering::Release);
     }

@@ -24,7 +24,6 @@ use std::path::Path;
 use std::ptr::NonNull;
 
 pub mod frames;
-pub mod huge_words;
 pub mod uring;
 pub mod vmregion;
 
@@ -92,20 +91,6 @@ impl Drop for AlignedBuf {
         // SAFETY: ptr was returned by alloc_zeroed with exactly this layout.
         unsafe { alloc::dealloc(self.ptr.as_ptr(), self.layout) }
     }
-}
-
-/// Ask the CPU to bring the cache line at `p` into its caches for writing (`prefetchw`:
-/// owned, so a store to it does not wait for the line); a hint like `prefetch`.
-#[inline(always)]
-pub fn prefetch_write(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetchw is only a hint to the cache (x86-64 CPUs without it execute it
-    // as a no-op): it does not fault on any address, changes no memory and no flags.
-    unsafe {
-        std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Ask the CPU to bring the cache line at `p` into its caches (a hint: never faults,

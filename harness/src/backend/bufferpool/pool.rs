@@ -68,7 +68,6 @@ pub struct Pool {
     hand: AtomicUsize,
     /// Per frame: written since it was last written back.
     dirty: Box<[AtomicBool]>,
-    pf_lines: usize,
 }
 
 impl Pool {
@@ -76,17 +75,9 @@ impl Pool {
     pub fn new(frames: usize, frame_len: usize, align: usize) -> io::Result<Pool> {
         Ok(Pool {
             frames: FrameArena::new(frames, frame_len, align)?,
-            table: PageTable::new(frames)?,
+            table: PageTable::new(frames),
             hand: AtomicUsize::new(0),
             dirty: (0..frames).map(|_| AtomicBool::new(false)).collect(),
-            pf_lines: {
-                crate::sys::frames::PF_DATA
-                    .store(std::env::var("BP_PFD").is_ok(), Ordering::Relaxed);
-                std::env::var("BP_PFW")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0)
-            },
         })
     }
 
@@ -131,18 +122,15 @@ impl Pool {
         self.with_page(page, load, read, writeback)
     }
 
-    /// After a miss: bring the clock's next victim closer, so that the next miss does
-    /// not wait for it: its latch and the table bucket of the page it holds (which the
-    /// next miss will remove), and its bytes, owned for writing (the next miss's
-    /// O_DIRECT read copies into them: to cache-cold lines, the copy waits for every
-    /// line; measured in docs/backends.md). Hints only: a referenced or pinned frame at
-    /// the hand is skipped by the clock and its prefetch is wasted.
+    /// After a miss: bring the clock's next candidates closer (the latch after the
+    /// hand, and the table bucket of the page the frame at the hand holds, which the
+    /// next miss will remove), so the next miss does not wait for them. Hints only.
     #[inline]
     fn prefetch_next(&self) {
         let n = self.frames.len();
         let next = self.hand.load(Ordering::Relaxed) % n;
-        self.frames.prefetch_latch(next);
-        self.frames.prefetch_frame_for_write(next, self.pf_lines);
+        self.frames
+            .prefetch_latch(if next + 1 == n { 0 } else { next + 1 });
         let old = self.frames.peek_tag(next);
         if old != NO_TAG {
             self.table.prefetch(old);

@@ -18,8 +18,6 @@
 //! of the frame it pinned.
 
 use crate::datafile::page::mix;
-use crate::sys::huge_words::HugeWords;
-use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -33,13 +31,11 @@ pub const MAX_FRAMES: usize = FRAME_MASK as usize;
 /// Highest page number the table can hold.
 pub const MAX_PAGE: u64 = (1u64 << (64 - FRAME_BITS)) - 2;
 
-/// One bucket: WAYS entries, one cache line (the array is page-aligned).
-type Bucket = [AtomicU64];
+#[repr(align(64))]
+struct Bucket([AtomicU64; WAYS]);
 
 pub struct PageTable {
-    /// The buckets' entries, bucket b at WAYS * b; on huge pages when the table spans
-    /// one (`HugeWords`): a hit's lookup reads one bucket at a random index.
-    buckets: HugeWords,
+    buckets: Box<[Bucket]>,
     mask: usize,
     shards: Box<[Mutex<()>]>,
     conflicts: AtomicU64,
@@ -52,20 +48,16 @@ fn pack(page: u64, frame: usize) -> u64 {
 
 impl PageTable {
     /// A table for `frames` frames (at most `MAX_FRAMES`) and pages up to `MAX_PAGE`.
-    pub fn new(frames: usize) -> io::Result<PageTable> {
+    pub fn new(frames: usize) -> PageTable {
         let n = frames.clamp(1, MAX_FRAMES).next_power_of_two();
-        Ok(PageTable {
-            buckets: HugeWords::new(n * WAYS)?,
+        PageTable {
+            buckets: (0..n)
+                .map(|_| Bucket(std::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
             mask: n - 1,
             shards: (0..SHARDS.min(n)).map(|_| Mutex::new(())).collect(),
             conflicts: AtomicU64::new(0),
-        })
-    }
-
-    /// Bucket `b` (b <= mask).
-    #[inline]
-    fn bucket(&self, b: usize) -> &Bucket {
-        &self.buckets.as_slice()[b * WAYS..][..WAYS]
+        }
     }
 
     #[inline]
@@ -76,15 +68,15 @@ impl PageTable {
     /// The frame that holds `page`, if the table knows one (lock-free).
     #[inline]
     pub fn lookup(&self, page: u64) -> Option<usize> {
-        find(self.bucket(self.bucket_of(page)), page)
+        find(&self.buckets[self.bucket_of(page)], page)
     }
 
     /// Ask the CPU to bring `page`'s bucket into its cache (a hint, for a lookup or
     /// removal that comes soon).
     #[inline]
     pub fn prefetch(&self, page: u64) {
-        let b = self.bucket(self.bucket_of(page));
-        crate::sys::prefetch(b.as_ptr() as *const u8);
+        let b = &self.buckets[self.bucket_of(page)];
+        crate::sys::prefetch(b as *const Bucket as *const u8);
     }
 
     /// Lock `page`'s bucket for inserting.
@@ -105,7 +97,7 @@ impl PageTable {
     /// Remove the entry `page -> frame` if it is there (lock-free).
     pub fn remove(&self, page: u64, frame: usize) -> bool {
         let want = pack(page, frame);
-        self.bucket(self.bucket_of(page)).iter().any(|e| {
+        self.buckets[self.bucket_of(page)].0.iter().any(|e| {
             e.load(Ordering::Relaxed) == want
                 && e.compare_exchange(want, 0, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
@@ -121,7 +113,7 @@ impl PageTable {
 #[inline]
 fn find(b: &Bucket, page: u64) -> Option<usize> {
     let key = page + 1;
-    b.iter().find_map(|e| {
+    b.0.iter().find_map(|e| {
         let v = e.load(Ordering::Relaxed);
         (v >> FRAME_BITS == key).then_some((v & FRAME_MASK) as usize)
     })
@@ -137,12 +129,12 @@ pub struct Locked<'a> {
 
 impl Locked<'_> {
     pub fn lookup(&self) -> Option<usize> {
-        find(self.table.bucket(self.bucket), self.page)
+        find(&self.table.buckets[self.bucket], self.page)
     }
 
     /// Map the page to `frame` (the caller checked with `lookup` that it is absent).
     pub fn insert(&self, frame: usize) {
-        let entries = self.table.bucket(self.bucket);
+        let entries = &self.table.buckets[self.bucket].0;
         let new = pack(self.page, frame);
         // Removers may empty entries concurrently, never fill them (only lock holders
         // do), so an empty entry seen here stays empty until this CAS.
@@ -167,7 +159,7 @@ mod tests {
 
     #[test]
     fn insert_lookup_remove() {
-        let t = PageTable::new(16).unwrap();
+        let t = PageTable::new(16);
         assert_eq!(t.lookup(5), None);
         let l = t.lock(5);
         assert_eq!(l.lookup(), None);
@@ -187,7 +179,7 @@ mod tests {
     #[test]
     fn a_full_bucket_replaces_and_counts() {
         // One bucket: the 9th page replaces one of the first 8.
-        let t = PageTable::new(1).unwrap();
+        let t = PageTable::new(1);
         for p in 0..9u64 {
             t.lock(p).insert(p as usize);
         }
