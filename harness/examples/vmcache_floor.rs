@@ -76,10 +76,14 @@ fn parse() -> Result<Args, String> {
             _ => return Err(format!("unknown argument {k}")),
         }
     }
-    if a.threads == 0 || a.rounds == 0 || !(a.secs > 0.0) {
+    if a.threads == 0 || a.rounds == 0 || a.secs.is_nan() || a.secs <= 0.0 {
         return Err("--threads, --rounds and --seconds must be positive".into());
     }
-    if a.size < (64 << 20) || a.size % PAGE as u64 != 0 || a.mem > a.size || a.mem < (1 << 20) {
+    if a.size < (64 << 20)
+        || !a.size.is_multiple_of(PAGE as u64)
+        || a.mem > a.size
+        || a.mem < (1 << 20)
+    {
         return Err("--size must be a multiple of 4 KiB, at least 64 MiB, and --mem between 1 MiB and --size".into());
     }
     if let Some(o) = &a.only {
@@ -162,7 +166,7 @@ fn run() -> Result<(), String> {
     let mem = a.only.as_deref() != Some("miss");
     for round in 0..a.rounds {
         if miss {
-            let (x, y, w) = if round % 2 == 0 {
+            let (x, y, w) = if round.is_multiple_of(2) {
                 (
                     direct(&z.dev, &a, pages)?,
                     miss_release(&z.dev, &a, pages)?,
@@ -400,7 +404,7 @@ fn in_memory(dev: &std::path::Path, a: &Args, round: usize) -> Result<Vec<(Strin
         })?;
         Ok((name.to_string(), v))
     };
-    let order: [u8; 5] = if round % 2 == 0 {
+    let order: [u8; 5] = if round.is_multiple_of(2) {
         [0, 1, 2, 3, 4]
     } else {
         [4, 3, 2, 1, 0]

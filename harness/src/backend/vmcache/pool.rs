@@ -541,7 +541,11 @@ mod tests {
         let r = pool.with_page(40, &mut s, |_| Err("disk on fire"), |_| (), |_, _| Ok(()));
         assert!(matches!(r, Err(PoolError::Load("disk on fire"))));
         assert!(!pool.region().is_resident(40));
-        assert_eq!(pool.used(), 5);
+        // (Its reservation may have evicted ahead of time: 5 + a batch reached the
+        // budget.) The budget counts exactly the resident pages, none for page 40.
+        let resident = (0..64).filter(|&i| pool.region().is_resident(i)).count();
+        assert_eq!(pool.used(), resident);
+        assert!(resident <= 5);
     }
 
     /// Dirty pages are written back (with their newest bytes) when evicted, once by a
