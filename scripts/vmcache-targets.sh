@@ -19,20 +19,31 @@
 # whether each target holds. Exit 1 when a target is missed (a busy machine can cause
 # that: say so with the figures), 2 on a usage error.
 #
-#   scripts/vmcache-targets.sh [--repeats N (5)] [--seconds S (5)] [--out DIR]
+# Then the floor on this kernel (harness/examples/vmcache_floor.rs, no harness, no
+# pool; floor.txt): pread(O_DIRECT) into a page of an anonymous region released with
+# process_madvise(MADV_DONTNEED) in batches of 64, beside the same reads into one fixed
+# buffer (what `direct` does); and the state-word check + read + re-check of a loaded
+# region beside a read through a populated mmap, alternated. A floor ratio below a
+# target means no pool over this kernel's interface can meet it (exmap, the paper's
+# kernel module, removes the fault-in and the release).
+#
+#   scripts/vmcache-targets.sh [--repeats N (5)] [--seconds S (5)] [--out DIR] [--no-floor]
 #
 # --out DIR: where the three result directories and summary.txt go (default
 # results/vmcache-targets/<UTC time>-<host>/; it must not exist).
-# FAULTLINE_BIN=PATH runs that binary instead of building this tree.
+# FAULTLINE_BIN=PATH runs that binary instead of building this tree; FLOOR_BIN=PATH
+# the floor loop (default: built with the tree, or target/release/examples/vmcache_floor
+# beside FAULTLINE_BIN's tree when FAULTLINE_BIN is given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repeats=5 secs=5 out=
+repeats=5 secs=5 out= floor=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --repeats) repeats=${2:?--repeats needs a number}; shift 2 ;;
     --seconds) secs=${2:?--seconds needs a number}; shift 2 ;;
     --out) out=${2:?--out needs a directory}; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --no-floor) floor=; shift ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "vmcache-targets.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,9 +53,16 @@ if [ "$(id -u)" != 0 ]; then
 fi
 if [ -n "${FAULTLINE_BIN:-}" ]; then
   bin=$FAULTLINE_BIN
+  floor_bin=${FLOOR_BIN:-$(dirname "$bin")/examples/vmcache_floor}
 else
   cargo build --release --quiet
+  [ -z "$floor" ] || [ -n "${FLOOR_BIN:-}" ] || cargo build --release --quiet --example vmcache_floor
   bin=$PWD/target/release/faultline
+  floor_bin=${FLOOR_BIN:-$PWD/target/release/examples/vmcache_floor}
+fi
+if [ -n "$floor" ] && [ ! -x "$floor_bin" ]; then
+  echo "vmcache-targets.sh: no floor loop at $floor_bin (cargo build --release --example vmcache_floor, set FLOOR_BIN, or --no-floor)" >&2
+  exit 2
 fi
 [ -n "$out" ] || out=results/vmcache-targets/$(date -u +%Y-%m-%dT%H%M%SZ)-$(hostname -s)
 [ -e "$out" ] && { echo "vmcache-targets.sh: $out exists; give a new directory" >&2; exit 2; }
@@ -65,7 +83,8 @@ run all-miss --device zram --size 2GiB --start cold --warmup 1s \
 run beyond-memory --device zram --size 2GiB --start cold --warmup 3s \
   --page-cache-limit 512MiB -b vmcache -b mmap:advice=random
 
-python3 - "$out" <<'PY' | tee "$out/summary.txt"
+status=0
+python3 - "$out" <<'PY' | tee "$out/summary.txt" || status=1
 import json, re, statistics as st, sys
 out = sys.argv[1]
 targets = [("in-memory", "mmap:populate", 0.8), ("all-miss", "direct", 0.95),
@@ -116,3 +135,12 @@ for name, other, target in targets:
           f"target >= {target}: {'holds' if held else 'MISSED by ' + format(target - med, '.3f')}")
 sys.exit(0 if ok else 1)
 PY
+if [ -n "$floor" ]; then
+  rounds=$(( repeats < 3 ? 3 : repeats ))
+  echo "== floor: $floor_bin --threads 2 --seconds 2 --rounds $rounds --size 2GiB --mem 256MiB" | tee -a "$out/commands.txt" >&2
+  { echo; echo "floor on this kernel (no harness, no pool; $floor_bin):"
+    "$floor_bin" --threads 2 --seconds 2 --rounds "$rounds" --size 2GiB --mem 256MiB 2>/dev/null \
+      || echo "  the floor loop failed (run it by hand to see why)"
+  } | tee "$out/floor.txt" | tee -a "$out/summary.txt"
+fi
+exit "$status"

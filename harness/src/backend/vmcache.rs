@@ -163,8 +163,14 @@ impl Vmcache {
         }
         notes.push(format!(
             "memory: at most {capacity} pages resident, plus one per thread while a miss waits \
-             for its eviction's batch; {} of state words and {} for the resident set",
+             for its eviction's batch; {} of state words ({} rounded up to 2 MiB pages, {}) \
+             and {} for the resident set",
+            units::format_size(pool.region().states_bytes() as u64),
             units::format_size(nblocks * 8),
+            match pool.region().states_hugepage_error() {
+                None => "MADV_HUGEPAGE: one TLB entry for 262144 pages' words".to_string(),
+                Some(e) => format!("MADV_HUGEPAGE refused ({e}): 4 KiB pages"),
+            },
             units::format_size((2 * capacity + 128).next_power_of_two() * 8)
         ));
         if writes {

@@ -83,19 +83,105 @@ pub enum Shared<'a> {
     Busy,
 }
 
+/// The state words, in their own anonymous mapping advised `MADV_HUGEPAGE` and aligned
+/// to 2 MiB: a hit loads the state word of a random page besides the page itself, and
+/// with 4 KiB pages that load needs its own TLB entry (one per 512 pages' words), which
+/// the data's TLB misses keep evicting; a 2 MiB page covers 262144 pages' words.
+struct StateWords {
+    /// The mapping (unaligned start and length, for munmap).
+    map: *mut libc::c_void,
+    map_len: usize,
+    words: *const AtomicU64,
+    len: usize,
+    huge: Option<io::Error>,
+}
+
+const HUGE: usize = 2 << 20;
+
+impl StateWords {
+    fn new(n: usize, init: u64) -> io::Result<StateWords> {
+        let bytes = n
+            .checked_mul(8)
+            .and_then(|b| b.checked_next_multiple_of(HUGE))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "too many pages"))?;
+        let map_len = bytes + HUGE;
+        // SAFETY: a new anonymous private mapping at an address the kernel picks; plain
+        // integer arguments. It is zero-filled and owned by the returned StateWords.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let start = (map as usize).next_multiple_of(HUGE);
+        // SAFETY: [start, start + bytes) lies inside the mapping just made (map_len has
+        // one huge page of slack for the alignment), not yet shared with anyone;
+        // MADV_HUGEPAGE changes how it is backed, not what it holds.
+        let huge = if unsafe {
+            libc::madvise(start as *mut libc::c_void, bytes, libc::MADV_HUGEPAGE)
+        } != 0
+        {
+            Some(io::Error::last_os_error())
+        } else {
+            None
+        };
+        let words = start as *const AtomicU64;
+        let w = StateWords {
+            map,
+            map_len,
+            words,
+            len: n,
+            huge,
+        };
+        for a in w.iter() {
+            a.store(init, Ordering::Relaxed);
+        }
+        Ok(w)
+    }
+}
+
+impl std::ops::Deref for StateWords {
+    type Target = [AtomicU64];
+    #[inline]
+    fn deref(&self) -> &[AtomicU64] {
+        // SAFETY: `words` is 2 MiB-aligned inside the live mapping and `len * 8` bytes
+        // of it follow (bytes >= len * 8); the mapping is zero-initialised memory, a
+        // valid AtomicU64 bit pattern, shared only through atomics; it lives as long as
+        // self (unmapped in drop).
+        unsafe { std::slice::from_raw_parts(self.words, self.len) }
+    }
+}
+
+impl Drop for StateWords {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in new; no reference into it outlives self (every
+        // slice borrows self).
+        unsafe {
+            libc::munmap(self.map, self.map_len);
+        }
+    }
+}
+
 pub struct VmRegion {
     base: *mut u8,
     len: usize,
     page_len: usize,
-    states: Box<[AtomicU64]>,
+    states: StateWords,
     release: Release,
     /// A pidfd of this process for process_madvise (closed on drop), when used.
     pidfd: Option<libc::c_int>,
     nohugepage: Option<io::Error>,
 }
 
-// SAFETY: the region owns its mapping (like a Vec<u8>); moving it to another thread
-// moves that ownership.
+// SAFETY: the region owns its mapping and its state words' mapping (like a Vec<u8>);
+// moving it to another thread moves that ownership.
 unsafe impl Send for VmRegion {}
 // SAFETY: page bytes are reached only through SharedPage/ExclusivePage, whose latch
 // protocol (module docs) makes every access shared-read-only or exclusive with
@@ -153,9 +239,14 @@ impl VmRegion {
             base: p as *mut u8,
             len,
             page_len,
-            states: (0..pages)
-                .map(|_| AtomicU64::new(word(EVICTED, 0)))
-                .collect(),
+            states: match StateWords::new(pages, word(EVICTED, 0)) {
+                Ok(s) => s,
+                Err(e) => {
+                    // SAFETY: the region mapping made above, not referenced by anyone.
+                    unsafe { libc::munmap(p, len) };
+                    return Err(e);
+                }
+            },
             release: Release::Madvise,
             pidfd: None,
             nohugepage,
@@ -233,6 +324,17 @@ impl VmRegion {
     /// How this region gives memory back.
     pub fn release_method(&self) -> Release {
         self.release
+    }
+
+    /// Why MADV_HUGEPAGE on the state words was refused, if it was (they are then
+    /// backed by 4 KiB pages).
+    pub fn states_hugepage_error(&self) -> Option<&io::Error> {
+        self.states.huge.as_ref()
+    }
+
+    /// Bytes of memory the state words take (rounded up to whole 2 MiB pages).
+    pub fn states_bytes(&self) -> usize {
+        (self.states.len * 8).next_multiple_of(HUGE)
     }
 
     /// Why MADV_NOHUGEPAGE was refused, if it was (THP compiled out: harmless).

@@ -17,6 +17,8 @@
 //!   ones are written back (still latched: readers wait, then miss and read what was
 //!   written). Then the batch leaves the resident set and its memory goes back to the
 //!   kernel in one call (`VmRegion::release`), and the pages are marked evicted.
+//!   One thread evicts at a time (a try-lock), starting while `batch` pages of the
+//!   budget are still free, so the others take those meanwhile instead of sweeping too.
 //! * The budget: `used` counts pages resident or being loaded; a miss may take one only
 //!   while `used < capacity`. Each thread holds at most one latch while it reserves, so
 //!   with a capacity of at least twice the threads a batch can always be found.
@@ -71,6 +73,13 @@ pub struct Pool {
     capacity: usize,
     used: AtomicUsize,
     batch: usize,
+    /// A batch is started while this many pages of the budget are still free.
+    headroom: usize,
+    /// Held by the one thread that is evicting a batch.
+    evicting: AtomicBool,
+    /// Tests: threads inside `evict_batch` now, and the most seen at once.
+    #[cfg(test)]
+    evictors: (AtomicUsize, AtomicUsize),
     optimistic: bool,
     /// Per page, only for pools that take writes: written since last written back.
     dirty: Option<Box<[AtomicBool]>>,
@@ -89,12 +98,19 @@ impl Pool {
         release: Release,
     ) -> io::Result<Pool> {
         let capacity = capacity.clamp(1, pages.max(1));
+        let batch = batch.clamp(1, capacity);
         Ok(Pool {
             region: VmRegion::new(pages, page_len, release)?,
             resident: ResidentSet::new(capacity),
             capacity,
             used: AtomicUsize::new(0),
-            batch: batch.clamp(1, capacity),
+            batch,
+            // At most half the budget (a batch is at most half of it): the pool stays
+            // at least half full.
+            headroom: batch.min(capacity / 2),
+            evicting: AtomicBool::new(false),
+            #[cfg(test)]
+            evictors: (AtomicUsize::new(0), AtomicUsize::new(0)),
             optimistic: !writes,
             dirty: writes.then(|| (0..pages).map(|_| AtomicBool::new(false)).collect()),
         })
@@ -255,14 +271,40 @@ impl Pool {
         Ok(n)
     }
 
-    /// Take one page of the budget, evicting batches until there is one.
+    /// Take one page of the budget. One thread at a time evicts (`evicting`), and it
+    /// starts a batch while `batch` pages of the budget are still free, so the others
+    /// go on taking those meanwhile instead of sweeping the clock at the same time or
+    /// waiting; a miss waits only when the budget is used up while a batch is being
+    /// evicted.
     fn reserve<'a, E>(
         &'a self,
         scratch: &mut Scratch<'a>,
         writeback: &mut impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<(), PoolError<E>> {
+        let mut waits = 0u32;
         loop {
-            let u = self.used.load(Ordering::Relaxed);
+            let mut u = self.used.load(Ordering::Relaxed);
+            if u + self.headroom >= self.capacity
+                && !self.evicting.load(Ordering::Relaxed)
+                && self
+                    .evicting
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // While pages are free this may return having swept one chunk and
+                // found nothing yet (the next miss sweeps on).
+                #[cfg(test)]
+                {
+                    let now = self.evictors.0.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.evictors.1.fetch_max(now, Ordering::Relaxed);
+                }
+                let r = self.evict_batch(scratch, writeback);
+                #[cfg(test)]
+                self.evictors.0.fetch_sub(1, Ordering::Relaxed);
+                self.evicting.store(false, Ordering::Release);
+                r?;
+                u = self.used.load(Ordering::Relaxed);
+            }
             if u < self.capacity {
                 if self
                     .used
@@ -273,7 +315,8 @@ impl Pool {
                 }
                 continue;
             }
-            self.evict_batch(scratch, writeback)?;
+            // Used up, and another thread is evicting: wait for its batch.
+            backoff(&mut waits);
         }
     }
 
@@ -498,7 +541,11 @@ mod tests {
         let r = pool.with_page(40, &mut s, |_| Err("disk on fire"), |_| (), |_, _| Ok(()));
         assert!(matches!(r, Err(PoolError::Load("disk on fire"))));
         assert!(!pool.region().is_resident(40));
-        assert_eq!(pool.used(), 5);
+        // (Its reservation may have evicted ahead of time: 5 + a batch reached the
+        // budget.) The budget counts exactly the resident pages, none for page 40.
+        let resident = (0..64).filter(|&i| pool.region().is_resident(i)).count();
+        assert_eq!(pool.used(), resident);
+        assert!(resident <= 5);
     }
 
     /// Dirty pages are written back (with their newest bytes) when evicted, once by a
@@ -616,6 +663,11 @@ mod tests {
             resident,
             pool.used(),
             "the budget counts exactly the resident pages"
+        );
+        assert_eq!(
+            pool.evictors.1.load(Ordering::Relaxed),
+            1,
+            "one thread evicts at a time (and someone evicted)"
         );
         eprintln!("vmcache stress ({writes}, {release:?}): {h} hits, {m} misses, {e} evictions");
     }
