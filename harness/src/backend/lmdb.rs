@@ -217,22 +217,7 @@ fn check_and_restore(
             notes,
         };
     }
-    let checked = (|| -> Result<Checked, String> {
-        let rtxn = env.read_txn().map_err(|e| e.to_string())?;
-        let mut c = Checked::default();
-        for &(k, gen) in keys {
-            c.pages += 1;
-            let v = table
-                .get(&rtxn, &k.to_be_bytes())
-                .map_err(|e| format!("reading key {k} back: {e}"))?;
-            let ok = v.is_some_and(|v| rows::check_value(v, k, rows::gen_tag(tag, gen), true) == 0);
-            if !ok {
-                c.errors += 1;
-                c.first_bad.get_or_insert(k);
-            }
-        }
-        Ok(c)
-    })();
+    let checked = read_back(env, table, keys, tag);
     if let Ok(c) = &checked {
         notes.push(format!(
             "read back after the cell through LMDB (after mdb_env_sync and a drop of the file's cached pages; pages still mapped stay cached): {} written rows, {} without their newest value{} (verified_pages and verify_errors count rows)",
@@ -241,23 +226,7 @@ fn check_and_restore(
             c.first_bad.map(|k| format!(", the first key {k}")).unwrap_or_default()
         ));
     }
-    let restored = (|| -> Result<u64, String> {
-        // In transactions of 256 puts, so the pages each frees are reused by the next
-        // (one transaction over every written row would copy them all at once).
-        let mut v = vec![0u8; rows::VALUE_LEN];
-        for part in keys.chunks(256) {
-            let mut wtxn = env.write_txn().map_err(|e| e.to_string())?;
-            for &(k, _) in part {
-                rows::fill_value(&mut v, k, tag);
-                table
-                    .put(&mut wtxn, &k.to_be_bytes(), &v)
-                    .map_err(|e| format!("restoring key {k}: {e}"))?;
-            }
-            wtxn.commit().map_err(|e| e.to_string())?;
-        }
-        env.force_sync().map_err(|e| e.to_string())?;
-        Ok(keys.len() as u64)
-    })();
+    let restored = put_back(env, table, keys, tag);
     let grown = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if grown > db.target.size {
         notes.push(format!(
@@ -273,6 +242,51 @@ fn check_and_restore(
         ),
         notes,
     }
+}
+
+fn read_back(
+    env: &heed::Env<heed::WithoutTls>,
+    table: heed::Database<Bytes, Bytes>,
+    keys: &[(u64, u32)],
+    tag: u64,
+) -> Result<Checked, String> {
+    let rtxn = env.read_txn().map_err(|e| e.to_string())?;
+    let mut c = Checked::default();
+    for &(k, gen) in keys {
+        c.pages += 1;
+        let v = table
+            .get(&rtxn, &k.to_be_bytes())
+            .map_err(|e| format!("reading key {k} back: {e}"))?;
+        let ok = v.is_some_and(|v| rows::check_value(v, k, rows::gen_tag(tag, gen), true) == 0);
+        if !ok {
+            c.errors += 1;
+            c.first_bad.get_or_insert(k);
+        }
+    }
+    Ok(c)
+}
+
+fn put_back(
+    env: &heed::Env<heed::WithoutTls>,
+    table: heed::Database<Bytes, Bytes>,
+    keys: &[(u64, u32)],
+    tag: u64,
+) -> Result<u64, String> {
+    // In transactions of 256 puts, so the pages each frees are reused by the next
+    // (one transaction over every written row would copy them all at once).
+    let mut v = vec![0u8; rows::VALUE_LEN];
+    for part in keys.chunks(256) {
+        let mut wtxn = env.write_txn().map_err(|e| e.to_string())?;
+        for &(k, _) in part {
+            rows::fill_value(&mut v, k, tag);
+            table
+                .put(&mut wtxn, &k.to_be_bytes(), &v)
+                .map_err(|e| format!("restoring key {k}: {e}"))?;
+        }
+        wtxn.commit().map_err(|e| e.to_string())?;
+    }
+    env.force_sync().map_err(|e| e.to_string())?;
+    Ok(keys.len() as u64)
 }
 
 #[cold]

@@ -140,12 +140,12 @@ fn connect_as(
         OpenFlags::SQLITE_OPEN_READ_ONLY
     };
     let conn = Connection::open_with_flags(&db.target.path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-    .map_err(|e| {
-        OpenError::Failed(format!(
-            "cannot open the SQLite database {}: {e}",
-            db.target.path.display()
-        ))
-    })?;
+        .map_err(|e| {
+            OpenError::Failed(format!(
+                "cannot open the SQLite database {}: {e}",
+                db.target.path.display()
+            ))
+        })?;
     let mut pragmas = format!(
         "PRAGMA cache_size = -{}; PRAGMA mmap_size = {};",
         (o.cache / 1024).max(1),
@@ -229,14 +229,20 @@ pub(crate) fn check_and_restore(db: &Database, keys: &[(u64, u32)], tag: u64) ->
     let path = &db.target.path;
     let mut notes = Vec::new();
     let drop_cache = || -> Result<(), String> {
-        let f = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let f = std::fs::File::open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         f.sync_all()
             .map_err(|e| format!("cannot fsync {}: {e}", path.display()))?;
-        sys::drop_file_cache(&f).map_err(|e| format!("cannot drop the page cache of {}: {e}", path.display()))
+        sys::drop_file_cache(&f)
+            .map_err(|e| format!("cannot drop the page cache of {}: {e}", path.display()))
     };
     let conn = drop_cache().and_then(|_| {
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .map_err(|e| format!("cannot open {} to check the written rows: {e}", path.display()))
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|e| {
+            format!(
+                "cannot open {} to check the written rows: {e}",
+                path.display()
+            )
+        })
     });
     let conn = match conn {
         Ok(c) => c,
@@ -249,24 +255,7 @@ pub(crate) fn check_and_restore(db: &Database, keys: &[(u64, u32)], tag: u64) ->
             }
         }
     };
-    let checked = (|| -> Result<Checked, String> {
-        let mut st = conn.prepare(LOOKUP).map_err(|e| e.to_string())?;
-        let mut c = Checked::default();
-        for &(k, gen) in keys {
-            c.pages += 1;
-            let v: Option<Vec<u8>> = match st.query_row([k as i64], |r| r.get(0)) {
-                Ok(v) => Some(v),
-                Err(rusqlite::Error::QueryReturnedNoRows) => None,
-                Err(e) => return Err(format!("reading key {k} back: {e}")),
-            };
-            let ok = v.is_some_and(|v| rows::check_value(&v, k, rows::gen_tag(tag, gen), true) == 0);
-            if !ok {
-                c.errors += 1;
-                c.first_bad.get_or_insert(k);
-            }
-        }
-        Ok(c)
-    })();
+    let checked = read_back(&conn, keys, tag);
     if let Ok(c) = &checked {
         notes.push(format!(
             "read back after the cell through a new SQLite connection (file's page cache dropped first): {} written rows, {} without their newest value{} (verified_pages and verify_errors count rows)",
@@ -275,22 +264,7 @@ pub(crate) fn check_and_restore(db: &Database, keys: &[(u64, u32)], tag: u64) ->
             c.first_bad.map(|k| format!(", the first key {k}")).unwrap_or_default()
         ));
     }
-    let restored = (|| -> Result<u64, String> {
-        conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
-            .map_err(|e| e.to_string())?;
-        let mut v = vec![0u8; rows::VALUE_LEN];
-        {
-            let mut st = conn.prepare(UPDATE).map_err(|e| e.to_string())?;
-            for &(k, _) in keys {
-                rows::fill_value(&mut v, k, tag);
-                st.execute(rusqlite::params![&v[..], k as i64])
-                    .map_err(|e| format!("restoring key {k}: {e}"))?;
-            }
-        }
-        conn.execute_batch("COMMIT; PRAGMA journal_mode = DELETE;")
-            .map_err(|e| e.to_string())?;
-        Ok(keys.len() as u64)
-    })();
+    let restored = put_back(&conn, keys, tag);
     drop(conn);
     let restored = restored.and_then(|n| drop_cache().map(|_| n));
     EngineCheck {
@@ -302,6 +276,42 @@ pub(crate) fn check_and_restore(db: &Database, keys: &[(u64, u32)], tag: u64) ->
 }
 
 /// An SQLite error of a write as the operation's error (a full device as such).
+fn read_back(conn: &Connection, keys: &[(u64, u32)], tag: u64) -> Result<Checked, String> {
+    let mut st = conn.prepare(LOOKUP).map_err(|e| e.to_string())?;
+    let mut c = Checked::default();
+    for &(k, gen) in keys {
+        c.pages += 1;
+        let v: Option<Vec<u8>> = match st.query_row([k as i64], |r| r.get(0)) {
+            Ok(v) => Some(v),
+            Err(rusqlite::Error::QueryReturnedNoRows) => None,
+            Err(e) => return Err(format!("reading key {k} back: {e}")),
+        };
+        let ok = v.is_some_and(|v| rows::check_value(&v, k, rows::gen_tag(tag, gen), true) == 0);
+        if !ok {
+            c.errors += 1;
+            c.first_bad.get_or_insert(k);
+        }
+    }
+    Ok(c)
+}
+
+fn put_back(conn: &Connection, keys: &[(u64, u32)], tag: u64) -> Result<u64, String> {
+    conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    let mut v = vec![0u8; rows::VALUE_LEN];
+    {
+        let mut st = conn.prepare(UPDATE).map_err(|e| e.to_string())?;
+        for &(k, _) in keys {
+            rows::fill_value(&mut v, k, tag);
+            st.execute(rusqlite::params![&v[..], k as i64])
+                .map_err(|e| format!("restoring key {k}: {e}"))?;
+        }
+    }
+    conn.execute_batch("COMMIT; PRAGMA journal_mode = DELETE;")
+        .map_err(|e| e.to_string())?;
+    Ok(keys.len() as u64)
+}
+
 #[cold]
 fn write_error(what: &str, key: Option<u64>, e: rusqlite::Error) -> OpError {
     let what = match key {
@@ -407,9 +417,17 @@ mod tests {
     #[test]
     fn the_read_back_finds_stale_and_corrupted_rows_and_restores() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = crate::spec::Workload::parse("size = \"1MiB\"\nblock = \"4KiB\"", "t", "t").unwrap();
+        let mut w =
+            crate::spec::Workload::parse("size = \"1MiB\"\nblock = \"4KiB\"", "t", "t").unwrap();
         w.data_dir = dir.path().to_path_buf();
-        let db = prepare(Engine::Sqlite, &w, dir.path(), Origin::Generated, &crate::ui::Quiet).unwrap();
+        let db = prepare(
+            Engine::Sqlite,
+            &w,
+            dir.path(),
+            Origin::Generated,
+            &crate::ui::Quiet,
+        )
+        .unwrap();
         let tag = db.target.verify_tag.unwrap();
         {
             let conn = Connection::open(&db.target.path).unwrap();
@@ -417,11 +435,10 @@ mod tests {
             // (a lost write). Key 7: a corrupted byte in its claimed generation.
             set(&conn, 5, rows::gen_tag(tag, 2));
             set(&conn, 7, rows::gen_tag(tag, 1));
-            let mut v: Vec<u8> = conn
-                .query_row(LOOKUP, [7i64], |r| r.get(0))
-                .unwrap();
+            let mut v: Vec<u8> = conn.query_row(LOOKUP, [7i64], |r| r.get(0)).unwrap();
             v[500] ^= 0x10;
-            conn.execute(UPDATE, rusqlite::params![&v[..], 7i64]).unwrap();
+            conn.execute(UPDATE, rusqlite::params![&v[..], 7i64])
+                .unwrap();
         }
         let chk = check_and_restore(&db, &[(5, 2), (6, 1), (7, 1)], tag);
         let c = chk.checked.unwrap();
@@ -431,8 +448,17 @@ mod tests {
         let again = check_and_restore(&db, &[(5, 0), (6, 0), (7, 0)], tag);
         assert_eq!(again.checked.unwrap().errors, 0);
         // And back in rollback-journal mode: a read-only connection opens it.
-        let ro = connect(&db, &SqliteOptions { mmap: 0, cache: 1 << 20 }).unwrap();
-        let mode: String = ro.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let ro = connect(
+            &db,
+            &SqliteOptions {
+                mmap: 0,
+                cache: 1 << 20,
+            },
+        )
+        .unwrap();
+        let mode: String = ro
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "delete");
     }
 
@@ -440,7 +466,10 @@ mod tests {
     fn a_wrong_row_changes_the_fold() {
         let mut wr = Written::default();
         let (off, block, tag) = (8192, 4096, 99);
-        assert_eq!(wr.fold(off, block, tag, 0), crate::datafile::page::expected_fold(off, block, tag));
+        assert_eq!(
+            wr.fold(off, block, tag, 0),
+            crate::datafile::page::expected_fold(off, block, tag)
+        );
         assert_ne!(wr.fold(off, block, tag, 1), wr.fold(off, block, tag, 0));
         wr.wrote(3, 1, off);
         assert_eq!(wr.key_gen(3), 1);

@@ -111,7 +111,11 @@ pub fn prepare(
     if marker.exists() {
         // A write cell changed the database and did not put its rows back
         // (interrupted, killed, or the restore failed): build it again.
-        for p in [path.clone(), wal_path(&path, "-wal"), wal_path(&path, "-shm")] {
+        for p in [
+            path.clone(),
+            wal_path(&path, "-wal"),
+            wal_path(&path, "-shm"),
+        ] {
             if p.exists() {
                 std::fs::remove_file(&p).with_context(|| {
                     format!(

@@ -96,8 +96,14 @@ pub fn regime(r: &RunRecord) -> String {
                     .and_then(|v| v.as_u64())
             };
             match (cap("read_iops"), cap("read_bps")) {
-                (Some(i), _) => format!("zram (emulated fast device) capped at {} read IOPS", format_count(i as f64)),
-                (None, Some(b)) => format!("zram (emulated fast device) capped at {}/s reads", format_size(b)),
+                (Some(i), _) => format!(
+                    "zram (emulated fast device) capped at {} read IOPS",
+                    format_count(i as f64)
+                ),
+                (None, Some(b)) => format!(
+                    "zram (emulated fast device) capped at {}/s reads",
+                    format_size(b)
+                ),
                 _ => "zram (emulated fast device)".to_string(),
             }
         }
@@ -136,7 +142,10 @@ pub fn regime(r: &RunRecord) -> String {
 fn sync_text(v: Option<&serde_json::Value>) -> String {
     let Some(v) = v else { return "?".into() };
     match v.get("kind").and_then(|k| k.as_str()) {
-        Some("every") => format!("every:{}", v.get("writes").and_then(|n| n.as_u64()).unwrap_or(0)),
+        Some("every") => format!(
+            "every:{}",
+            v.get("writes").and_then(|n| n.as_u64()).unwrap_or(0)
+        ),
         Some("interval") => format!(
             "interval:{}ms",
             v.get("every").and_then(|n| n.as_u64()).unwrap_or(0) / 1_000_000
