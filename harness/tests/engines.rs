@@ -22,6 +22,11 @@ const ENGINES: &[&str] = &[
 /// Run the engines and their micro twins on a tiny workload with `extra` flags; check
 /// every cell ran and verified; return the result directory.
 fn run_engines(name: &str, extra: &[&str]) -> std::path::PathBuf {
+    run_engines_in(name, &data_dir(), extra)
+}
+
+/// `run_engines` with the data file and databases in `data`.
+fn run_engines_in(name: &str, data: &Path, extra: &[&str]) -> std::path::PathBuf {
     let dir = scratch(name);
     let out = dir.join("r");
     let wl = tiny_workload(&dir, "block = \"4KiB\"\npattern = \"random\"");
@@ -35,7 +40,7 @@ fn run_engines(name: &str, extra: &[&str]) -> std::path::PathBuf {
         "--threads",
         "1",
         "--data-dir",
-        data_dir().to_str().unwrap(),
+        data.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--quiet",
@@ -167,7 +172,7 @@ fn engine_writes_and_bad_specs_are_refused_with_what_to_do() {
     }
     // A block other than 4 KiB, writes the engines cannot express: skipped with the
     // reason (sqlite with several writer threads: skipped; lmdb runs them).
-    for (extra, want, backends) in [
+    for (i, (extra, want, backends)) in [
         (
             "block = \"8KiB\"",
             "block = \"4KiB\"",
@@ -188,8 +193,11 @@ fn engine_writes_and_bad_specs_are_refused_with_what_to_do() {
             "use threads = 1",
             &["sqlite"][..],
         ),
-    ] {
-        let out = dir.join(format!("r{}", want.len()));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = dir.join(format!("r{i}"));
         let o = run(&[
             "run",
             tiny_workload(&dir, extra).to_str().unwrap(),
@@ -220,6 +228,15 @@ fn engine_writes_and_bad_specs_are_refused_with_what_to_do() {
 /// A write workload (op = write or mix) through the engines and their micro twins:
 /// every cell ran, every written row (block) was read back after the cell and held its
 /// newest generation, and a mix's reads were verified against the rows just written.
+/// The data directory of the write tests: their own, so that a test reading the
+/// shared databases never sees rows another test is writing (or a database being
+/// built again after an LMDB write cell).
+fn write_data_dir() -> std::path::PathBuf {
+    let d = data_dir().join("engine-writes");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 fn run_engine_writes(name: &str, extra_toml: &str, threads: &str) -> faultline::record::RunRecord {
     let dir = scratch(name);
     let out = dir.join("r");
@@ -227,6 +244,7 @@ fn run_engine_writes(name: &str, extra_toml: &str, threads: &str) -> faultline::
         &dir,
         &format!("block = \"4KiB\"\npattern = \"random\"\n{extra_toml}"),
     );
+    let wd = write_data_dir();
     let mut args: Vec<String> = [
         "run",
         wl.to_str().unwrap(),
@@ -237,7 +255,7 @@ fn run_engine_writes(name: &str, extra_toml: &str, threads: &str) -> faultline::
         "--threads",
         threads,
         "--data-dir",
-        data_dir().to_str().unwrap(),
+        wd.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--quiet",
@@ -318,7 +336,11 @@ fn engine_writes_are_read_back_through_the_engine() {
     // LMDB with two writer threads (its write lock serializes them).
     run_engine_writes("engines-w2", "op = \"write\"\nsync = \"every:16\"", "2");
     // After the write cells the read workload finds the databases as generated.
-    run_engines("engines-after-writes", &["--start", "warm"]);
+    run_engines_in(
+        "engines-after-writes",
+        &write_data_dir(),
+        &["--start", "warm"],
+    );
 }
 
 #[test]
