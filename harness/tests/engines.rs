@@ -189,7 +189,8 @@ fn engine_writes_and_bad_specs_are_refused_with_what_to_do() {
             &["sqlite", "lmdb"][..],
         ),
         (
-            "op = \"write\"\nblock = \"4KiB\"\nthreads = 2",
+            // tiny_workload runs 2 threads.
+            "op = \"write\"\nblock = \"4KiB\"",
             "use threads = 1",
             &["sqlite"][..],
         ),
