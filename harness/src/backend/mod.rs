@@ -12,6 +12,7 @@
 pub mod budget;
 pub mod bufferpool;
 pub mod direct;
+pub mod engine_writes;
 pub mod fio;
 pub mod hugepage;
 pub mod lmdb;
@@ -98,6 +99,13 @@ pub trait Backend: Sync {
     /// buffer pool's dirty frames). Ok carries a note for the result.
     fn finish_writes(&self) -> Result<Option<String>, String> {
         Ok(None)
+    }
+
+    /// After a write cell's workers stopped: an engine backend checks the rows written
+    /// through the engine and puts the generated values back (`engine_writes`). None:
+    /// the runner reads the data file's written pages back (`datafile::written`).
+    fn check_written(&self) -> Option<engine_writes::EngineCheck> {
+        None
     }
 
     /// Cache counters of a backend with its own cache (the buffer pool): cumulative
@@ -261,10 +269,9 @@ pub fn write_support(kind: &BackendKind, w: &Workload) -> Result<(), String> {
         BackendKind::Bufferpool(_) => file_sync("bufferpool"),
         BackendKind::Vmcache(_) => file_sync("vmcache"),
         BackendKind::Mock(_) => Err("mock does not write (it models reads only)".into()),
-        BackendKind::Sqlite(_) | BackendKind::Lmdb(_) => Err(format!(
-            "{} runs point lookups only for now (op = \"read\"); UPDATEs per operation are not built yet",
-            if matches!(kind, BackendKind::Sqlite(_)) { "sqlite" } else { "lmdb" }
-        )),
+        // The sync method, the pattern and (sqlite) the thread count: checked when
+        // the engine is opened (`engine_writes::refusal`), which knows the cell's threads.
+        BackendKind::Sqlite(_) | BackendKind::Lmdb(_) => Ok(()),
     }
 }
 

@@ -107,6 +107,30 @@ pub fn prepare(
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
     let mut created = false;
     let mut create_secs = None;
+    let marker = super::written::marker(&path);
+    if marker.exists() {
+        // A write cell changed the database and did not put its rows back
+        // (interrupted, killed, or the restore failed): build it again.
+        for p in [
+            path.clone(),
+            wal_path(&path, "-wal"),
+            wal_path(&path, "-shm"),
+        ] {
+            if p.exists() {
+                std::fs::remove_file(&p).with_context(|| {
+                    format!(
+                        "cannot remove {}, which a write run left changed; delete it to have it built again",
+                        p.display()
+                    )
+                })?;
+            }
+        }
+        ui.note(&format!(
+            "{}: a write run left it changed (marker {}); building it again",
+            path.display(),
+            marker.display()
+        ));
+    }
     if path.exists() {
         check_existing(engine, &path, nrows, tag, map_size)?;
     } else {
@@ -118,6 +142,10 @@ pub fn prepare(
     let len = std::fs::metadata(&path)
         .with_context(|| format!("cannot read the size of {}", path.display()))?
         .len();
+    if marker.exists() {
+        std::fs::remove_file(&marker)
+            .with_context(|| format!("cannot remove the marker {}", marker.display()))?;
+    }
     Ok(Database {
         engine,
         target: Target {
@@ -138,6 +166,13 @@ pub fn prepare(
 /// LMDB's own pages, with margin.
 fn lmdb_map_size(size: u64) -> u64 {
     (size + size / 4 + 64 * units::MIB).next_multiple_of(DB_PAGE)
+}
+
+/// A file SQLite keeps beside a database in WAL mode (`-wal`, `-shm`).
+fn wal_path(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 fn partial_path(path: &Path) -> PathBuf {

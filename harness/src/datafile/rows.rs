@@ -57,6 +57,19 @@ pub fn fill_value(buf: &mut [u8], key: u64, tag: u64) {
     }
 }
 
+/// The content tag of generation `gen` of a row written by a write workload: `tag`
+/// itself for the generated row (generation 0), a tag derived from (tag, gen) for the
+/// value of the `gen`-th UPDATE (put) of the row, so every written value is derived
+/// from its key and generation and can be checked like a generated one.
+#[inline]
+pub fn gen_tag(tag: u64, gen: u32) -> u64 {
+    if gen == 0 {
+        tag
+    } else {
+        tag ^ page::mix(0x726f_7767_656e_0000 | gen as u64)
+    }
+}
+
 /// Check a value read for `key`: its length, first and last word (`all`: every
 /// byte). Returns 0 when it is right, a nonzero difference otherwise.
 #[inline]
@@ -159,6 +172,13 @@ mod tests {
         v[500] ^= 1;
         v[999] ^= 1;
         assert_ne!(check_value(&v, 42, 7, false), 0);
+        // Written generations: each its own value, generation 0 the generated one.
+        assert_eq!(gen_tag(7, 0), 7);
+        let mut w = vec![0u8; VALUE_LEN];
+        fill_value(&mut w, 42, gen_tag(7, 3));
+        assert_eq!(check_value(&w, 42, gen_tag(7, 3), true), 0);
+        assert_ne!(check_value(&w, 42, gen_tag(7, 2), false), 0);
+        assert_ne!(check_value(&w, 42, 7, false), 0);
     }
 
     #[test]

@@ -89,7 +89,24 @@ pub fn regime(r: &RunRecord) -> String {
         .and_then(|d| d.get("kind"))
         .and_then(|k| k.as_str())
     {
-        Some("zram") => "zram (emulated fast device)".to_string(),
+        Some("zram") => {
+            let d = w.get("device");
+            let cap = |k: &str| {
+                d.and_then(|d| d.get(k).or_else(|| d.get("cap").and_then(|c| c.get(k))))
+                    .and_then(|v| v.as_u64())
+            };
+            match (cap("read_iops"), cap("read_bps")) {
+                (Some(i), _) => format!(
+                    "zram (emulated fast device) capped at {} read IOPS",
+                    format_count(i as f64)
+                ),
+                (None, Some(b)) => format!(
+                    "zram (emulated fast device) capped at {}/s reads",
+                    format_size(b)
+                ),
+                _ => "zram (emulated fast device)".to_string(),
+            }
+        }
         Some(k) => k.to_string(),
         None => format!(
             "disk {}",
@@ -110,7 +127,32 @@ pub fn regime(r: &RunRecord) -> String {
     if let Some(s) = w.get("start").and_then(|v| v.as_str()) {
         parts.push(format!("{s} start"));
     }
+    match w.get("op").and_then(|v| v.as_str()) {
+        Some("write") | Some("mix") => parts.push(format!(
+            "op = {}, sync = {}",
+            w.get("op").and_then(|v| v.as_str()).unwrap_or("?"),
+            sync_text(w.get("sync"))
+        )),
+        _ => {}
+    }
     parts.join(", ")
+}
+
+/// A recorded sync policy as the workload spells it (every:64, interval:200ms, end).
+fn sync_text(v: Option<&serde_json::Value>) -> String {
+    let Some(v) = v else { return "?".into() };
+    match v.get("kind").and_then(|k| k.as_str()) {
+        Some("every") => format!(
+            "every:{}",
+            v.get("writes").and_then(|n| n.as_u64()).unwrap_or(0)
+        ),
+        Some("interval") => format!(
+            "interval:{}ms",
+            v.get("every").and_then(|n| n.as_u64()).unwrap_or(0) / 1_000_000
+        ),
+        Some(k) => k.to_string(),
+        None => v.to_string(),
+    }
 }
 
 /// The verdict lines of the runs in `group` (one per run, engine pair and thread
@@ -173,8 +215,17 @@ pub fn lines(group: &[&RunRecord]) -> Vec<String> {
                     _ => None,
                 };
                 let er = a / b;
+                let writes = matches!(
+                    r.workload.get("op").and_then(|v| v.as_str()),
+                    Some("write") | Some("mix")
+                );
+                let (eunit, munit) = if writes {
+                    ("operations/s", "operations/s")
+                } else {
+                    ("lookups/s", "reads/s")
+                };
                 let head = format!(
-                    "{} ({}, {t} thread(s)): {elabel} {} (`{na}` {} vs `{nb}` {} lookups/s)",
+                    "{} ({}, {t} thread(s)): {elabel} {} (`{na}` {} vs `{nb}` {} {eunit})",
                     regime(r),
                     r.started_at,
                     ratio(er),
@@ -195,7 +246,7 @@ pub fn lines(group: &[&RunRecord]) -> Vec<String> {
                             )
                         };
                         format!(
-                            "{head}; micro {mlabel} {} ({} vs {} reads/s): {verdict}",
+                            "{head}; micro {mlabel} {} ({} vs {} {munit}): {verdict}",
                             ratio(mr),
                             format_count(x),
                             format_count(y)

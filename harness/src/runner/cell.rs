@@ -72,10 +72,13 @@ pub fn run_cell(c: &Cell, ui: &dyn Reporter) -> Outcome {
                     )),
                 }
             }
+            // An engine checks its rows itself, through the engine (its workers are
+            // closed by now); then it is closed.
+            let engine = if writes { be.check_written() } else { None };
             // Unmapped and closed before the written pages are read back.
             drop(be);
             if writes {
-                check_writes(c, &mut o, &wouts);
+                check_writes(c, &mut o, &wouts, engine);
             }
             o
         }
@@ -99,7 +102,12 @@ pub fn run_cell(c: &Cell, ui: &dyn Reporter) -> Outcome {
 /// After an in-process write cell: read back every written page, put the generated
 /// content back, and fill in the write result (an interrupted cell leaves the data
 /// file marked, to be created again before it is reused).
-fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
+fn check_writes(
+    c: &Cell,
+    o: &mut Outcome,
+    wouts: &[WriteOut],
+    engine: Option<backend::engine_writes::EngineCheck>,
+) {
     let w = c.workload;
     let mut wr = o.writes.take().unwrap_or_default();
     let mut all = WriteOut::empty();
@@ -165,6 +173,11 @@ fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
         o.writes = Some(wr);
         return;
     }
+    if let Some(eng) = engine {
+        engine_checked(c, o, &mut wr, eng);
+        o.writes = Some(wr);
+        return;
+    }
     let tag = c
         .target
         .verify_tag
@@ -215,6 +228,41 @@ fn check_writes(c: &Cell, o: &mut Outcome, wouts: &[WriteOut]) {
         )),
     }
     o.writes = Some(wr);
+}
+
+/// An engine's own check of its written rows (`Backend::check_written`) into the
+/// write result; the database stays marked (to be built again) unless its generated
+/// rows were put back.
+fn engine_checked(
+    c: &Cell,
+    o: &mut Outcome,
+    wr: &mut crate::record::writes::WriteResult,
+    eng: backend::engine_writes::EngineCheck,
+) {
+    o.notes.extend(eng.notes);
+    match eng.checked {
+        Ok(chk) => {
+            wr.verified_pages = Some(chk.pages);
+            wr.verify_errors = Some(chk.errors);
+            o.verify_errors += chk.errors;
+        }
+        Err(why) => {
+            wr.reasons.insert("verified_pages".into(), why.clone());
+            wr.reasons.insert("verify_errors".into(), why.clone());
+            o.notes
+                .push(format!("the written rows could not be read back: {why}"));
+        }
+    }
+    let keep = eng.keep_marked;
+    match eng.restored.map_err(anyhow::Error::msg).and_then(|_| match &keep {
+        Some(_) => Ok(()),
+        None => written::unmark(c.target),
+    }) {
+        Ok(()) => o.notes.extend(keep),
+        Err(e) => o.notes.push(format!(
+            "the database could not be restored ({e:#}); it stays marked and will be built again before it is reused"
+        )),
+    }
 }
 
 /// After an external tool's write cell: it wrote its own content, so nothing can be

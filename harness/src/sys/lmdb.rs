@@ -12,6 +12,10 @@ pub enum LmdbOpen {
     /// To read a finished database; `nordahead` sets MDB_NORDAHEAD (LMDB then advises
     /// its mapping MADV_RANDOM).
     Read { nordahead: bool },
+    /// To read and write a finished database (a write workload): with its lock table,
+    /// MDB_NOSYNC (a commit does not flush; the caller syncs with `mdb_env_sync` at its
+    /// sync policy's points), MDB_NORDAHEAD as for reading.
+    Write { nordahead: bool },
 }
 
 /// Open the environment stored in the one file `path` (MDB_NOSUBDIR) with a map of
@@ -24,16 +28,28 @@ pub fn open_env(
     let mut o = heed::EnvOpenOptions::new().read_txn_without_tls();
     o.map_size(map_size).max_dbs(1).max_readers(4096);
     let mut flags = heed::EnvFlags::NO_SUB_DIR;
-    if let LmdbOpen::Read { nordahead } = how {
-        flags |= heed::EnvFlags::READ_ONLY | heed::EnvFlags::NO_LOCK;
-        if nordahead {
-            flags |= heed::EnvFlags::NO_READ_AHEAD;
+    match how {
+        LmdbOpen::Build => {}
+        LmdbOpen::Read { nordahead } => {
+            flags |= heed::EnvFlags::READ_ONLY | heed::EnvFlags::NO_LOCK;
+            if nordahead {
+                flags |= heed::EnvFlags::NO_READ_AHEAD;
+            }
+        }
+        LmdbOpen::Write { nordahead } => {
+            flags |= heed::EnvFlags::NO_SYNC;
+            if nordahead {
+                flags |= heed::EnvFlags::NO_READ_AHEAD;
+            }
         }
     }
     // SAFETY: MDB_NOLOCK is set only on read-only environments (MDB_RDONLY) of a
     // database file this harness finished building: no process writes it while it is
     // open (the builder holds the creation lock and writes a `.partial` file that is
-    // renamed into place only when complete), so readers need no lock table.
+    // renamed into place only when complete), so readers need no lock table. A write
+    // environment keeps its lock table. MDB_NOSYNC only drops the flush at commit (a
+    // crash may lose or tear the last commits; nothing here survives a crash): the
+    // writer calls mdb_env_sync at its sync points and before the read-back.
     unsafe {
         o.flags(flags);
     }
