@@ -107,7 +107,10 @@ fn section(
                 let vals: Vec<f64> = bs.iter().filter_map(|b| metric(b)).collect();
                 if !vals.is_empty() {
                     let mark = if bs.iter().any(|b| busy(b)) { " !" } else { "" };
-                    format!("{}{mark}", fmt(vals.iter().sum::<f64>() / vals.len() as f64))
+                    format!(
+                        "{}{mark}",
+                        fmt(vals.iter().sum::<f64>() / vals.len() as f64)
+                    )
                 } else if bs.iter().any(|b| b.status == Status::Skipped) {
                     "skipped".into()
                 } else if bs.iter().any(|b| b.status == Status::Failed) {
@@ -149,9 +152,10 @@ mod tests {
         assert!(t.contains("p99"), "{t}");
         assert!(!t.contains('!'), "no busy cell, no mark: {t}");
         let mut c = a.clone();
-        c.backends[0]
-            .notes
-            .push(format!("{} in the 2.0 s measured", crate::probe::cpu::BUSY_NOTE));
+        c.backends[0].notes.push(format!(
+            "{} in the 2.0 s measured",
+            crate::probe::cpu::BUSY_NOTE
+        ));
         let t = table(&[c]);
         assert!(t.contains(" ! |"), "{t}");
         assert!(t.contains("`!`: measured while other work"), "{t}");

@@ -104,7 +104,11 @@ pub fn summary_table(r: &RunRecord) -> String {
     let busy: Vec<String> = r
         .backends
         .iter()
-        .filter(|b| b.notes.iter().any(|n| n.starts_with(crate::probe::cpu::BUSY_NOTE)))
+        .filter(|b| {
+            b.notes
+                .iter()
+                .any(|n| n.starts_with(crate::probe::cpu::BUSY_NOTE))
+        })
         .map(|b| {
             if repeated {
                 format!("{} #{}", b.name, b.repeat + 1)
