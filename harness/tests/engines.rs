@@ -21,6 +21,19 @@ const ENGINES: &[&str] = &[
 
 /// Run the engines and their micro twins on a tiny workload with `extra` flags; check
 /// every cell ran and verified; return the result directory.
+/// Root and the zram module, or a printed skip (`capability` names the skip without root).
+fn zram_here(capability: &str, why_root: &str) -> bool {
+    if faultline::sys::uid() != 0 {
+        skip(capability, why_root);
+        return false;
+    }
+    if !Path::new("/sys/class/zram-control/hot_add").exists() {
+        skip("zram", "the zram module is not loaded");
+        return false;
+    }
+    true
+}
+
 fn run_engines(name: &str, extra: &[&str]) -> std::path::PathBuf {
     run_engines_in(name, &data_dir(), extra)
 }
@@ -112,12 +125,7 @@ fn engines_under_a_memory_cgroup() {
 
 #[test]
 fn engines_on_zram_with_a_file_system() {
-    if faultline::sys::uid() != 0 {
-        skip("zram", "a zram device needs root");
-        return;
-    }
-    if !Path::new("/sys/class/zram-control/hot_add").exists() {
-        skip("zram", "the zram module is not loaded");
+    if !zram_here("zram", "a zram device needs root") {
         return;
     }
     let out = run_engines(
@@ -426,12 +434,7 @@ fn engines_under_global_reclaim() {
 
 #[test]
 fn engines_on_a_capped_zram_device() {
-    if faultline::sys::uid() != 0 {
-        skip("blkio", "a capped zram device needs root");
-        return;
-    }
-    if !Path::new("/sys/class/zram-control/hot_add").exists() {
-        skip("zram", "the zram module is not loaded");
+    if !zram_here("blkio", "a capped zram device needs root") {
         return;
     }
     let out = run_engines(
