@@ -175,6 +175,13 @@ pub struct BackendResult {
 }
 
 impl BackendResult {
+    /// Whether the cell was measured on a busy machine (`probe::cpu::busy_note`).
+    pub fn measured_busy(&self) -> bool {
+        self.notes
+            .iter()
+            .any(|n| n.starts_with(crate::probe::cpu::BUSY_NOTE))
+    }
+
     /// The timing floor's note when this result's p50 is below twice the latency the
     /// loop records for an empty operation: the latencies are mostly the clock's.
     pub fn timing_floor_note(&self) -> Option<String> {

@@ -58,7 +58,11 @@ pub fn table(recs: &[RunRecord]) -> String {
         |b| b.latency_ns.as_ref().map(|l| l.p99 as f64),
         format_ns,
     );
-    if runs.iter().flat_map(|r| &r.backends).any(busy) {
+    if runs
+        .iter()
+        .flat_map(|r| &r.backends)
+        .any(|b| b.measured_busy())
+    {
         let _ = writeln!(
             out,
             "\n`!`: measured while other work kept the machine's CPUs busy or the hypervisor \
@@ -67,12 +71,6 @@ pub fn table(recs: &[RunRecord]) -> String {
         );
     }
     out
-}
-
-fn busy(b: &super::BackendResult) -> bool {
-    b.notes
-        .iter()
-        .any(|n| n.starts_with(crate::probe::cpu::BUSY_NOTE))
 }
 
 fn section(
@@ -106,7 +104,11 @@ fn section(
                     .collect();
                 let vals: Vec<f64> = bs.iter().filter_map(|b| metric(b)).collect();
                 if !vals.is_empty() {
-                    let mark = if bs.iter().any(|b| busy(b)) { " !" } else { "" };
+                    let mark = if bs.iter().any(|b| b.measured_busy()) {
+                        " !"
+                    } else {
+                        ""
+                    };
                     format!(
                         "{}{mark}",
                         fmt(vals.iter().sum::<f64>() / vals.len() as f64)

@@ -101,32 +101,7 @@ pub fn summary_table(r: &RunRecord) -> String {
             }
         }
     }
-    let busy: Vec<String> = r
-        .backends
-        .iter()
-        .filter(|b| {
-            b.notes
-                .iter()
-                .any(|n| n.starts_with(crate::probe::cpu::BUSY_NOTE))
-        })
-        .map(|b| {
-            if repeated {
-                format!("{} #{}", b.name, b.repeat + 1)
-            } else {
-                b.name.clone()
-            }
-        })
-        .collect();
-    if !busy.is_empty() {
-        notes.push(format!(
-            "busy machine while {} of {} cells were measured ({}): other work used the CPUs, so \
-             those figures may be lower than on a quiet machine (each cell's note in run.json \
-             gives the CPU time and the time the hypervisor stole)",
-            busy.len(),
-            r.backends.len(),
-            busy.join(", ")
-        ));
-    }
+    notes.extend(busy_line(r, repeated));
     let mut out = t.to_text();
     for n in notes {
         out.push_str(&format!("  {n}\n"));
@@ -136,6 +111,32 @@ pub fn summary_table(r: &RunRecord) -> String {
         out.push_str(&k);
     }
     out
+}
+
+/// One line naming the cells measured on a busy machine, if any.
+fn busy_line(r: &RunRecord, repeated: bool) -> Option<String> {
+    let busy: Vec<String> = r
+        .backends
+        .iter()
+        .filter(|b| b.measured_busy())
+        .map(|b| {
+            if repeated {
+                format!("{} #{}", b.name, b.repeat + 1)
+            } else {
+                b.name.clone()
+            }
+        })
+        .collect();
+    (!busy.is_empty()).then(|| {
+        format!(
+            "busy machine while {} of {} cells were measured ({}): other work used the CPUs, so \
+             those figures may be lower than on a quiet machine (each cell's note in run.json \
+             gives the CPU time and the time the hypervisor stole)",
+            busy.len(),
+            r.backends.len(),
+            busy.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
