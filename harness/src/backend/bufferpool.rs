@@ -227,11 +227,11 @@ impl Backend for Bufferpool {
 
     fn notes(&self) -> Vec<String> {
         let mut n = self.notes.clone();
-        let conflicts = self.pool.table_conflicts();
-        if conflicts > 0 {
+        let spills = self.pool.table_spills();
+        if spills > 0 {
             n.push(format!(
-                "{conflicts} page-table inserts found their bucket full and dropped a mapping \
-                 (the page stayed in its frame but was no longer found)"
+                "{spills} page-table inserts found their bucket full and went to the \
+                 table's overflow map (found there by a lookup that misses its bucket)"
             ));
         }
         n

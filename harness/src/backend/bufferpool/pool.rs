@@ -90,9 +90,9 @@ impl Pool {
         self.frames.backing()
     }
 
-    /// Table inserts that replaced an entry (see `table`).
-    pub fn table_conflicts(&self) -> u64 {
-        self.table.conflicts()
+    /// Table inserts that found their bucket full and spilled (see `table`).
+    pub fn table_spills(&self) -> u64 {
+        self.table.spills()
     }
 
     /// Read `page` for a pool that nothing but the loader writes (a read workload): a
@@ -391,7 +391,7 @@ mod tests {
         let r = pool.with_page(9, |_| Err("disk on fire"), |_| (), |_, _| Ok(()));
         assert!(matches!(r, Err(PoolError::Load("disk on fire"))));
         assert_eq!(get(9), (want(9), Access::Miss));
-        assert_eq!(pool.table_conflicts(), 0);
+        assert_eq!(pool.table_spills(), 0);
     }
 
     /// Writes dirty frames; an evicted dirty frame is written back (as its old page,
@@ -454,6 +454,51 @@ mod tests {
             .unwrap();
         kept.sort();
         assert_eq!((n, kept), (2, vec![(1, 1), (2, 2)]));
+    }
+
+    /// Dirty pages whose table bucket is full stay findable: each is read back with
+    /// its written bytes (not the file's) and flushed by its writer's sync. Before the
+    /// table spilled, a full bucket dropped a mapping and the next read of that page
+    /// loaded the file's stale bytes.
+    #[test]
+    fn dirty_pages_in_a_full_bucket_are_read_back_and_flushed() {
+        const FRAMES: usize = 32;
+        let pool = Pool::new(FRAMES, PAGE, PAGE).unwrap();
+        // 12 pages of one bucket (more than its 8 entries), all written (dirty).
+        let b0 = pool.table.bucket_of(0);
+        let same: Vec<u64> = (0..)
+            .filter(|&p| pool.table.bucket_of(p) == b0)
+            .take(12)
+            .collect();
+        let none = |_: u64, _: &[u8]| -> Result<(), ()> { panic!("nothing is evicted") };
+        for &p in &same {
+            pool.write_page(p, |b| b.fill(p as u8 + 1), none).unwrap();
+        }
+        assert_eq!(pool.table_spills(), 4);
+        for &p in &same {
+            let (v, how) = pool
+                .with_page(
+                    p,
+                    |b: &mut [u8]| -> Result<(), ()> {
+                        b.fill(0xee); // the file's old bytes
+                        Ok(())
+                    },
+                    |b| b[0],
+                    none,
+                )
+                .unwrap();
+            assert_eq!((v, how), (p as u8 + 1, Access::Hit), "page {p}");
+        }
+        let flushed = std::cell::RefCell::new(Vec::new());
+        for &p in &same {
+            let wrote = pool.flush_page(p, |q, b| -> Result<(), ()> {
+                flushed.borrow_mut().push((q, b[0]));
+                Ok(())
+            });
+            assert_eq!(wrote, Ok(true), "page {p} flushed");
+        }
+        let want: Vec<(u64, u8)> = same.iter().map(|&p| (p, p as u8 + 1)).collect();
+        assert_eq!(flushed.into_inner(), want);
     }
 
     /// Optimistic hits racing refills: 4 threads, 8 frames, 64 pages, every load
@@ -573,8 +618,8 @@ mod tests {
         assert_eq!(h + m, 4 * OPS as u64);
         assert!(h > 0 && m > 0, "hits {h} misses {m}");
         eprintln!(
-            "stress: {h} hits, {m} misses, {} table conflicts",
-            pool.table_conflicts()
+            "stress: {h} hits, {m} misses, {} table spills",
+            pool.table_spills()
         );
     }
 }
