@@ -47,6 +47,10 @@ pub struct Counters {
     /// CPU time of the measured threads.
     pub cpu_user_ns: Option<u64>,
     pub cpu_system_ns: Option<u64>,
+    /// CPU time (user + system) of the whole measuring process (/proc/self/stat): the
+    /// measured threads plus the process's other threads, such as io_uring's workers
+    /// (`iou-wrk`) doing the backend's I/O and the harness's sampler.
+    pub process_cpu_ns: Option<u64>,
     /// CPU time of the whole machine (all CPUs), from /proc/stat.
     pub machine_cpu_user_ns: Option<u64>,
     pub machine_cpu_system_ns: Option<u64>,
@@ -95,6 +99,7 @@ pub enum CounterId {
     HugePageBytes,
     CpuUserNs,
     CpuSystemNs,
+    ProcessCpuNs,
     MachineCpuUserNs,
     MachineCpuSystemNs,
     MachineCpuIdleNs,
@@ -109,7 +114,7 @@ pub enum CounterId {
 
 impl CounterId {
     /// Every counter, in the field order of `Counters`.
-    pub const ALL: [CounterId; 28] = [
+    pub const ALL: [CounterId; 29] = [
         CounterId::MinorFaults,
         CounterId::MajorFaults,
         CounterId::FaultOps,
@@ -128,6 +133,7 @@ impl CounterId {
         CounterId::HugePageBytes,
         CounterId::CpuUserNs,
         CounterId::CpuSystemNs,
+        CounterId::ProcessCpuNs,
         CounterId::MachineCpuUserNs,
         CounterId::MachineCpuSystemNs,
         CounterId::MachineCpuIdleNs,
@@ -161,6 +167,7 @@ impl CounterId {
             CounterId::HugePageBytes => "huge_page_bytes",
             CounterId::CpuUserNs => "cpu_user_ns",
             CounterId::CpuSystemNs => "cpu_system_ns",
+            CounterId::ProcessCpuNs => "process_cpu_ns",
             CounterId::MachineCpuUserNs => "machine_cpu_user_ns",
             CounterId::MachineCpuSystemNs => "machine_cpu_system_ns",
             CounterId::MachineCpuIdleNs => "machine_cpu_idle_ns",
@@ -246,6 +253,7 @@ impl Counters {
             CounterId::HugePageBytes => count(self.huge_page_bytes),
             CounterId::CpuUserNs => count(self.cpu_user_ns),
             CounterId::CpuSystemNs => count(self.cpu_system_ns),
+            CounterId::ProcessCpuNs => count(self.process_cpu_ns),
             CounterId::MachineCpuUserNs => count(self.machine_cpu_user_ns),
             CounterId::MachineCpuSystemNs => count(self.machine_cpu_system_ns),
             CounterId::MachineCpuIdleNs => count(self.machine_cpu_idle_ns),
@@ -298,6 +306,7 @@ mod tests {
             &mut c.huge_page_bytes,
             &mut c.cpu_user_ns,
             &mut c.cpu_system_ns,
+            &mut c.process_cpu_ns,
             &mut c.machine_cpu_user_ns,
             &mut c.machine_cpu_system_ns,
             &mut c.machine_cpu_idle_ns,

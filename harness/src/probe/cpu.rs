@@ -1,6 +1,7 @@
 //! CPU time: of the measured threads (utime/stime from /proc/self/task/TID/stat, clock
-//! ticks), and of the whole machine (/proc/stat), including the time the hypervisor
-//! stole (`steal_ns`). Eviction and fault handling show up as system time.
+//! ticks), of the whole measuring process (/proc/self/stat: also its io_uring workers
+//! and sampler), and of the whole machine (/proc/stat), including the time the
+//! hypervisor stole (`steal_ns`). Eviction and fault handling show up as system time.
 
 use super::{parse, CounterId, Counters, Probe, Reasons, ThreadSet};
 
@@ -35,6 +36,13 @@ impl Probe for Cpu {
             r.set(CounterId::CpuUserNs, "no measured threads");
             r.set(CounterId::CpuSystemNs, "no measured threads");
         }
+        match std::fs::read_to_string("/proc/self/stat")
+            .map_err(|e| format!("cannot read /proc/self/stat: {e}"))
+            .and_then(|s| parse::parse_task_stat_times(&s))
+        {
+            Ok((u, s)) => c.process_cpu_ns = ns(u.saturating_add(s)),
+            Err(e) => r.set(CounterId::ProcessCpuNs, e),
+        }
         match std::fs::read_to_string("/proc/stat")
             .map_err(|e| e.to_string())
             .and_then(|s| parse::parse_proc_stat_cpu(&s))
@@ -64,12 +72,13 @@ impl Probe for Cpu {
 /// How `busy_note`'s note begins (the summary table finds it by that).
 pub const BUSY_NOTE: &str = "busy machine:";
 
-/// A note when something outside the measured threads kept the machine's CPUs busy
+/// A note when something outside the measuring process kept the machine's CPUs busy
 /// during the measured phase, or the hypervisor stole time from them: the figures may
 /// then be lower than on a quiet machine. "Outside" is the machine's user + system time
-/// (/proc/stat) less the measured threads' and kswapd's (reclaim done for the run);
-/// what is left is other processes, kernel threads working for them or for the run
-/// (io_uring workers, interrupts) and the harness's own sampler. Noted from a quarter
+/// (/proc/stat) less the process's (its measured threads, io_uring workers and sampler;
+/// the measured threads' alone when /proc/self/stat was not read) and kswapd's (reclaim
+/// done for the run); what is left is other processes and kernel threads working for
+/// them or for the run (interrupts, the flusher). Noted from a quarter
 /// of one CPU on average (or steal of a tenth of the elapsed time); None when the CPU
 /// counters were not read. The note begins with `BUSY_NOTE`.
 pub fn busy_note(c: &Counters, elapsed_ns: u64) -> Option<String> {
@@ -77,7 +86,10 @@ pub fn busy_note(c: &Counters, elapsed_ns: u64) -> Option<String> {
         return None;
     }
     let machine = c.machine_cpu_user_ns? + c.machine_cpu_system_ns?;
-    let own = c.cpu_user_ns? + c.cpu_system_ns? + c.kswapd_cpu_ns.unwrap_or(0);
+    // The process's other threads (io_uring workers doing the backend's I/O) are the
+    // run's own work, not another load.
+    let threads = c.cpu_user_ns? + c.cpu_system_ns?;
+    let own = threads.max(c.process_cpu_ns.unwrap_or(0)) + c.kswapd_cpu_ns.unwrap_or(0);
     let others = machine.saturating_sub(own);
     let steal = c.steal_ns.unwrap_or(0);
     let secs = |ns: u64| ns as f64 / 1e9;
@@ -87,7 +99,7 @@ pub fn busy_note(c: &Counters, elapsed_ns: u64) -> Option<String> {
         return None;
     }
     Some(format!(
-        "{BUSY_NOTE} in the {:.1} s measured, work outside the measured threads{} used \
+        "{BUSY_NOTE} in the {:.1} s measured, work outside the measuring process{} used \
          {:.2} s of CPU ({:.2} CPUs on average) and the hypervisor stole {:.2} s; when that \
          is another load, it competed with this measurement and the figures may be lower \
          than on a quiet machine (rerun with nothing else running to check)",
@@ -137,6 +149,16 @@ mod tests {
         c.machine_cpu_user_ns = None;
         assert_eq!(busy_note(&c, 2 * s), None);
         assert_eq!(busy_note(&Counters::default(), 2 * s), None);
+        // The process's io_uring workers did 1.5 s of the 2 s outside the measured
+        // threads (a buffered io_uring cell): the run's own work, not a busy machine.
+        let mut c = counters(4 * s, 2 * s, 0);
+        c.process_cpu_ns = Some(35 * s / 10);
+        assert_eq!(busy_note(&c, 2 * s), None);
+        c.process_cpu_ns = None;
+        assert!(
+            busy_note(&c, 2 * s).is_some(),
+            "without it, they count as others"
+        );
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub fn delta(prev: &Counters, cur: &Counters, app_bytes: u64) -> Counters {
         huge_page_bytes: cur.huge_page_bytes,
         cpu_user_ns: sub(prev.cpu_user_ns, cur.cpu_user_ns),
         cpu_system_ns: sub(prev.cpu_system_ns, cur.cpu_system_ns),
+        process_cpu_ns: sub(prev.process_cpu_ns, cur.process_cpu_ns),
         machine_cpu_user_ns: sub(prev.machine_cpu_user_ns, cur.machine_cpu_user_ns),
         machine_cpu_system_ns: sub(prev.machine_cpu_system_ns, cur.machine_cpu_system_ns),
         machine_cpu_idle_ns: sub(prev.machine_cpu_idle_ns, cur.machine_cpu_idle_ns),
