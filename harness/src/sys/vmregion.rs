@@ -55,6 +55,27 @@ fn word(state: u64, version: u64) -> u64 {
     (state << STATE_SHIFT) | (version & VERSION_MASK)
 }
 
+/// Clear the clock's mark of a page about to be read (second chance); losing this race
+/// to another reader or the clock is harmless.
+#[cold]
+#[inline(never)]
+fn unmark(s: &AtomicU64, w: u64) {
+    let _ = s.compare_exchange(
+        w,
+        word(UNLOCKED, version(w)),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
+/// An optimistic read that began at word `w` and ended at word `now` is valid: the
+/// version did not move and the page is not latched exclusively or evicted now.
+#[cold]
+#[inline(never)]
+fn validates(w: u64, now: u64) -> bool {
+    version(now) == version(w) && state(now) != LOCKED && state(now) != EVICTED
+}
+
 /// How memory of evicted pages is given back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release {
@@ -395,26 +416,20 @@ impl VmRegion {
     /// optimistically: the backend uses it for read-only workloads, where the bytes
     /// change only by the kernel (a load's read(2) into the page, an eviction's
     /// MADV_DONTNEED), both under the exclusive latch.
-    #[inline]
+    #[inline(always)]
     pub fn read_optimistic<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R, bool> {
         let Some(s) = self.states.get(i) else {
             return Err(false);
         };
         let w = s.load(Ordering::Acquire);
-        match state(w) {
-            EVICTED => return Err(true),
-            LOCKED => return Err(false),
-            MARKED => {
-                // Second chance; losing this race to another reader or the clock is
-                // harmless.
-                let _ = s.compare_exchange(
-                    w,
-                    word(UNLOCKED, version(w)),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
+        // One comparison for the common case (unlocked or shared: every state below
+        // LOCKED); the others, out of line.
+        if w >= word(LOCKED, 0) {
+            match state(w) {
+                EVICTED => return Err(true),
+                LOCKED => return Err(false),
+                _ => unmark(s, w),
             }
-            _ => {}
         }
         // SAFETY: the range is page i of the live mapping (i < pages). No Rust
         // reference writes it concurrently (the caller's contract above): the only
@@ -428,7 +443,9 @@ impl VmRegion {
         let r = f(unsafe { std::slice::from_raw_parts(self.page_ptr(i), self.page_len) });
         fence(Ordering::Acquire);
         let now = s.load(Ordering::Relaxed);
-        if version(now) == version(w) && state(now) != LOCKED && state(now) != EVICTED {
+        // The word unchanged (the common case, one comparison), or only its shared count
+        // or the clock's mark changed: no exclusive latch came or went.
+        if now == w || validates(w, now) {
             Ok(r)
         } else {
             Err(false)
