@@ -418,37 +418,16 @@ impl VmRegion {
     /// MADV_DONTNEED), both under the exclusive latch.
     #[inline(always)]
     pub fn read_optimistic<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R, bool> {
-        let Some(s) = self.states.get(i) else {
-            return Err(false);
-        };
-        let w = s.load(Ordering::Acquire);
-        // One comparison for the common case (unlocked or shared: every state below
-        // LOCKED); the others, out of line.
-        if w >= word(LOCKED, 0) {
-            match state(w) {
-                EVICTED => return Err(true),
-                LOCKED => return Err(false),
-                _ => unmark(s, w),
-            }
-        }
-        // SAFETY: the range is page i of the live mapping (i < pages). No Rust
-        // reference writes it concurrently (the caller's contract above): the only
-        // changes are made by the kernel under page i's exclusive latch (read(2) into
-        // it, MADV_DONTNEED), which leave plain bytes (a page of the file, zeros, or a
-        // mix while in progress); reading those cannot fault (the mapping stays for
-        // the region's life) and `f` only computes on them. Whether they were stable is
-        // decided below: an exclusive latch taken after the first load raises the
-        // version on release, or is still held at the second load, and then the result
-        // is discarded. The Acquire fence orders the reads of `f` before that load.
-        let r = f(unsafe { std::slice::from_raw_parts(self.page_ptr(i), self.page_len) });
-        fence(Ordering::Acquire);
-        let now = s.load(Ordering::Relaxed);
-        // The word unchanged (the common case, one comparison), or only its shared count
-        // or the clock's mark changed: no exclusive latch came or went.
-        if now == w || validates(w, now) {
-            Ok(r)
-        } else {
-            Err(false)
+        self.reader().read_optimistic(i, f)
+    }
+
+    /// What an optimistic read needs of this region, by value (`Reader`).
+    #[inline]
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            states: &self.states[..],
+            base: self.base,
+            page_len: self.page_len,
         }
     }
 
@@ -616,6 +595,61 @@ impl Drop for VmRegion {
             unsafe {
                 libc::close(fd);
             }
+        }
+    }
+}
+
+/// A region's optimistic read, by value: the state words, the base and the page
+/// length copied out of the region, so a caller that keeps it (a worker) reaches a page
+/// with one load fewer per field than through `&VmRegion`. It borrows the region, which
+/// outlives it. See `VmRegion::read_optimistic`.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    states: &'a [AtomicU64],
+    /// The region's base, which lives as long as `states` (both the region's).
+    base: *const u8,
+    page_len: usize,
+}
+
+impl Reader<'_> {
+    /// `VmRegion::read_optimistic`, with the same contract.
+    #[inline(always)]
+    pub fn read_optimistic<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R, bool> {
+        let Some(s) = self.states.get(i) else {
+            return Err(false);
+        };
+        let w = s.load(Ordering::Acquire);
+        // One comparison for the common case (unlocked or shared: every state below
+        // LOCKED); the others, out of line.
+        if w >= word(LOCKED, 0) {
+            match state(w) {
+                EVICTED => return Err(true),
+                LOCKED => return Err(false),
+                _ => unmark(s, w),
+            }
+        }
+        // SAFETY: the range is page i of the region's mapping (i < states.len(), the
+        // region's page count; `base` and `page_len` are the region's, which outlives
+        // this Reader's borrow). No Rust reference writes it concurrently (the
+        // contract of VmRegion::read_optimistic): the only
+        // changes are made by the kernel under page i's exclusive latch (read(2) into
+        // it, MADV_DONTNEED), which leave plain bytes (a page of the file, zeros, or a
+        // mix while in progress); reading those cannot fault (the mapping stays for
+        // the region's life) and `f` only computes on them. Whether they were stable is
+        // decided below: an exclusive latch taken after the first load raises the
+        // version on release, or is still held at the second load, and then the result
+        // is discarded. The Acquire fence orders the reads of `f` before that load.
+        let r = f(unsafe {
+            std::slice::from_raw_parts(self.base.wrapping_add(i * self.page_len), self.page_len)
+        });
+        fence(Ordering::Acquire);
+        let now = s.load(Ordering::Relaxed);
+        // The word unchanged (the common case, one comparison), or only its shared count
+        // or the clock's mark changed: no exclusive latch came or went.
+        if now == w || validates(w, now) {
+            Ok(r)
+        } else {
+            Err(false)
         }
     }
 }
