@@ -26,6 +26,18 @@
 //! * `vmregion fresh, random order`: the same, filled in a random page order (as
 //!   vmcache's misses fill it: the physical frames behind neighbouring pages scatter).
 //!
+//! The loops above read independent random blocks: the core keeps many reads in
+//! flight, so they are bound by memory-level parallelism, and every extra load and
+//! instruction per read (the state word, its re-check) costs throughput. The vmcache
+//! paper's in-memory parity concerns dependent reads (a B-tree descent: the next page
+//! depends on the data just read), where the state word's load overlaps the data's
+//! miss. Two more loops read such a chain, beside each other, alternated:
+//!
+//! * `mmap, dependent chain`: through the populated mapping, the next block a hash of
+//!   the u64 just read (and a counter, so the chain does not cycle), modulo the blocks;
+//! * `vmregion, dependent chain`: the same chain through `read_optimistic` of the first
+//!   region.
+//!
 //! Each figure is ops/s summed over the threads; every read's header is checked.
 //!
 //!   cargo run --release --example vmcache_floor -- [--threads 2] [--seconds 2]
@@ -404,23 +416,42 @@ fn in_memory(dev: &std::path::Path, a: &Args, round: usize) -> Result<Vec<(Strin
         })?;
         Ok((name.to_string(), v))
     };
-    let order: [u8; 5] = if round.is_multiple_of(2) {
-        [0, 1, 2, 3, 4]
+    let chain = |name: &str, v: f64| (name.to_string(), v);
+    let map_read = |p: u64| -> Result<u64, String> {
+        let i = p as usize * PAGE;
+        Ok(u64::from_le_bytes(map[i..i + 8].try_into().unwrap()))
+    };
+    let vm_read = |p: u64| -> Result<u64, String> {
+        old.read_optimistic(p as usize, |d| {
+            u64::from_le_bytes(d[..8].try_into().unwrap())
+        })
+        .map_err(|_| format!("page {p} not resident"))
+    };
+    let order: [u8; 7] = if round.is_multiple_of(2) {
+        [0, 1, 2, 3, 4, 5, 6]
     } else {
-        [4, 3, 2, 1, 0]
+        [6, 5, 4, 3, 2, 1, 0]
     };
     let mut mm = 0.0;
-    let mut vals = [0.0f64; 5];
+    let mut vals = [0.0f64; 7];
     for o in order {
         let (k, v) = match o {
             0 => plain(&map, "in memory: mmap (page cache, populated)")?,
             1 => plain(&anon, "in memory: anon (map_anon, plain read)")?,
             2 => opt(old, "in memory: vmregion (first region, state word)")?,
             3 => opt(&fresh, "in memory: vmregion fresh (new region each round)")?,
-            _ => opt(
+            4 => opt(
                 &shuffled,
                 "in memory: vmregion fresh, loaded in random order",
             )?,
+            5 => chain(
+                "in memory: mmap, dependent chain",
+                dependent(a, pages, map_read)?,
+            ),
+            _ => chain(
+                "in memory: vmregion, dependent chain",
+                dependent(a, pages, vm_read)?,
+            ),
         };
         if o == 0 {
             mm = v;
@@ -439,7 +470,34 @@ fn in_memory(dev: &std::path::Path, a: &Args, round: usize) -> Result<Vec<(Strin
         "in memory: RATIO vmregion random-order / mmap".into(),
         vals[4] / mm,
     ));
+    out.push((
+        "in memory: RATIO dependent chain vmregion / mmap".into(),
+        vals[6] / vals[5],
+    ));
     Ok(out)
+}
+
+/// A dependent chain of reads (ops/s): each read's block is a hash of the u64 the
+/// previous read returned (and of a counter, so the chain never closes into a short
+/// cycle), mapped onto the blocks by a multiply-shift (no division on the chain).
+fn dependent<F>(a: &Args, pages: u64, read: F) -> Result<f64, String>
+where
+    F: Fn(u64) -> Result<u64, String> + Sync,
+{
+    timed(a.threads, a.secs, |t, stop| {
+        let mut s = 0x0bad_cafe + t as u64 * 131;
+        let mut p = next(&mut s, pages);
+        let (mut ops, mut bad) = (0u64, 0u64);
+        while !stop.load(Ordering::Relaxed) {
+            for k in 0..256u64 {
+                let h = read(p)?;
+                bad += (h != page::header(p, TAG)) as u64;
+                p = ((page::mix(h ^ (ops + k)) as u128 * pages as u128) >> 64) as u64;
+            }
+            ops += 256;
+        }
+        Ok((ops, bad))
+    })
 }
 
 static OLD: std::sync::OnceLock<Result<VmRegion, String>> = std::sync::OnceLock::new();

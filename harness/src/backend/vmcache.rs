@@ -35,7 +35,7 @@ use super::{consume, Backend, CacheCounters, Files, OpError, OpenCtx, OpenError,
 use crate::datafile::Target;
 use crate::spec::backend::{VmcacheOptions, VmcacheRelease};
 use crate::spec::{SyncMethod, Touch};
-use crate::sys::vmregion::Release;
+use crate::sys::vmregion::{Reader, Release};
 use crate::{sys, units};
 use pool::{Access, Pool, PoolError, Scratch};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,8 +199,10 @@ struct VmWorker<'a> {
     /// division, on the hit path).
     shift: Option<u32>,
     touch: Touch,
+    /// The region's optimistic read, by value, for a read-only pool (the hit path
+    /// reaches the state words and the pages without going through the pool).
+    hit: Option<Reader<'a>>,
     published: &'a ThreadCounters,
-    hits: u64,
     misses: u64,
     scratch: Scratch<'a>,
     /// Pages this thread made dirty since its last sync (flushed at the next).
@@ -232,8 +234,8 @@ impl Backend for Vmcache {
                 .is_power_of_two()
                 .then(|| self.block.trailing_zeros()),
             touch: self.touch,
+            hit: self.pool.optimistic().then(|| self.pool.region().reader()),
             published,
-            hits: 0,
             misses: 0,
             scratch: Scratch::default(),
             dirtied: Vec::new(),
@@ -284,34 +286,25 @@ impl Backend for Vmcache {
 }
 
 impl Worker for VmWorker<'_> {
-    #[inline]
+    // Inlined into the driver's loop, as the mapping backends' reads are: the hit is a
+    // few instructions (the state word, the read, the state word again), the rest is
+    // one call out of line. In-memory reads are bound by how many cache misses the core
+    // keeps in flight, and every instruction and load per operation takes room in its
+    // window.
+    #[inline(always)]
     fn read(&mut self, offset: u64) -> Result<u64, OpError> {
-        let block = self.block;
-        let (files, touch) = (&self.files, self.touch);
+        let (block, touch) = (self.block, self.touch);
         let page = match self.shift {
             Some(s) => offset >> s,
             None => offset / block as u64,
         };
-        let r = self.pool.with_page(
-            page,
-            &mut self.scratch,
-            |page| {
-                let (file, at) = files.at(offset);
-                read_block(file, page, at)
-            },
-            |page| consume(page, offset, touch),
-            |old, bytes| {
-                let (file, at) = files.at(old * block as u64);
-                write_block(file, bytes, at)
-            },
-        );
-        match r {
-            Ok((fold, how)) => {
-                self.count(how);
-                Ok(fold)
+        if let Some(hit) = &self.hit {
+            if let Ok(fold) = hit.read_optimistic(page as usize, |p| consume(p, offset, touch)) {
+                self.count(Access::Hit);
+                return Ok(fold);
             }
-            Err(e) => Err(self.pool_error(e, offset)),
         }
+        self.read_slow(offset, page)
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), OpError> {
@@ -355,22 +348,54 @@ impl Worker for VmWorker<'_> {
 }
 
 impl VmWorker<'_> {
-    #[inline]
+    /// `read` past the optimistic hit: a miss, a latched page, a pool that takes writes.
+    #[inline(never)]
+    fn read_slow(&mut self, offset: u64, page: u64) -> Result<u64, OpError> {
+        let block = self.block;
+        let (files, touch) = (&self.files, self.touch);
+        let r = self.pool.with_page(
+            page,
+            &mut self.scratch,
+            |page| {
+                let (file, at) = files.at(offset);
+                read_block(file, page, at)
+            },
+            |page| consume(page, offset, touch),
+            |old, bytes| {
+                let (file, at) = files.at(old * block as u64);
+                write_block(file, bytes, at)
+            },
+        );
+        match r {
+            Ok((fold, how)) => {
+                self.count(how);
+                Ok(fold)
+            }
+            Err(e) => Err(self.pool_error(e, offset)),
+        }
+    }
+
+    #[inline(always)]
     fn count(&mut self, how: Access) {
         match how {
             Access::Hit => {
-                self.hits += 1;
-                self.published.hits.store(self.hits, Ordering::Relaxed);
+                // Only this thread writes its counters: a load and a store, no atomic
+                // read-modify-write.
+                let h = &self.published.hits;
+                h.store(h.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
-            Access::Miss => {
-                self.misses += 1;
-                let (p, s) = (self.published, &self.scratch);
-                p.misses.store(self.misses, Ordering::Relaxed);
-                p.evictions.store(s.evictions, Ordering::Relaxed);
-                p.batches.store(s.batches, Ordering::Relaxed);
-                p.release_calls.store(s.release_calls, Ordering::Relaxed);
-            }
+            Access::Miss => self.count_miss(),
         }
+    }
+
+    #[inline(never)]
+    fn count_miss(&mut self) {
+        self.misses += 1;
+        let (p, s) = (self.published, &self.scratch);
+        p.misses.store(self.misses, Ordering::Relaxed);
+        p.evictions.store(s.evictions, Ordering::Relaxed);
+        p.batches.store(s.batches, Ordering::Relaxed);
+        p.release_calls.store(s.release_calls, Ordering::Relaxed);
     }
 
     #[cold]

@@ -55,6 +55,27 @@ fn word(state: u64, version: u64) -> u64 {
     (state << STATE_SHIFT) | (version & VERSION_MASK)
 }
 
+/// Clear the clock's mark of a page about to be read (second chance); losing this race
+/// to another reader or the clock is harmless.
+#[cold]
+#[inline(never)]
+fn unmark(s: &AtomicU64, w: u64) {
+    let _ = s.compare_exchange(
+        w,
+        word(UNLOCKED, version(w)),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
+/// An optimistic read that began at word `w` and ended at word `now` is valid: the
+/// version did not move and the page is not latched exclusively or evicted now.
+#[cold]
+#[inline(never)]
+fn validates(w: u64, now: u64) -> bool {
+    version(now) == version(w) && state(now) != LOCKED && state(now) != EVICTED
+}
+
 /// How memory of evicted pages is given back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release {
@@ -395,43 +416,18 @@ impl VmRegion {
     /// optimistically: the backend uses it for read-only workloads, where the bytes
     /// change only by the kernel (a load's read(2) into the page, an eviction's
     /// MADV_DONTNEED), both under the exclusive latch.
-    #[inline]
+    #[inline(always)]
     pub fn read_optimistic<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R, bool> {
-        let Some(s) = self.states.get(i) else {
-            return Err(false);
-        };
-        let w = s.load(Ordering::Acquire);
-        match state(w) {
-            EVICTED => return Err(true),
-            LOCKED => return Err(false),
-            MARKED => {
-                // Second chance; losing this race to another reader or the clock is
-                // harmless.
-                let _ = s.compare_exchange(
-                    w,
-                    word(UNLOCKED, version(w)),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-            }
-            _ => {}
-        }
-        // SAFETY: the range is page i of the live mapping (i < pages). No Rust
-        // reference writes it concurrently (the caller's contract above): the only
-        // changes are made by the kernel under page i's exclusive latch (read(2) into
-        // it, MADV_DONTNEED), which leave plain bytes (a page of the file, zeros, or a
-        // mix while in progress); reading those cannot fault (the mapping stays for
-        // the region's life) and `f` only computes on them. Whether they were stable is
-        // decided below: an exclusive latch taken after the first load raises the
-        // version on release, or is still held at the second load, and then the result
-        // is discarded. The Acquire fence orders the reads of `f` before that load.
-        let r = f(unsafe { std::slice::from_raw_parts(self.page_ptr(i), self.page_len) });
-        fence(Ordering::Acquire);
-        let now = s.load(Ordering::Relaxed);
-        if version(now) == version(w) && state(now) != LOCKED && state(now) != EVICTED {
-            Ok(r)
-        } else {
-            Err(false)
+        self.reader().read_optimistic(i, f)
+    }
+
+    /// What an optimistic read needs of this region, by value (`Reader`).
+    #[inline]
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            states: &self.states[..],
+            base: self.base,
+            page_len: self.page_len,
         }
     }
 
@@ -599,6 +595,61 @@ impl Drop for VmRegion {
             unsafe {
                 libc::close(fd);
             }
+        }
+    }
+}
+
+/// A region's optimistic read, by value: the state words, the base and the page
+/// length copied out of the region, so a caller that keeps it (a worker) reaches a page
+/// with one load fewer per field than through `&VmRegion`. It borrows the region, which
+/// outlives it. See `VmRegion::read_optimistic`.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    states: &'a [AtomicU64],
+    /// The region's base, which lives as long as `states` (both the region's).
+    base: *const u8,
+    page_len: usize,
+}
+
+impl Reader<'_> {
+    /// `VmRegion::read_optimistic`, with the same contract.
+    #[inline(always)]
+    pub fn read_optimistic<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R, bool> {
+        let Some(s) = self.states.get(i) else {
+            return Err(false);
+        };
+        let w = s.load(Ordering::Acquire);
+        // One comparison for the common case (unlocked or shared: every state below
+        // LOCKED); the others, out of line.
+        if w >= word(LOCKED, 0) {
+            match state(w) {
+                EVICTED => return Err(true),
+                LOCKED => return Err(false),
+                _ => unmark(s, w),
+            }
+        }
+        // SAFETY: the range is page i of the region's mapping (i < states.len(), the
+        // region's page count; `base` and `page_len` are the region's, which outlives
+        // this Reader's borrow). No Rust reference writes it concurrently (the
+        // contract of VmRegion::read_optimistic): the only
+        // changes are made by the kernel under page i's exclusive latch (read(2) into
+        // it, MADV_DONTNEED), which leave plain bytes (a page of the file, zeros, or a
+        // mix while in progress); reading those cannot fault (the mapping stays for
+        // the region's life) and `f` only computes on them. Whether they were stable is
+        // decided below: an exclusive latch taken after the first load raises the
+        // version on release, or is still held at the second load, and then the result
+        // is discarded. The Acquire fence orders the reads of `f` before that load.
+        let r = f(unsafe {
+            std::slice::from_raw_parts(self.base.wrapping_add(i * self.page_len), self.page_len)
+        });
+        fence(Ordering::Acquire);
+        let now = s.load(Ordering::Relaxed);
+        // The word unchanged (the common case, one comparison), or only its shared count
+        // or the clock's mark changed: no exclusive latch came or went.
+        if now == w || validates(w, now) {
+            Ok(r)
+        } else {
+            Err(false)
         }
     }
 }

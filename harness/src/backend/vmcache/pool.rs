@@ -137,8 +137,33 @@ impl Pool {
     /// Make `page` resident (reading it with `load` on a miss) and return `read` of its
     /// bytes. `read` may run more than once (an optimistic read that raced an eviction
     /// is repeated); only the result of a validated run is returned.
-    #[inline]
+    ///
+    /// The hit of a read-only pool (one optimistic read) is inlined into the caller's
+    /// loop; everything else (a miss, a latched page, a pool that takes writes) is one
+    /// call out of line. In-memory reads are bound by how many cache misses the core
+    /// keeps in flight, and a call with its register saves per operation, or a loop
+    /// body a few times longer, leaves fewer of them in its window.
+    #[inline(always)]
     pub fn with_page<'a, R, E>(
+        &'a self,
+        page: u64,
+        scratch: &mut Scratch<'a>,
+        load: impl FnOnce(&mut [u8]) -> Result<(), E>,
+        read: impl Fn(&[u8]) -> R,
+        writeback: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(R, Access), PoolError<E>> {
+        if self.optimistic {
+            if let Ok(r) = self.region.read_optimistic(page as usize, &read) {
+                return Ok((r, Access::Hit));
+            }
+        }
+        self.with_page_slow(page, scratch, load, read, writeback)
+    }
+
+    /// `with_page` past its inlined optimistic hit.
+    #[cold]
+    #[inline(never)]
+    fn with_page_slow<'a, R, E>(
         &'a self,
         page: u64,
         scratch: &mut Scratch<'a>,
