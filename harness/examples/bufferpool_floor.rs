@@ -87,7 +87,12 @@ fn parse() -> Result<Args, String> {
             "--mem" => a.mem = units::parse_size(&v()?).map_err(|e| format!("--mem: {e}"))?,
             "--pool" => a.pool = units::parse_size(&v()?).map_err(|e| format!("--pool: {e}"))?,
             "--only" => a.only = Some(v()?),
-            "-h" | "--help" => return Err("usage: see the comment at the top of harness/examples/bufferpool_floor.rs".into()),
+            "-h" | "--help" => {
+                return Err(
+                    "usage: see the comment at the top of harness/examples/bufferpool_floor.rs"
+                        .into(),
+                )
+            }
             _ => return Err(format!("unknown argument {k}")),
         }
     }
@@ -495,8 +500,15 @@ impl HitState {
                 Some(x) => x.store(e, Ordering::Relaxed),
                 None => full8 += 1,
             }
-            match b7[b].entries.iter().find(|x| x.load(Ordering::Relaxed) == 0) {
-                Some(x) => x.store(((p + 1) << (FRAME_BITS + 2)) | ENTRY_REFERENCED | p, Ordering::Relaxed),
+            match b7[b]
+                .entries
+                .iter()
+                .find(|x| x.load(Ordering::Relaxed) == 0)
+            {
+                Some(x) => x.store(
+                    ((p + 1) << (FRAME_BITS + 2)) | ENTRY_REFERENCED | p,
+                    Ordering::Relaxed,
+                ),
                 None => full7 += 1,
             }
         }
@@ -543,13 +555,26 @@ impl HitState {
         }
         rows.add("hit: RATIO pool layout / mmap", vals[1] / vals[0]);
         rows.add("hit: RATIO one-line bucket / mmap", vals[2] / vals[0]);
-        rows.add("hit: RATIO one-line bucket + ref byte / mmap", vals[3] / vals[0]);
-        rows.add("hit: RATIO one-line bucket + ref bit / mmap", vals[4] / vals[0]);
-        rows.add("hit: RATIO one-line bucket + ref bit / pool layout", vals[4] / vals[1]);
+        rows.add(
+            "hit: RATIO one-line bucket + ref byte / mmap",
+            vals[3] / vals[0],
+        );
+        rows.add(
+            "hit: RATIO one-line bucket + ref bit / mmap",
+            vals[4] / vals[0],
+        );
+        rows.add(
+            "hit: RATIO one-line bucket + ref bit / pool layout",
+            vals[4] / vals[1],
+        );
         Ok(())
     }
 
-    fn timed_hits(&self, a: &Args, read: impl Fn(u64) -> Option<u64> + Sync) -> Result<f64, String> {
+    fn timed_hits(
+        &self,
+        a: &Args,
+        read: impl Fn(u64) -> Option<u64> + Sync,
+    ) -> Result<f64, String> {
         timed(a.threads, a.secs, |t, stop| {
             let mut s = 0x1234_5678 + t as u64 * 31;
             let (mut ops, mut bad) = (0u64, 0u64);

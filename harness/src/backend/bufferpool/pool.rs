@@ -94,7 +94,11 @@ impl Pool {
     /// buckets and fill them).
     #[cfg(test)]
     fn with_buckets(frames: usize, buckets: usize) -> io::Result<Pool> {
-        let mut p = Pool::new(frames, crate::datafile::page::PAGE, crate::datafile::page::PAGE)?;
+        let mut p = Pool::new(
+            frames,
+            crate::datafile::page::PAGE,
+            crate::datafile::page::PAGE,
+        )?;
         p.table = PageTable::with_buckets(buckets);
         Ok(p)
     }
@@ -625,7 +629,8 @@ mod tests {
                                 writeback,
                             )
                             .unwrap();
-                        let w = w.unwrap_or_else(|| panic!("reader {t} op {i}: page {p} torn or wrong"));
+                        let w = w
+                            .unwrap_or_else(|| panic!("reader {t} op {i}: page {p} torn or wrong"));
                         let g = w & 0xffff_ffff;
                         if g < seen[p as usize] {
                             regressions.fetch_add(1, Ordering::Relaxed);

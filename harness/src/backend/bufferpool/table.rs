@@ -299,7 +299,11 @@ mod tests {
         l.insert_loading(3);
         drop(l);
         assert_eq!(t.lookup(5), Some(3), "a loading entry is found for pinning");
-        assert_eq!(t.read_optimistic(5, |f| f), None, "but not read optimistically");
+        assert_eq!(
+            t.read_optimistic(5, |f| f),
+            None,
+            "but not read optimistically"
+        );
         t.ready(5, 3);
         assert_eq!(t.read_optimistic(5, |f| f), Some(3));
         assert!(!t.remove(5, 4), "only the exact entry is removed");
