@@ -14,20 +14,33 @@
 # ran back to back), the median ratio and the verdict. Exit status 1 when a target is
 # missed (the machine may be busy: say so with any figure), 2 on a usage error.
 #
-#   scripts/bufferpool-targets.sh [--rounds N (5)] [--seconds S (3)] [--keep DIR]
+# Then the floor on this machine (harness/examples/bufferpool_floor.rs, no harness, no
+# pool; floor.txt, also appended to the summary): O_DIRECT reads into one fixed buffer
+# beside the same reads into 4 KiB frames of a 16 MiB region taken in turn (the cost of
+# a cache-cold destination frame alone) and of smaller sets; a read of a warm block
+# through a populated mmap beside the lookups a pool's layout needs (bucket, latch and
+# data lines; a one-line bucket that carries the version; its referenced bit), in
+# rotated order. A floor ratio below a target means no pool with that layout (or any
+# pool that reads into its own frames in clock order) can meet it here.
 #
-# --keep DIR keeps both result directories and the printed summary (summary.txt) under
-# DIR (default: a temporary directory, removed at the end). FAULTLINE_BIN=PATH runs that
-# binary instead of building this tree.
+#   scripts/bufferpool-targets.sh [--rounds N (5)] [--seconds S (3)] [--keep DIR]
+#                                 [--no-floor]
+#
+# --keep DIR keeps both result directories, the printed summary (summary.txt) and the
+# floor (floor.txt) under DIR (default: a temporary directory, removed at the end).
+# FAULTLINE_BIN=PATH runs that binary instead of building this tree; FLOOR_BIN=PATH the
+# floor loop (default: built with the tree, or target/release/examples/bufferpool_floor
+# beside FAULTLINE_BIN's tree when FAULTLINE_BIN is given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=5 secs=3 keep=
+rounds=5 secs=3 keep= floor=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
     --seconds) secs=${2:?--seconds needs a number}; shift 2 ;;
     --keep) keep=${2:?--keep needs a directory}; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --no-floor) floor=; shift ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "bufferpool-targets.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,9 +48,16 @@ case "$rounds$secs" in *[!0-9]*|'') echo "bufferpool-targets.sh: --rounds and --
 [ "$(id -u)" = 0 ] || { echo "bufferpool-targets.sh: needs root (it hot-adds a zram device)" >&2; exit 2; }
 if [ -n "${FAULTLINE_BIN:-}" ]; then
   bin=$FAULTLINE_BIN
+  floor_bin=${FLOOR_BIN:-$(dirname "$bin")/examples/bufferpool_floor}
 else
   cargo build --release --quiet
+  [ -z "$floor" ] || [ -n "${FLOOR_BIN:-}" ] || cargo build --release --quiet --example bufferpool_floor
   bin=$PWD/target/release/faultline
+  floor_bin=${FLOOR_BIN:-$PWD/target/release/examples/bufferpool_floor}
+fi
+if [ -n "$floor" ] && [ ! -x "$floor_bin" ]; then
+  echo "bufferpool-targets.sh: no floor loop at $floor_bin (cargo build --release --example bufferpool_floor, set FLOOR_BIN, or --no-floor)" >&2
+  exit 2
 fi
 if [ -n "$keep" ]; then
   [ -e "$keep" ] && { echo "bufferpool-targets.sh: $keep exists; give a new directory" >&2; exit 2; }
@@ -55,7 +75,8 @@ echo "hit path: mmap vs bufferpool:pool=256MiB,prefault, warm 256 MiB on zram, t
   --backend mmap --backend bufferpool:pool=256MiB,prefault --start warm --timing sample:64 \
   --duration "${secs}s" --warmup 1s --repeats "$rounds" --quiet --out "$tmp/hit" >/dev/null
 
-python3 - "$tmp" <<'PY' | tee "$tmp/summary.txt"
+status=0
+python3 - "$tmp" <<'PY' | tee "$tmp/summary.txt" || status=1
 import json, statistics as st, sys, os
 tmp = sys.argv[1]
 ok = True
@@ -95,3 +116,12 @@ for name, ref, pool, target in (("miss", "direct", "bufferpool:pool=16MiB", 0.95
     print(f"  result: {os.path.join(tmp, name)}")
 sys.exit(0 if ok else 1)
 PY
+if [ -n "$floor" ]; then
+  floor_rounds=$(( rounds < 3 ? 3 : rounds ))
+  echo "floor: $floor_bin --threads 1 --seconds 1 --rounds $floor_rounds --size 1GiB --mem 256MiB --pool 16MiB" >&2
+  { echo; echo "floor on this machine (no harness, no pool; $floor_bin):"
+    "$floor_bin" --threads 1 --seconds 1 --rounds "$floor_rounds" --size 1GiB --mem 256MiB --pool 16MiB 2>/dev/null \
+      || echo "  the floor loop failed (run it by hand to see why)"
+  } | tee "$tmp/floor.txt" | tee -a "$tmp/summary.txt"
+fi
+exit "$status"

@@ -281,17 +281,28 @@ impl FrameArena {
         Some(r)
     }
 
+    /// An atomic view of frame `i`'s bytes for an optimistic read that the caller
+    /// validates with a version outside the arena, one that changes before every
+    /// change of the frame's bytes (the buffer pool's page table): no pin, no access
+    /// to the latch. Values read through it while the frame is refilled are wrong (torn),
+    /// never undefined; the caller must discard them when its version check fails. None
+    /// if the frame does not exist.
+    #[inline]
+    pub fn optimistic_view(&self, i: usize) -> Option<OptimisticView<'_>> {
+        (i < self.latches.len()).then(|| self.view(i))
+    }
+
     /// Frame `i`'s bytes as atomic words (i < len).
     #[inline]
     fn view(&self, i: usize) -> OptimisticView<'_> {
         // SAFETY: frame i lies inside the arena's allocation (i < len, checked by the
-        // caller through `latches.get`), starts at a multiple of the alignment (a power
+        // callers: `latches.get` or the bound in `optimistic_view`), starts at a multiple of the alignment (a power
         // of two of at least 8, so aligned for AtomicU64) and frame_len is a multiple
         // of it; the memory lives as long as &self. Concurrent writes to it come from
         // the kernel (O_DIRECT reads into the frame) or from an exclusive holder; every
         // access through this view is an atomic load, and a read that overlapped a
-        // write is discarded by the version check, so no value read during a refill is
-        // ever used.
+        // write is discarded by the version check (the latch's in `read_optimistic`, the
+        // caller's for `optimistic_view`), so no value read during a refill is ever used.
         let words = unsafe {
             std::slice::from_raw_parts(self.frame_ptr(i) as *const AtomicU64, self.frame_len / 8)
         };
