@@ -35,7 +35,7 @@
 //! optimistically (the caller pins its frame and checks the tag). The table is exact: a
 //! resident page is always found, which dirty pages need (a dirty page that could not be
 //! found would be read again from the file, stale, and skipped by its writer's sync).
-//! Spills are rare: 5-10 per 10^6 inserts in the write tables' `bufferpool` cells.
+//! Spills are rare (at least as many buckets as frames, 7 entries each).
 //! The overflow mutex is taken last and nothing is locked while it is held.
 
 use std::collections::HashMap;
