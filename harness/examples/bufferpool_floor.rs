@@ -41,17 +41,19 @@
 //!
 //!   cargo run --release --example bufferpool_floor -- [--threads 1] [--seconds 1]
 //!       [--rounds 5] [--size 1GiB] [--mem 256MiB] [--pool 16MiB] [--only miss|hit]
-use faultline::backend::direct::open_direct;
+#[path = "common/floor.rs"]
+mod floor;
+
 use faultline::backend::pread::read_block;
 use faultline::datafile::page::{self, mix, PAGE};
 use faultline::env::zram::Zram;
 use faultline::sys::madvise::{madvise_huge, HugeAdvice};
 use faultline::{sys, units};
+use floor::{direct, fill, next, open, timed};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::process::ExitCode;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{fence, AtomicU64, AtomicU8, Ordering};
 
 const TAG: u64 = 0xf100_4c0f_fee6;
 const HUGE: usize = 2 << 20;
@@ -128,47 +130,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// xorshift64*: a random block index below `n`.
-#[inline]
-fn next(s: &mut u64, n: u64) -> u64 {
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    (s.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) % n
-}
-
-/// Run `body(thread, stop)` on `threads` threads for `secs`; each returns its ops and
-/// header mismatches. Returns summed ops/s.
-fn timed<F>(threads: usize, secs: f64, body: F) -> Result<f64, String>
-where
-    F: Fn(usize, &AtomicBool) -> Result<(u64, u64), String> + Sync,
-{
-    let stop = AtomicBool::new(false);
-    let t0 = Instant::now();
-    let (ops, bad) = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|t| {
-                let (body, stop) = (&body, &stop);
-                s.spawn(move || body(t, stop))
-            })
-            .collect();
-        std::thread::sleep(Duration::from_secs_f64(secs));
-        stop.store(true, Ordering::Relaxed);
-        let (mut ops, mut bad) = (0u64, 0u64);
-        for h in hs {
-            let (o, b) = h.join().map_err(|_| "a thread panicked".to_string())??;
-            ops += o;
-            bad += b;
-        }
-        Ok::<_, String>((ops, bad))
-    })?;
-    let el = t0.elapsed().as_secs_f64();
-    if bad != 0 {
-        return Err(format!("{bad} reads returned the wrong page"));
-    }
-    Ok(ops as f64 / el)
-}
-
 /// Rows of figures, one per loop, in the order first added.
 #[derive(Default)]
 struct Rows(Vec<(String, Vec<f64>)>);
@@ -214,7 +175,7 @@ fn run() -> Result<(), String> {
         z.dev.display(),
         units::format_size(a.size)
     );
-    fill(&z.dev, a.size)?;
+    fill(&z.dev, a.size, TAG)?;
     let miss = a.only.as_deref() != Some("hit");
     let hit = a.only.as_deref() != Some("miss");
     let mut rows = Rows::default();
@@ -248,30 +209,6 @@ fn run() -> Result<(), String> {
     drop(hit_state);
     drop(z);
     Ok(())
-}
-
-fn fill(dev: &std::path::Path, size: u64) -> Result<(), String> {
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(dev)
-        .map_err(|e| format!("open {}: {e}", dev.display()))?;
-    let chunk = 1 << 20;
-    let mut buf = vec![0u8; chunk];
-    let mut off = 0u64;
-    while off < size {
-        for (k, p) in buf.chunks_mut(PAGE).enumerate() {
-            page::fill_page(p, off / PAGE as u64 + k as u64, TAG);
-        }
-        f.write_all_at(&buf, off)
-            .map_err(|e| format!("write {}: {e}", dev.display()))?;
-        off += chunk as u64;
-    }
-    f.sync_all().map_err(|e| format!("fsync: {e}"))?;
-    Ok(())
-}
-
-fn open(dev: &std::path::Path) -> Result<File, String> {
-    open_direct(dev).map_err(|e| format!("{e:?}"))
 }
 
 /// An anonymous region of `len` bytes (a multiple of 4 KiB) on a 2 MiB boundary with
@@ -329,7 +266,7 @@ fn miss_round(
     for k in 0..n {
         let which = (k + round) % n;
         vals[which] = if which == 0 {
-            direct(dev, a, pages)?
+            direct(dev, a.threads, a.secs, pages, TAG)?
         } else {
             in_turn(dev, a, pages, region, sets[which - 1])?
         };
@@ -351,22 +288,6 @@ fn miss_round(
         );
     }
     Ok(())
-}
-
-fn direct(dev: &std::path::Path, a: &Args, pages: u64) -> Result<f64, String> {
-    timed(a.threads, a.secs, |t, stop| {
-        let f = open(dev)?;
-        let mut buf = sys::AlignedBuf::new(PAGE, PAGE).map_err(|e| e.to_string())?;
-        let mut s = 0x9e37_79b9 + t as u64 * 7919;
-        let (mut ops, mut bad) = (0u64, 0u64);
-        while !stop.load(Ordering::Relaxed) {
-            let p = next(&mut s, pages);
-            read_block(&f, &mut buf, p * PAGE as u64).map_err(|e| e.0)?;
-            bad += (word(&buf, 0) != page::header(p, TAG)) as u64;
-            ops += 1;
-        }
-        Ok((ops, bad))
-    })
 }
 
 /// Reads into frames `set` at a time, in turn, of each thread's share of the region.

@@ -42,17 +42,19 @@
 //!
 //!   cargo run --release --example vmcache_floor -- [--threads 2] [--seconds 2]
 //!       [--rounds 3] [--size 2GiB] [--mem 256MiB] [--only miss|mem]
-use faultline::backend::direct::open_direct;
+#[path = "common/floor.rs"]
+mod floor;
+
 use faultline::backend::pread::read_block;
 use faultline::datafile::page::{self, PAGE};
 use faultline::env::zram::Zram;
 use faultline::sys::vmregion::{ExclusivePage, Release, VmRegion};
 use faultline::{sys, units};
+use floor::{direct, fill, next, open, timed};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
 const TAG: u64 = 0xf100_4c0f_fee5;
 const BATCH: usize = 64;
@@ -116,49 +118,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// xorshift64*: a random block index below `n`.
-#[inline]
-fn next(s: &mut u64, n: u64) -> u64 {
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    (s.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) % n
-}
-
-/// Run `body(thread, stop)` on `threads` threads for `secs`; each returns its ops and
-/// header mismatches. Returns summed ops/s.
-fn timed<F>(threads: usize, secs: f64, body: F) -> Result<f64, String>
-where
-    F: Fn(usize, &AtomicBool) -> Result<(u64, u64), String> + Sync,
-{
-    let stop = AtomicBool::new(false);
-    let bad = AtomicU64::new(0);
-    let t0 = Instant::now();
-    let ops = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|t| {
-                let (body, stop) = (&body, &stop);
-                s.spawn(move || body(t, stop))
-            })
-            .collect();
-        std::thread::sleep(Duration::from_secs_f64(secs));
-        stop.store(true, Ordering::Relaxed);
-        let mut ops = 0u64;
-        for h in hs {
-            let (o, b) = h.join().map_err(|_| "a thread panicked".to_string())??;
-            ops += o;
-            bad.fetch_add(b, Ordering::Relaxed);
-        }
-        Ok::<u64, String>(ops)
-    })?;
-    let el = t0.elapsed().as_secs_f64();
-    let b = bad.into_inner();
-    if b != 0 {
-        return Err(format!("{b} reads returned the wrong page"));
-    }
-    Ok(ops as f64 / el)
-}
-
 fn run() -> Result<(), String> {
     let a = parse()?;
     let z = Zram::create(a.size).map_err(|e| format!("{e}"))?;
@@ -167,7 +126,7 @@ fn run() -> Result<(), String> {
         z.dev.display(),
         units::format_size(a.size)
     );
-    fill(&z.dev, a.size)?;
+    fill(&z.dev, a.size, TAG)?;
     let pages = a.size / PAGE as u64;
     let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
     let mut add = |name: &str, v: f64| match rows.iter_mut().find(|r| r.0 == name) {
@@ -180,14 +139,14 @@ fn run() -> Result<(), String> {
         if miss {
             let (x, y, w) = if round.is_multiple_of(2) {
                 (
-                    direct(&z.dev, &a, pages)?,
+                    direct(&z.dev, a.threads, a.secs, pages, TAG)?,
                     miss_release(&z.dev, &a, pages)?,
                     miss_no_release(&z.dev, &a, pages)?,
                 )
             } else {
                 let y = miss_release(&z.dev, &a, pages)?;
                 let w = miss_no_release(&z.dev, &a, pages)?;
-                (direct(&z.dev, &a, pages)?, y, w)
+                (direct(&z.dev, a.threads, a.secs, pages, TAG)?, y, w)
             };
             add("all miss: direct (fixed buffer)", x);
             add("all miss: miss+release (region, batch 64)", y);
@@ -231,47 +190,6 @@ fn run() -> Result<(), String> {
     }
     drop(z);
     Ok(())
-}
-
-fn fill(dev: &std::path::Path, size: u64) -> Result<(), String> {
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(dev)
-        .map_err(|e| format!("open {}: {e}", dev.display()))?;
-    let chunk = 1 << 20;
-    let mut buf = vec![0u8; chunk];
-    let mut off = 0u64;
-    while off < size {
-        for (k, p) in buf.chunks_mut(PAGE).enumerate() {
-            page::fill_page(p, off / PAGE as u64 + k as u64, TAG);
-        }
-        f.write_all_at(&buf, off)
-            .map_err(|e| format!("write {}: {e}", dev.display()))?;
-        off += chunk as u64;
-    }
-    f.sync_all().map_err(|e| format!("fsync: {e}"))?;
-    Ok(())
-}
-
-fn open(dev: &std::path::Path) -> Result<File, String> {
-    open_direct(dev).map_err(|e| format!("{e:?}"))
-}
-
-fn direct(dev: &std::path::Path, a: &Args, pages: u64) -> Result<f64, String> {
-    timed(a.threads, a.secs, |t, stop| {
-        let f = open(dev)?;
-        let mut buf = sys::AlignedBuf::new(PAGE, PAGE).map_err(|e| e.to_string())?;
-        let mut s = 0x9e37_79b9 + t as u64 * 7919;
-        let (mut ops, mut bad) = (0u64, 0u64);
-        while !stop.load(Ordering::Relaxed) {
-            let p = next(&mut s, pages);
-            read_block(&f, &mut buf, p * PAGE as u64).map_err(|e| e.0)?;
-            bad +=
-                (u64::from_le_bytes(buf[..8].try_into().unwrap()) != page::header(p, TAG)) as u64;
-            ops += 1;
-        }
-        Ok((ops, bad))
-    })
 }
 
 fn region(pages: u64) -> Result<VmRegion, String> {
